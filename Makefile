@@ -1,0 +1,46 @@
+# The two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 5000
+export FLASK_APP := wsgi:app
+
+.PHONY: install run test migrate spec clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	OUTBOX_SENDER_THREAD=0 $(BIN)/flask db upgrade
+
+run: migrate
+	@OUTBOX_SENDER_THREAD=0 $(BIN)/flask workspace ensure-default
+	@echo ""
+	@echo "API:       http://$(HOST):$(PORT)/api"
+	@echo "API docs:  http://$(HOST):$(PORT)/api/docs  (ReDoc: /api/redoc, spec: /api/openapi.json)"
+	@echo "Log in:    open the set-password link above once, then"
+	@echo "           curl -X POST http://$(HOST):$(PORT)/api/auth/login -H 'Content-Type: application/json' \\"
+	@echo "                -d '{\"email\": \"admin@example.com\", \"password\": \"<your password>\"}'"
+	@echo ""
+	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+
+# The whole suite on the embedded default, then again on PostgreSQL (and
+# Redis) when TEST_DATABASE_URL is set, as .ci/run does.
+test: install
+	env -u TEST_DATABASE_URL -u TEST_REDIS_URL $(BIN)/python -m pytest -q
+	@if [ -n "$$TEST_DATABASE_URL" ]; then \
+		echo "== again on $${TEST_DATABASE_URL%%@*}@… with Redis $${TEST_REDIS_URL:-off}"; \
+		$(BIN)/python -m pytest -q; \
+	fi
+
+spec: install
+	OUTBOX_SENDER_THREAD=0 $(BIN)/flask spec write
+
+clean:
+	rm -rf $(VENV) .pytest_cache

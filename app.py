@@ -1,0 +1,87 @@
+"""The application factory."""
+import logging
+
+from flask import Flask
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+from config import Config, instance_secret
+from errors import register_error_handlers, register_jwt_errors
+from extensions import api, cors, db, jwt, limiter, mail, migrate, sock
+
+
+def create_app(config_class=Config, **overrides):
+    """Build the app for a configuration class (and optional overrides)."""
+    app = Flask(__name__, instance_relative_config=False)
+    app.config.from_object(config_class)
+    app.config.update(overrides)
+    if not app.config.get("JWT_SECRET_KEY"):
+        app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
+    app.config.setdefault("PASSWORD_HASH_PROFILE", "default")
+
+    import models  # noqa: F401 - registers every table on the metadata
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
+    jwt.init_app(app)
+    mail.init_app(app)
+    sock.init_app(app)
+    limiter.init_app(app)
+    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+                  expose_headers=["ETag", "Retry-After"], allow_headers=["Authorization", "Content-Type", "If-Match"])
+    api.init_app(app)
+
+    _register_jwt_callbacks()
+    register_jwt_errors(jwt)
+    register_error_handlers(app)
+
+    from blueprints import register_blueprints
+
+    register_blueprints(api)
+
+    from cli import register_cli
+
+    register_cli(app)
+    _start_background(app)
+    return app
+
+
+def _migrations_dir():
+    from config import BASE_DIR
+
+    return BASE_DIR / "migrations"
+
+
+def _register_jwt_callbacks():
+    from services.auth import is_revoked, load_token_user
+
+    @jwt.user_lookup_loader
+    def _user(header, claims):
+        return load_token_user(claims)
+
+    @jwt.token_in_blocklist_loader
+    def _revoked(header, claims):
+        return is_revoked(claims["jti"])
+
+
+def _start_background(app):
+    if app.config.get("OUTBOX_SENDER_THREAD"):
+        from services.mailer import OutboxSender
+
+        app.extensions["outbox_sender"] = OutboxSender(app).start()
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, connection_record):
+    """SQLite: enforce foreign keys, wait on locks, let readers run beside a writer."""
+    module = type(dbapi_connection).__module__
+    if not module.startswith("sqlite3"):
+        return
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.close()
+
+
+logging.getLogger("werkzeug").setLevel(logging.WARNING)

@@ -1,0 +1,76 @@
+"""Login, refresh, logout, me, and setting a password from an e-mailed link."""
+from flask import current_app, request
+from flask.views import MethodView
+from flask_jwt_extended import current_user, get_jwt
+from flask_smorest import Blueprint
+
+from blueprints.common import errors, login_required
+from extensions import limiter
+from schemas.auth import AccessTokenSchema, LoginSchema, MeSchema, SetPasswordSchema, TokenPairSchema
+from services.auth import do_login, do_logout, do_refresh, do_set_password, normalise_email
+
+blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication")
+
+
+def _login_account_key():
+    body = request.get_json(silent=True)
+    email = body.get("email") if isinstance(body, dict) else None
+    return "login-account:" + (normalise_email(email) if isinstance(email, str) else "-")
+
+
+_per_address = limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], scope="login-address")
+# Only failed attempts count against an account, so its owner is not locked
+# out by their own successful logins.
+_per_account = limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ACCOUNT"], key_func=_login_account_key,
+                             scope="login-account", deduct_when=lambda response: response.status_code == 401)
+
+
+@blp.route("/login")
+class Login(MethodView):
+    decorators = [_per_address, _per_account]
+
+    @blp.arguments(LoginSchema)
+    @blp.response(200, TokenPairSchema)
+    @errors(blp, 401, 422, 429)
+    def post(self, data):
+        """Log in with e-mail and password"""
+        return do_login(data["email"], data["password"])
+
+
+@blp.route("/refresh")
+class Refresh(MethodView):
+    @login_required(blp, refresh=True)
+    @blp.response(200, AccessTokenSchema)
+    def post(self):
+        """Get a new access token with the refresh token"""
+        return do_refresh(current_user, get_jwt())
+
+
+@blp.route("/logout")
+class Logout(MethodView):
+    @login_required(blp)
+    @blp.response(204)
+    def post(self):
+        """Log out: revoke this access token and its refresh token"""
+        do_logout(get_jwt())
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @login_required(blp)
+    @blp.response(200, MeSchema)
+    def get(self):
+        """Show the logged-in user"""
+        return current_user
+
+
+@blp.route("/set-password")
+class SetPassword(MethodView):
+    decorators = [limiter.limit("10/minute", scope="set-password")]
+
+    @blp.arguments(SetPasswordSchema)
+    @blp.response(204)
+    @errors(blp, 400, 422, 429)
+    def post(self, data):
+        """Set a password with the single-use link from an invitation"""
+        do_set_password(data["token"], data["password"])

@@ -1,0 +1,197 @@
+"""One error shape for every error: {code, status, message, errors}.
+
+`code` is a machine-readable string ("capacity_full"), `status` the HTTP
+status. Domain errors carry both, so REST and the WebSocket render them alike.
+"""
+import logging
+
+import marshmallow as ma
+from flask import jsonify
+from flask_smorest import Api as _SmorestApi
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+log = logging.getLogger(__name__)
+
+# Default machine-readable codes for plain HTTP errors.
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    412: "precondition_failed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "validation_error",
+    428: "precondition_required",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
+
+
+class ErrorSchema(ma.Schema):
+    """The body of every error response."""
+
+    code = ma.fields.String(required=True, metadata={"description": "Machine-readable error code", "example": "not_found"})
+    status = ma.fields.Integer(required=True, metadata={"description": "HTTP status", "example": 404})
+    message = ma.fields.String(required=True, metadata={"description": "Human-readable explanation"})
+    errors = ma.fields.Dict(metadata={"description": "Per-field errors, keyed by location then field"})
+
+
+class DomainError(Exception):
+    """An error a service raises; any transport renders it with status and code."""
+
+    status = 400
+    code = "bad_request"
+    message = "Bad request"
+
+    def __init__(self, message=None, *, code=None, errors=None):
+        super().__init__(message or self.message)
+        self.message = message or self.message
+        if code:
+            self.code = code
+        self.errors = errors
+
+    def to_dict(self):
+        body = {"code": self.code, "status": self.status, "message": self.message}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class NotFound(DomainError):
+    status, code, message = 404, "not_found", "Not found"
+
+
+class Forbidden(DomainError):
+    status, code, message = 403, "forbidden", "You are not allowed to do this"
+
+
+class Unauthorized(DomainError):
+    status, code, message = 401, "unauthorized", "Authentication required"
+
+
+class Conflict(DomainError):
+    status, code, message = 409, "conflict", "Conflict with the current state"
+
+
+class ValidationFailed(DomainError):
+    status, code, message = 422, "validation_error", "Invalid input"
+
+
+class PreconditionFailed(DomainError):
+    status, code, message = 412, "precondition_failed", "The resource changed since you read it"
+
+
+class Unavailable(DomainError):
+    status, code, message = 503, "unavailable", "Service temporarily unavailable, try again"
+
+
+def error_body(status, message, code=None, errors=None):
+    body = {"code": code or HTTP_CODES.get(status, "error"), "status": status, "message": message}
+    if errors:
+        body["errors"] = errors
+    return body
+
+
+def error_response(status, message, code=None, errors=None, headers=None):
+    response = jsonify(error_body(status, message, code, errors))
+    response.status_code = status
+    for key, value in (headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+class Api(_SmorestApi):
+    """flask-smorest Api rendering HTTP errors in the project's shape."""
+
+    ERROR_SCHEMA = ErrorSchema
+
+    def handle_http_exception(self, error):
+        data = getattr(error, "data", None) or {}
+        errors = data.get("errors") or data.get("messages")
+        message = data.get("message") or (
+            "Invalid input: see errors" if error.code == 422 else error.description or error.name
+        )
+        headers = dict(data.get("headers") or {})
+        if error.code == 429 and "Retry-After" not in headers:
+            retry = getattr(error, "retry_after", None)
+            headers["Retry-After"] = str(int(retry or 60))
+        if isinstance(error, InternalServerError):
+            message = "Internal server error"
+        response = error_response(error.code, message, data.get("code"), errors, headers)
+        if error.code == 405 and error.valid_methods:
+            response.headers["Allow"] = ", ".join(error.valid_methods)
+        return response
+
+
+def register_error_handlers(app):
+    """Domain errors, database outages and stray exceptions all become JSON."""
+
+    @app.errorhandler(DomainError)
+    def _domain(error):
+        return error_response(error.status, error.message, error.code, error.errors)
+
+    @app.errorhandler(OperationalError)
+    def _db_down(error):
+        log.warning("database unavailable: %s", error.__class__.__name__)
+        from extensions import db
+
+        db.session.rollback()
+        return error_response(503, "Database temporarily unavailable, try again", "unavailable",
+                              headers={"Retry-After": "5"})
+
+    @app.errorhandler(DBAPIError)
+    def _db_error(error):
+        from extensions import db
+
+        db.session.rollback()
+        if error.connection_invalidated:
+            return error_response(503, "Database temporarily unavailable, try again", "unavailable",
+                                  headers={"Retry-After": "5"})
+        log.exception("database error")
+        return error_response(500, "Internal server error", "internal_error")
+
+    @app.errorhandler(Exception)
+    def _unexpected(error):
+        if isinstance(error, HTTPException):  # pragma: no cover - smorest's handler is more specific
+            from extensions import api
+
+            return api.handle_http_exception(error)
+        log.exception("unhandled error")
+        return error_response(500, "Internal server error", "internal_error")
+
+
+def register_jwt_errors(jwt):
+    """flask-jwt-extended's errors in the same shape, all 401."""
+
+    @jwt.unauthorized_loader
+    def _missing(reason):
+        return error_response(401, "Missing or malformed Authorization header", "unauthorized")
+
+    @jwt.invalid_token_loader
+    def _invalid(reason):
+        return error_response(401, "Invalid token", "invalid_token")
+
+    @jwt.expired_token_loader
+    def _expired(header, payload):
+        return error_response(401, "Token has expired", "token_expired")
+
+    @jwt.revoked_token_loader
+    def _revoked(header, payload):
+        return error_response(401, "Token has been revoked", "token_revoked")
+
+    @jwt.user_lookup_error_loader
+    def _gone(header, payload):
+        return error_response(401, "Token is no longer valid", "token_revoked")
+
+    @jwt.needs_fresh_token_loader
+    def _fresh(header, payload):
+        return error_response(401, "Fresh login required", "fresh_token_required")
+
+    @jwt.token_verification_failed_loader
+    def _failed(header, payload):
+        return error_response(401, "Invalid token", "invalid_token")

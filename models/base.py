@@ -1,0 +1,47 @@
+"""Shared column types and helpers for the models."""
+import enum
+from datetime import datetime, timezone
+
+from sqlalchemy import DateTime, TypeDecorator
+
+
+def utcnow():
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes on every database (SQLite keeps no zone)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc)
+
+
+class StrEnum(str, enum.Enum):
+    """Wire values that compare equal to their strings."""
+
+    def __str__(self):
+        return self.value
+
+    @classmethod
+    def values(cls):
+        return [member.value for member in cls]
+
+
+def enum_type(enum_cls, length=16):
+    """A VARCHAR enum storing the wire values (no native enum: migrations stay simple)."""
+    from sqlalchemy import Enum
+
+    return Enum(enum_cls, native_enum=False, length=length, values_callable=lambda cls: [m.value for m in cls],
+                validate_strings=True)

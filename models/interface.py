@@ -1,0 +1,45 @@
+"""Chat interfaces (widgets): public key, allowed origins, routing settings."""
+import secrets
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.user import interface_agents
+
+REQUEST_TIMEOUT_DEFAULT_S = 60
+REQUEST_TIMEOUT_MIN_S = 10
+REQUEST_TIMEOUT_MAX_S = 3600
+
+
+class RoutingMode(StrEnum):
+    BROADCAST = "broadcast"
+    LEAST_BUSY = "least_busy"
+
+
+def new_public_key():
+    return "pk_" + secrets.token_urlsafe(24)
+
+
+class Interface(db.Model):
+    __tablename__ = "interfaces"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120))
+    public_key: Mapped[str] = mapped_column(String(64), unique=True, default=new_public_key)
+    allowed_origins: Mapped[list] = mapped_column(JSON, default=list)
+    request_timeout_s: Mapped[int] = mapped_column(Integer, default=REQUEST_TIMEOUT_DEFAULT_S)
+    routing_mode: Mapped[RoutingMode] = mapped_column(
+        enum_type(RoutingMode), default=RoutingMode.BROADCAST,
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    agents = relationship("User", secondary=interface_agents, back_populates="interfaces", order_by="User.id")
+
+    @property
+    def agent_ids(self):
+        return [agent.id for agent in self.agents]

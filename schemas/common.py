@@ -1,0 +1,62 @@
+"""Shared fields and schemas: header-safe strings, pagination."""
+import marshmallow as ma
+from marshmallow import fields, validate
+
+PAGE_SIZE_DEFAULT = 20
+PAGE_SIZE_MAX = 100
+
+_UNSAFE = ("\r", "\n", "\0")
+
+
+def no_line_breaks(value):
+    if any(ch in value for ch in _UNSAFE):
+        raise ma.ValidationError("Must not contain line breaks or NUL characters.")
+
+
+def not_blank(value):
+    if not value.strip():
+        raise ma.ValidationError("Must not be blank.")
+
+
+class SafeStr(fields.String):
+    """A single-line string: no CR, LF or NUL, not blank, bounded length."""
+
+    def __init__(self, *, max_length=120, **kwargs):
+        validators = [no_line_breaks, not_blank, validate.Length(max=max_length)]
+        extra = kwargs.pop("validate", None)
+        if extra:
+            validators.extend(extra if isinstance(extra, (list, tuple)) else [extra])
+        super().__init__(validate=validators, **kwargs)
+
+
+class SafeEmail(fields.Email):
+    """An e-mail address that can safely become a mail header."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=[no_line_breaks, validate.Length(max=254)], **kwargs)
+
+
+class PageArgsSchema(ma.Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+    page_size = fields.Integer(load_default=PAGE_SIZE_DEFAULT, validate=validate.Range(min=1, max=PAGE_SIZE_MAX))
+
+
+_page_schemas = {}
+
+
+def page_of(item_schema):
+    """A page envelope {items, page, page_size, total} around item_schema."""
+    name = item_schema.__name__.removesuffix("Schema") + "PageSchema"
+    if name not in _page_schemas:
+        _page_schemas[name] = type(
+            name,
+            (ma.Schema,),
+            {
+                "items": fields.List(fields.Nested(item_schema), required=True),
+                "page": fields.Integer(required=True),
+                "page_size": fields.Integer(required=True),
+                "total": fields.Integer(required=True),
+                "__doc__": f"One page of {item_schema.__name__.removesuffix('Schema')} items.",
+            },
+        )
+    return _page_schemas[name]

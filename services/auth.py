@@ -1,0 +1,146 @@
+"""Login, token pairs, refresh, logout and single-use password links."""
+import hashlib
+import secrets
+from datetime import datetime, timedelta, timezone
+
+from flask import current_app
+from flask_jwt_extended import create_access_token, create_refresh_token
+from sqlalchemy import select, update
+
+from errors import DomainError, Unauthorized
+from extensions import db
+from models import PasswordToken, PasswordTokenPurpose, RevokedToken, User
+from models.base import utcnow
+from services.passwords import hash_password, verify_password
+
+TOKEN_KIND_USER = "user"
+
+
+class InvalidCredentials(Unauthorized):
+    code, message = "invalid_credentials", "E-mail or password is wrong"
+
+
+class InvalidPasswordLink(DomainError):
+    status, code, message = 400, "invalid_link", "This link is invalid, used or expired"
+
+
+def normalise_email(email):
+    return email.strip().lower()
+
+
+def issue_tokens(user):
+    """An access and a refresh token; the access token names its refresh token."""
+    refresh_jti = secrets.token_hex(16)
+    claims = {"kind": TOKEN_KIND_USER, "role": user.role.value, "ver": user.token_version,
+              "ws": user.workspace_id}
+    refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti})
+    access = create_access_token(identity=str(user.id), additional_claims={**claims, "rjti": refresh_jti})
+    return {
+        "access_token": access,
+        "refresh_token": refresh,
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+    }
+
+
+def do_login(email, password):
+    """Check credentials; unknown e-mails and wrong passwords answer alike."""
+    user = db.session.scalar(select(User).where(User.email == normalise_email(email)))
+    ok = verify_password(user.password_hash if user else None, password)
+    if not (ok and user and user.is_active):
+        raise InvalidCredentials()
+    return {**issue_tokens(user), "user": user}
+
+
+def do_refresh(user, refresh_claims):
+    """A new access token tied to the same refresh token."""
+    claims = {"kind": TOKEN_KIND_USER, "role": user.role.value, "ver": user.token_version,
+              "ws": user.workspace_id, "rjti": refresh_claims["jti"]}
+    return {
+        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
+        "token_type": "Bearer",
+        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
+    }
+
+
+def _revoke(jti, expires_at):
+    if jti and db.session.get(RevokedToken, jti) is None:
+        db.session.add(RevokedToken(jti=jti, expires_at=expires_at))
+
+
+def do_logout(access_claims):
+    """Revoke the access token and the refresh token it was issued with."""
+    expires = datetime.fromtimestamp(access_claims["exp"], timezone.utc)
+    refresh_expires = utcnow() + current_app.config["JWT_REFRESH_TOKEN_EXPIRES"]
+    _revoke(access_claims["jti"], expires)
+    _revoke(access_claims.get("rjti"), refresh_expires)
+    db.session.commit()
+
+
+def is_revoked(jti):
+    return db.session.get(RevokedToken, jti) is not None
+
+
+def load_token_user(claims):
+    """The user a token speaks for, or None when the token no longer holds."""
+    if claims.get("kind") != TOKEN_KIND_USER:
+        return None
+    try:
+        user = db.session.get(User, int(claims["sub"]))
+    except (TypeError, ValueError):
+        return None
+    if user is None or not user.is_active or user.token_version != claims.get("ver"):
+        return None
+    return user
+
+
+def purge_revoked():
+    """Forget revocations of tokens that have expired anyway."""
+    from sqlalchemy import delete
+
+    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
+    db.session.commit()
+
+
+def _token_hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_password_link(user, purpose=PasswordTokenPurpose.INVITATION):
+    """Invalidate earlier links of the user and make a new one (the caller commits)."""
+    now = utcnow()
+    db.session.execute(
+        update(PasswordToken)
+        .where(PasswordToken.user_id == user.id, PasswordToken.used_at.is_(None))
+        .values(used_at=now)
+    )
+    token = secrets.token_urlsafe(32)
+    ttl = timedelta(seconds=current_app.config["INVITATION_TTL_S"])
+    db.session.add(PasswordToken(user_id=user.id, token_hash=_token_hash(token), purpose=purpose.value,
+                                 expires_at=now + ttl))
+    link = f"{current_app.config['PUBLIC_URL']}/set-password?token={token}"
+    return link, now + ttl
+
+
+def do_set_password(token, password):
+    """Consume a password link once and set the user's password."""
+    now = utcnow()
+    row = db.session.scalar(select(PasswordToken).where(PasswordToken.token_hash == _token_hash(token)))
+    if row is None or row.used_at is not None or row.expires_at < now:
+        raise InvalidPasswordLink()
+    # The conditional update decides between two concurrent uses of one link.
+    claimed = db.session.execute(
+        update(PasswordToken).where(PasswordToken.id == row.id, PasswordToken.used_at.is_(None))
+        .values(used_at=now)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        raise InvalidPasswordLink()
+    user = row.user
+    if not user.is_active:
+        db.session.rollback()
+        raise InvalidPasswordLink()
+    user.password_hash = hash_password(password)
+    user.token_version += 1  # sessions opened with an older password end
+    db.session.commit()
+    return user

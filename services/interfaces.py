@@ -1,0 +1,81 @@
+"""Chat interfaces: CRUD, public key rotation, agent assignment."""
+from sqlalchemy import select
+
+from errors import NotFound, ValidationFailed
+from extensions import db
+from models import Interface, Role, RoutingMode, User
+from models.interface import new_public_key
+from services.pagination import paginate
+
+
+def access_interface(actor, interface_id):
+    """An interface the actor may see: any of the workspace for admins, their own for agents."""
+    interface = db.session.get(Interface, interface_id)
+    if interface is None or interface.workspace_id != actor.workspace_id:
+        raise NotFound("Chat interface not found")
+    if actor.role != Role.ADMIN and actor not in interface.agents:
+        raise NotFound("Chat interface not found")
+    return interface
+
+
+def list_interfaces(actor, page, page_size):
+    stmt = select(Interface).where(Interface.workspace_id == actor.workspace_id).order_by(Interface.id)
+    if actor.role != Role.ADMIN:
+        stmt = stmt.where(Interface.agents.any(User.id == actor.id))
+    return paginate(stmt, page, page_size)
+
+
+def check_agents(actor, user_ids):
+    ids = list(dict.fromkeys(user_ids))
+    if not ids:
+        return []
+    found = db.session.scalars(
+        select(User).where(User.id.in_(ids), User.workspace_id == actor.workspace_id)
+    ).all()
+    missing = sorted(set(ids) - {user.id for user in found})
+    if missing:
+        raise ValidationFailed("Unknown user", errors={"json": {"agent_ids": [f"Unknown user ids: {missing}"]}})
+    by_id = {user.id: user for user in found}
+    return [by_id[i] for i in ids]
+
+
+def _apply(actor, interface, data):
+    for key in ("name", "allowed_origins", "request_timeout_s"):
+        if key in data:
+            setattr(interface, key, data[key])
+    if "routing_mode" in data:
+        interface.routing_mode = RoutingMode(data["routing_mode"])
+    if "agent_ids" in data:
+        interface.agents = check_agents(actor, data["agent_ids"])
+
+
+def do_create_interface(actor, data):
+    interface = Interface(workspace_id=actor.workspace_id, public_key=new_public_key(), allowed_origins=[])
+    _apply(actor, interface, data)
+    db.session.add(interface)
+    db.session.commit()
+    return interface
+
+
+def do_update_interface(actor, interface, data):
+    _apply(actor, interface, data)
+    db.session.commit()
+    return interface
+
+
+def do_delete_interface(actor, interface):
+    db.session.delete(interface)
+    db.session.commit()
+
+
+def do_rotate_key(actor, interface):
+    """A new public key; widgets using the old one stop working."""
+    interface.public_key = new_public_key()
+    db.session.commit()
+    return interface
+
+
+def do_set_agents(actor, interface, agent_ids):
+    interface.agents = check_agents(actor, agent_ids)
+    db.session.commit()
+    return interface

@@ -1,0 +1,158 @@
+"""The outbox: mail is queued with its cause and sent later, with retries."""
+import logging
+import threading
+import time
+from datetime import timedelta
+
+from flask import current_app
+from flask_mail import Message
+from sqlalchemy import or_, select, update
+
+from extensions import db, mail
+from models import OutboxMail, OutboxStatus
+from models.base import utcnow
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 120
+
+
+def _check_header(value, name):
+    if any(ch in value for ch in "\r\n\0"):
+        raise ValueError(f"{name} contains a line break")
+    return value
+
+
+def queue_mail(kind, recipients, subject, body_text, body_html=None, reply_to=None, workspace_id=None):
+    """Add a mail to the outbox in the caller's transaction (the caller commits)."""
+    recipients = [_check_header(address, "recipient") for address in recipients]
+    if not recipients:
+        raise ValueError("a mail needs at least one recipient")
+    row = OutboxMail(
+        kind=kind,
+        workspace_id=workspace_id,
+        recipients=recipients,
+        reply_to=_check_header(reply_to, "reply_to") if reply_to else None,
+        subject=_check_header(subject, "subject"),
+        body_text=body_text,
+        body_html=body_html,
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        next_attempt_at=utcnow(),
+    )
+    db.session.add(row)
+    return row
+
+
+def backoff_s(attempts, config):
+    """Seconds to wait after the given number of failed attempts."""
+    base = config["OUTBOX_BACKOFF_BASE_S"]
+    return min(base * (2 ** max(attempts - 1, 0)), config["OUTBOX_BACKOFF_MAX_S"])
+
+
+def _claim(row_id, now):
+    """Lease one row; the database decides which sender gets it."""
+    result = db.session.execute(
+        update(OutboxMail)
+        .where(
+            OutboxMail.id == row_id,
+            OutboxMail.status == OutboxStatus.PENDING.value,
+            or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until < now),
+        )
+        .values(locked_until=now + timedelta(seconds=LEASE_S), attempts=OutboxMail.attempts + 1)
+    )
+    db.session.commit()
+    return result.rowcount == 1
+
+
+def send_due(limit=50):
+    """Send every due mail once; return (sent, failed) counts. Safe to run concurrently."""
+    config = current_app.config
+    now = utcnow()
+    due_ids = db.session.scalars(
+        select(OutboxMail.id)
+        .where(
+            OutboxMail.status == OutboxStatus.PENDING.value,
+            OutboxMail.next_attempt_at <= now,
+            or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until < now),
+        )
+        .order_by(OutboxMail.next_attempt_at, OutboxMail.id)
+        .limit(limit)
+    ).all()
+    db.session.rollback()
+    sent = failed = 0
+    for row_id in due_ids:
+        if not _claim(row_id, utcnow()):
+            continue
+        row = db.session.get(OutboxMail, row_id)
+        try:
+            mail.send(_message(row))
+        except Exception as error:  # SMTP down, refused, timed out: retry later
+            failed += 1
+            row.last_error = f"{error.__class__.__name__}: {error}"[:500]
+            row.locked_until = None
+            if row.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:
+                row.status = OutboxStatus.FAILED.value
+                log.error("outbox mail %s gave up after %s attempts", row.id, row.attempts)
+            else:
+                row.next_attempt_at = utcnow() + timedelta(seconds=backoff_s(row.attempts, config))
+                log.warning("outbox mail %s failed (attempt %s), retrying later", row.id, row.attempts)
+        else:
+            sent += 1
+            row.status = OutboxStatus.SENT.value
+            row.sent_at = utcnow()
+            row.locked_until = None
+            row.last_error = None
+        db.session.commit()
+    return sent, failed
+
+
+def _message(row):
+    message = Message(
+        subject=row.subject,
+        recipients=list(row.recipients),
+        body=row.body_text,
+        html=row.body_html,
+        reply_to=row.reply_to,
+    )
+    return message
+
+
+class OutboxSender:
+    """A daemon thread in the server process that drains the outbox."""
+
+    def __init__(self, app):
+        self.app = app
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self.run, name="outbox-sender", daemon=True)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self, timeout=5):
+        self.stop_event.set()
+        self.thread.join(timeout)
+
+    def run(self):
+        poll = self.app.config["OUTBOX_POLL_S"]
+        while not self.stop_event.is_set():
+            try:
+                with self.app.app_context():
+                    send_due()
+            except Exception:  # the database may be briefly gone; try again next round
+                log.warning("outbox round failed", exc_info=True)
+            self.stop_event.wait(poll)
+
+
+def run_sender_loop(app, rounds=None, poll_s=None):
+    """Drain the outbox in the foreground (the `flask outbox send --loop` command)."""
+    poll_s = poll_s or app.config["OUTBOX_POLL_S"]
+    done = 0
+    while rounds is None or done < rounds:
+        with app.app_context():
+            sent, failed = send_due()
+        if sent or failed:
+            log.info("outbox: sent %s, failed %s", sent, failed)
+        done += 1
+        time.sleep(poll_s)
