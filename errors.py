@@ -128,27 +128,38 @@ class Api(_SmorestApi):
         return response
 
 
+def _rollback():
+    """Drop what a failed request left in the session, so nothing later commits half of it.
+
+    A session can outlive one request (a WebSocket, a test client inside an
+    app context); without this, a later commit would write a rejected change.
+    """
+    from extensions import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # the connection may be gone too; the answer stays the same
+        log.warning("rollback after an error failed", exc_info=True)
+
+
 def register_error_handlers(app):
     """Domain errors, database outages and stray exceptions all become JSON."""
 
     @app.errorhandler(DomainError)
     def _domain(error):
+        _rollback()
         return error_response(error.status, error.message, error.code, error.errors)
 
     @app.errorhandler(OperationalError)
     def _db_down(error):
         log.warning("database unavailable: %s", error.__class__.__name__)
-        from extensions import db
-
-        db.session.rollback()
+        _rollback()
         return error_response(503, "Database temporarily unavailable, try again", "unavailable",
                               headers={"Retry-After": "5"})
 
     @app.errorhandler(DBAPIError)
     def _db_error(error):
-        from extensions import db
-
-        db.session.rollback()
+        _rollback()
         if error.connection_invalidated:
             return error_response(503, "Database temporarily unavailable, try again", "unavailable",
                                   headers={"Retry-After": "5"})
@@ -162,6 +173,7 @@ def register_error_handlers(app):
 
             return api.handle_http_exception(error)
         log.exception("unhandled error")
+        _rollback()
         return error_response(500, "Internal server error", "internal_error")
 
 

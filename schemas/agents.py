@@ -3,7 +3,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.user import MAX_CHATS_MAX, MAX_CHATS_MIN, Role
-from schemas.common import PageArgsSchema, SafeEmail, SafeStr
+from schemas.common import ObjectId, PageArgsSchema, SafeEmail, SafeStr
 
 
 class InterfaceRefSchema(ma.Schema):
@@ -19,7 +19,7 @@ class AgentSchema(ma.Schema):
     role = fields.String(load_default=Role.AGENT.value, validate=validate.OneOf(Role.values()))
     max_chats = fields.Integer(load_default=3, validate=validate.Range(min=MAX_CHATS_MIN, max=MAX_CHATS_MAX))
     is_active = fields.Boolean(dump_only=True)
-    interface_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=200),
+    interface_ids = fields.List(ObjectId(), load_default=list, validate=validate.Length(max=200),
                                 metadata={"description": "Chat interfaces this user serves"})
     interfaces = fields.List(fields.Nested(InterfaceRefSchema), dump_only=True,
                              metadata={"description": "Where this user is assigned"})
@@ -34,10 +34,11 @@ class AgentUpdateSchema(ma.Schema):
     role = fields.String(validate=validate.OneOf(Role.values()))
     max_chats = fields.Integer(validate=validate.Range(min=MAX_CHATS_MIN, max=MAX_CHATS_MAX))
     is_active = fields.Boolean()
-    interface_ids = fields.List(fields.Integer(), validate=validate.Length(max=200))
+    interface_ids = fields.List(ObjectId(), validate=validate.Length(max=200),
+                                metadata={"description": "Chat interfaces this user serves (replaces the list)"})
 
 
 class AgentQueryArgsSchema(PageArgsSchema):
     role = fields.String(validate=validate.OneOf(Role.values()))
-    interface_id = fields.Integer()
+    interface_id = ObjectId(metadata={"description": "Only users who serve this chat interface"})
     q = fields.String(validate=validate.Length(max=120), metadata={"description": "Search in name and e-mail"})

@@ -2,7 +2,7 @@
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from schemas.common import SafeEmail
+from schemas.common import SafeEmail, not_blank
 from services.passwords import PASSWORD_MAX_LEN, PASSWORD_MIN_LEN
 
 
@@ -35,5 +35,7 @@ class MeSchema(ma.Schema):
 class SetPasswordSchema(ma.Schema):
     token = fields.String(required=True, validate=validate.Length(min=10, max=200))
     password = fields.String(
-        required=True, load_only=True, validate=validate.Length(min=PASSWORD_MIN_LEN, max=PASSWORD_MAX_LEN)
+        required=True, load_only=True,
+        validate=[validate.Length(min=PASSWORD_MIN_LEN, max=PASSWORD_MAX_LEN), not_blank],
+        metadata={"description": f"{PASSWORD_MIN_LEN} to {PASSWORD_MAX_LEN} characters, not only spaces"},
     )

@@ -1,6 +1,8 @@
-"""Shared fields and schemas: header-safe strings, pagination."""
+"""Shared fields and schemas: header-safe strings, ids, pagination."""
 import marshmallow as ma
 from marshmallow import fields, validate
+
+from services.agents import ID_MAX
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
@@ -34,6 +36,13 @@ class SafeEmail(fields.Email):
 
     def __init__(self, **kwargs):
         super().__init__(validate=[no_line_breaks, validate.Length(max=254)], **kwargs)
+
+
+class ObjectId(fields.Integer):
+    """The id of a row: a positive integer within the database's INTEGER range."""
+
+    def __init__(self, **kwargs):
+        super().__init__(validate=validate.Range(min=1, max=ID_MAX), **kwargs)
 
 
 class PageArgsSchema(ma.Schema):

@@ -1,19 +1,56 @@
 """Chat interfaces."""
-from urllib.parse import urlsplit
+import re
 
 import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.interface import REQUEST_TIMEOUT_DEFAULT_S, REQUEST_TIMEOUT_MAX_S, REQUEST_TIMEOUT_MIN_S, RoutingMode
 from schemas.agents import InterfaceRefSchema  # noqa: F401 - re-exported for the builder
-from schemas.common import SafeStr
+from schemas.common import ObjectId, SafeStr
+
+# scheme://host[:port] and nothing else: no user info, path, query or fragment.
+_ORIGIN = re.compile(
+    r"(?P<scheme>https?)://"
+    r"(?P<host>[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?/?",
+    re.IGNORECASE,
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _origin(value):
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") \
-            or parts.query or parts.fragment or any(ch in value for ch in "\r\n\0 "):
-        raise ma.ValidationError("An origin is scheme://host[:port], for example https://example.com.")
+class Origin(fields.String):
+    """A web origin, stored as browsers send it in the Origin header (lower case, no default port)."""
+
+    default_error_messages = {
+        "invalid_origin": "An origin is scheme://host[:port], for example https://example.com.",
+    }
+
+    def __init__(self, **kwargs):
+        metadata = {"description": "scheme://host[:port]", "example": "https://www.example.com",
+                    **kwargs.pop("metadata", {})}
+        super().__init__(validate=validate.Length(max=255), metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        value = super()._deserialize(value, attr, data, **kwargs)
+        match = _ORIGIN.fullmatch(value)
+        port = int(match["port"]) if match and match["port"] else None
+        if match is None or (port is not None and not 0 < port < 65536):
+            raise self.make_error("invalid_origin")
+        scheme, host = match["scheme"].lower(), match["host"].lower()
+        if port is None or port == _DEFAULT_PORTS[scheme]:
+            return f"{scheme}://{host}"
+        return f"{scheme}://{host}:{port}"
+
+
+class OriginList(fields.List):
+    """Allowed origins, each once."""
+
+    def __init__(self, **kwargs):
+        super().__init__(Origin(), validate=validate.Length(max=50),
+                         metadata={"description": "Origins the widget may be embedded on"}, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
 
 
 class AgentRefSchema(ma.Schema):
@@ -28,18 +65,16 @@ class InterfaceSchema(ma.Schema):
     workspace_id = fields.Integer(dump_only=True)
     name = SafeStr(required=True, max_length=120)
     public_key = fields.String(dump_only=True, metadata={"description": "Identifies the widget; rotate it to revoke"})
-    allowed_origins = fields.List(
-        fields.String(validate=[validate.Length(max=255), _origin]),
-        load_default=list, validate=validate.Length(max=50),
-        metadata={"description": "Origins the widget may be embedded on"},
-    )
+    allowed_origins = OriginList(load_default=list)
     request_timeout_s = fields.Integer(
         load_default=REQUEST_TIMEOUT_DEFAULT_S,
         validate=validate.Range(min=REQUEST_TIMEOUT_MIN_S, max=REQUEST_TIMEOUT_MAX_S),
         metadata={"description": "Seconds a live request waits for an agent before the offline path"},
     )
-    routing_mode = fields.String(load_default=RoutingMode.BROADCAST.value, validate=validate.OneOf(RoutingMode.values()))
-    agent_ids = fields.List(fields.Integer(), load_default=list, validate=validate.Length(max=500))
+    routing_mode = fields.String(load_default=RoutingMode.BROADCAST.value,
+                                 validate=validate.OneOf(RoutingMode.values()))
+    agent_ids = fields.List(ObjectId(), load_default=list, validate=validate.Length(max=500),
+                            metadata={"description": "Users who serve this interface"})
     agents = fields.List(fields.Nested(AgentRefSchema), dump_only=True)
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
@@ -47,12 +82,13 @@ class InterfaceSchema(ma.Schema):
 
 class InterfaceUpdateSchema(ma.Schema):
     name = SafeStr(max_length=120)
-    allowed_origins = fields.List(fields.String(validate=[validate.Length(max=255), _origin]),
-                                  validate=validate.Length(max=50))
+    allowed_origins = OriginList()
     request_timeout_s = fields.Integer(validate=validate.Range(min=REQUEST_TIMEOUT_MIN_S, max=REQUEST_TIMEOUT_MAX_S))
     routing_mode = fields.String(validate=validate.OneOf(RoutingMode.values()))
-    agent_ids = fields.List(fields.Integer(), validate=validate.Length(max=500))
+    agent_ids = fields.List(ObjectId(), validate=validate.Length(max=500),
+                            metadata={"description": "Users who serve this interface (replaces the list)"})
 
 
 class InterfaceAgentsSchema(ma.Schema):
-    agent_ids = fields.List(fields.Integer(), required=True, validate=validate.Length(max=500))
+    agent_ids = fields.List(ObjectId(), required=True, validate=validate.Length(max=500),
+                            metadata={"description": "Users who serve this interface (replaces the list)"})

@@ -1,14 +1,20 @@
 """Admins manage the users (agents and admins) of their workspace."""
+from contextlib import contextmanager
 from html import escape
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from errors import Conflict, Forbidden, NotFound, ValidationFailed
 from extensions import db
-from models import Interface, Role, User
+from models import Interface, Role, User, Workspace
 from services.auth import new_password_link, normalise_email
 from services.mailer import queue_mail
 from services.pagination import paginate
+
+# Ids are INTEGER columns; a larger number names nothing (and would overflow the driver).
+ID_MAX = 2**31 - 1
 
 
 class EmailTaken(Conflict):
@@ -20,33 +26,51 @@ class LastAdmin(Conflict):
 
 
 def require_admin(actor):
+    """Raise 403 unless actor is an admin."""
     if actor.role != Role.ADMIN:
         raise Forbidden("Only admins can do this")
 
 
+def get_in_workspace(model, object_id, workspace_id):
+    """Return the row of model with this id in the workspace, or None."""
+    if not isinstance(object_id, int) or not 0 < object_id <= ID_MAX:
+        return None
+    row = db.session.get(model, object_id)
+    if row is None or row.workspace_id != workspace_id:
+        return None
+    return row
+
+
 def access_user(actor, user_id):
-    """A user of the actor's workspace, or 404."""
-    user = db.session.get(User, user_id)
-    if user is None or user.workspace_id != actor.workspace_id:
+    """Return a user of the actor's workspace, or raise 404."""
+    user = get_in_workspace(User, user_id, actor.workspace_id)
+    if user is None:
         raise NotFound("User not found")
     return user
 
 
+def _contains(text):
+    """A LIKE pattern matching text literally anywhere (its % and _ are not wildcards)."""
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 def list_users(actor, page, page_size, role=None, interface_id=None, q=None):
-    """Users of the workspace with their interface assignments."""
-    stmt = select(User).where(User.workspace_id == actor.workspace_id).order_by(User.id)
+    """List one page of the workspace's users with their interface assignments."""
+    stmt = (select(User).where(User.workspace_id == actor.workspace_id)
+            .options(selectinload(User.interfaces)).order_by(User.id))
     if role:
         stmt = stmt.where(User.role == Role(role))
     if interface_id is not None:
         stmt = stmt.where(User.interfaces.any(Interface.id == interface_id))
     if q:
-        pattern = f"%{q.lower()}%"
-        stmt = stmt.where(func.lower(User.name).like(pattern) | User.email.like(pattern))
+        pattern = _contains(q)
+        stmt = stmt.where(func.lower(User.name).like(pattern, escape="\\") | User.email.like(pattern, escape="\\"))
     return paginate(stmt, page, page_size)
 
 
 def check_interfaces(actor, interface_ids):
-    """The actor's interfaces with these ids; an unknown id is a field error."""
+    """Return the actor's interfaces with these ids; an unknown id is a field error."""
     ids = list(dict.fromkeys(interface_ids))
     if not ids:
         return []
@@ -62,12 +86,23 @@ def check_interfaces(actor, interface_ids):
     return [by_id[i] for i in ids]
 
 
-def _check_email_free(email, exclude_id=None):
+def _email_in_use(email, exclude_id=None):
     stmt = select(User.id).where(User.email == email)
     if exclude_id is not None:
         stmt = stmt.where(User.id != exclude_id)
-    if db.session.scalar(stmt) is not None:
-        raise EmailTaken()
+    return db.session.scalar(stmt) is not None
+
+
+@contextmanager
+def _unique_email(email):
+    """Turn losing a race for an address (the unique index decides) into 409 email_taken."""
+    try:
+        yield
+    except IntegrityError:
+        db.session.rollback()
+        if _email_in_use(email):
+            raise EmailTaken() from None
+        raise
 
 
 def _queue_invitation(user, link, expires_at, inviter_name):
@@ -93,7 +128,8 @@ def _queue_invitation(user, link, expires_at, inviter_name):
 def do_create_user(actor, data):
     """Create a user and queue their invitation in the same transaction."""
     email = normalise_email(data["email"])
-    _check_email_free(email)
+    if _email_in_use(email):
+        raise EmailTaken()
     interfaces = check_interfaces(actor, data.get("interface_ids", []))
     user = User(
         workspace_id=actor.workspace_id,
@@ -106,68 +142,80 @@ def do_create_user(actor, data):
     )
     user.interfaces = interfaces
     db.session.add(user)
-    db.session.flush()
-    link, expires_at = new_password_link(user)
-    _queue_invitation(user, link, expires_at, actor.name)
-    db.session.commit()
+    with _unique_email(email):
+        db.session.flush()
+        link, expires_at = new_password_link(user)
+        _queue_invitation(user, link, expires_at, actor.name)
+        db.session.commit()
     return user
 
 
-def _admins_left(workspace_id, excluding):
+def _other_active_admins(user):
+    """Count the active admins of user's workspace besides user, holding the workspace's lock.
+
+    The lock (a no-op UPDATE of the workspace row) makes two admins removing
+    each other at once take turns, so the second one sees the first's change.
+    """
+    db.session.execute(
+        update(Workspace).where(Workspace.id == user.workspace_id).values(name=Workspace.name)
+        .execution_options(synchronize_session=False)
+    )
     return db.session.scalar(
         select(func.count()).select_from(User).where(
-            User.workspace_id == workspace_id, User.role == Role.ADMIN, User.is_active, User.id != excluding.id
+            User.workspace_id == user.workspace_id, User.role == Role.ADMIN, User.is_active, User.id != user.id
         )
     )
 
 
+def _check_keeps_an_admin(user, role, is_active):
+    """Raise 409 last_admin when user stops being an active admin and no other is left."""
+    stops_being_admin = user.role == Role.ADMIN and user.is_active and (role != Role.ADMIN or not is_active)
+    if stops_being_admin and _other_active_admins(user) == 0:
+        raise LastAdmin()
+
+
 def do_update_user(actor, user, data):
     """Edit a user; a change of role or a deactivation ends their sessions at once."""
-    if user.id == actor.id and ("role" in data or "is_active" in data):
+    own = [key for key in ("role", "is_active") if key in data]
+    if user.id == actor.id and own:
         raise ValidationFailed(
             "You cannot change your own role or deactivate yourself",
-            errors={"json": {key: ["Cannot be changed on your own account"] for key in ("role", "is_active") if key in data}},
+            errors={"json": {key: ["Cannot be changed on your own account"] for key in own}},
         )
-    if "email" in data:
-        email = normalise_email(data["email"])
-        if email != user.email:
-            _check_email_free(email, exclude_id=user.id)
-            user.email = email
+    # Every check runs before the first change, so a rejected edit leaves the user as it was.
+    email = normalise_email(data["email"]) if "email" in data else user.email
+    if email != user.email and _email_in_use(email, exclude_id=user.id):
+        raise EmailTaken()
+    interfaces = check_interfaces(actor, data["interface_ids"]) if "interface_ids" in data else None
+    role = Role(data["role"]) if "role" in data else user.role
+    is_active = data.get("is_active", user.is_active)
+    _check_keeps_an_admin(user, role, is_active)
+
+    if role != user.role or is_active != user.is_active:
+        user.token_version += 1
+    user.role, user.is_active, user.email = role, is_active, email
     if "name" in data:
         user.name = data["name"].strip()
     if "max_chats" in data:
         user.max_chats = data["max_chats"]
-    if "interface_ids" in data:
-        user.interfaces = check_interfaces(actor, data["interface_ids"])
-    ends_sessions = False
-    if "role" in data and Role(data["role"]) != user.role:
-        if user.role == Role.ADMIN and _admins_left(user.workspace_id, user) == 0:
-            raise LastAdmin()
-        user.role = Role(data["role"])
-        ends_sessions = True
-    if "is_active" in data and data["is_active"] != user.is_active:
-        if not data["is_active"] and user.role == Role.ADMIN and _admins_left(user.workspace_id, user) == 0:
-            raise LastAdmin()
-        user.is_active = data["is_active"]
-        ends_sessions = True
-    if ends_sessions:
-        user.token_version += 1
-    db.session.commit()
+    if interfaces is not None:
+        user.interfaces = interfaces
+    with _unique_email(email):
+        db.session.commit()
     return user
 
 
 def do_delete_user(actor, user):
     """Delete a user; their tokens stop working on the next request."""
+    _check_keeps_an_admin(user, role=Role.AGENT, is_active=False)
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account", code="cannot_delete_self")
-    if user.role == Role.ADMIN and _admins_left(user.workspace_id, user) == 0:
-        raise LastAdmin()
     db.session.delete(user)
     db.session.commit()
 
 
 def do_resend_invitation(actor, user):
-    """A fresh set-password link; earlier links stop working."""
+    """Queue a fresh set-password link; earlier links stop working."""
     if user.has_password:
         raise Conflict("This user has already set a password", code="invitation_accepted")
     if not user.is_active:

@@ -5,13 +5,13 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from errors import DomainError, Unauthorized
 from extensions import db
 from models import PasswordToken, PasswordTokenPurpose, RevokedToken, User
 from models.base import utcnow
-from services.passwords import hash_password, verify_password
+from services.passwords import hash_password, needs_rehash, verify_password
 
 TOKEN_KIND_USER = "user"
 
@@ -49,6 +49,9 @@ def do_login(email, password):
     ok = verify_password(user.password_hash if user else None, password)
     if not (ok and user and user.is_active):
         raise InvalidCredentials()
+    if needs_rehash(user.password_hash):  # hashing parameters were raised since it was set
+        user.password_hash = hash_password(password)
+        db.session.commit()
     return {**issue_tokens(user), "user": user}
 
 
@@ -91,15 +94,21 @@ def load_token_user(claims):
         return None
     if user is None or not user.is_active or user.token_version != claims.get("ver"):
         return None
+    # An access token ends with the refresh token it was obtained with (logout).
+    if claims.get("rjti") and is_revoked(claims["rjti"]):
+        return None
     return user
 
 
-def purge_revoked():
-    """Forget revocations of tokens that have expired anyway."""
-    from sqlalchemy import delete
-
-    db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < utcnow()))
+def purge_expired():
+    """Forget revocations of expired tokens and password links past use; return both counts."""
+    now = utcnow()
+    revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now)).rowcount
+    links = db.session.execute(
+        delete(PasswordToken).where((PasswordToken.expires_at < now) | PasswordToken.used_at.is_not(None))
+    ).rowcount
     db.session.commit()
+    return revoked, links
 
 
 def _token_hash(token):

@@ -1,14 +1,16 @@
 """The outbox: mail is queued with its cause and sent later, with retries."""
 import logging
+import smtplib
 import threading
 import time
 from datetime import timedelta
 
 from flask import current_app
-from flask_mail import Message
+from flask_mail import Connection, Message
 from sqlalchemy import or_, select, update
 
-from extensions import db, mail
+from errors import ValidationFailed
+from extensions import db
 from models import OutboxMail, OutboxStatus
 from models.base import utcnow
 
@@ -17,9 +19,13 @@ log = logging.getLogger(__name__)
 LEASE_S = 120
 
 
+class UnsafeMailHeader(ValidationFailed, ValueError):
+    code, message = "unsafe_mail_header", "A mail header must not contain line breaks"
+
+
 def _check_header(value, name):
-    if any(ch in value for ch in "\r\n\0"):
-        raise ValueError(f"{name} contains a line break")
+    if not isinstance(value, str) or any(ch in value for ch in "\r\n\0"):
+        raise UnsafeMailHeader(f"The mail {name} must be one line of text without line breaks")
     return value
 
 
@@ -85,8 +91,13 @@ def send_due(limit=50):
         if not _claim(row_id, utcnow()):
             continue
         row = db.session.get(OutboxMail, row_id)
+        if row is None:  # deleted with its workspace meanwhile
+            db.session.rollback()
+            continue
         try:
-            mail.send(_message(row))
+            message = _message(row)
+            db.session.commit()  # no transaction stays open while the SMTP server answers
+            deliver(message)
         except Exception as error:  # SMTP down, refused, timed out: retry later
             failed += 1
             row.last_error = f"{error.__class__.__name__}: {error}"[:500]
@@ -116,6 +127,41 @@ def _message(row):
         reply_to=row.reply_to,
     )
     return message
+
+
+class _Connection(Connection):
+    """flask-mail's SMTP connection, bounded by MAIL_TIMEOUT_S and without debug output.
+
+    A failed QUIT after the server accepted the message is no failure: counting
+    it as one would send the mail twice.
+    """
+
+    def configure_host(self):
+        smtp_class = smtplib.SMTP_SSL if self.mail.use_ssl else smtplib.SMTP
+        host = smtp_class(self.mail.server, self.mail.port, timeout=current_app.config["MAIL_TIMEOUT_S"])
+        try:
+            if self.mail.use_tls:
+                host.starttls()
+            if self.mail.username and self.mail.password:
+                host.login(self.mail.username, self.mail.password)
+        except BaseException:
+            host.close()
+            raise
+        return host
+
+    def __exit__(self, exc_type, exc_value, tb):
+        if self.host is None:
+            return
+        try:
+            self.host.quit()
+        except (smtplib.SMTPException, OSError):
+            self.host.close()
+
+
+def deliver(message):
+    """Hand one message to the SMTP server (nothing leaves when MAIL_SUPPRESS_SEND is on)."""
+    with _Connection(current_app.extensions["mail"]) as connection:
+        connection.send(message)
 
 
 class OutboxSender:

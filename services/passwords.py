@@ -25,6 +25,14 @@ def hash_password(password):
     return _hasher().hash(password)
 
 
+def needs_rehash(password_hash):
+    """True when a hash was made with other parameters than the current profile's."""
+    try:
+        return _hasher().check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return True
+
+
 def verify_password(password_hash, password):
     """True when password matches; spends the same effort when there is no hash."""
     hasher = _hasher()
