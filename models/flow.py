@@ -1,0 +1,61 @@
+"""Conversation flows: the ordered components of a chat interface."""
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+
+LABEL_MAX_LEN = 40
+MESSAGE_MAX_LEN = 2000
+NAME_MAX_LEN = 120
+
+
+class ComponentType(StrEnum):
+    MESSAGE = "message"
+    LIVE_CHAT = "live_chat"
+
+
+class ButtonStyle(StrEnum):
+    PRIMARY = "primary"
+    SECONDARY = "secondary"
+    OUTLINE = "outline"
+
+
+class FormFieldType(StrEnum):
+    TEXT = "text"
+    EMAIL = "email"
+    PHONE = "phone"
+    TEXTAREA = "textarea"
+    SELECT = "select"
+    CHECKBOX = "checkbox"
+
+
+class Component(db.Model):
+    """One step of an interface's flow; `config` is the full normalised configuration of its type."""
+
+    __tablename__ = "components"
+    __table_args__ = (
+        # NULL names repeat freely on every database; a given name is used once per flow.
+        UniqueConstraint("interface_id", "name"),
+        Index("ix_components_interface_id_position", "interface_id", "position"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id", ondelete="CASCADE"))
+    # Dense 0..n-1 within the interface; changed only by set-based UPDATEs, so a
+    # move never bumps `version` (the ETag covers type, name and config).
+    position: Mapped[int] = mapped_column(Integer)
+    type: Mapped[ComponentType] = mapped_column(enum_type(ComponentType))
+    name: Mapped[str | None] = mapped_column(String(NAME_MAX_LEN))
+    config: Mapped[dict] = mapped_column(JSON)
+    # Optimistic locking: every ORM UPDATE says WHERE version = <read version>.
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+
+    interface = relationship("Interface")
+
+    __mapper_args__ = {"version_id_col": version}

@@ -1,0 +1,59 @@
+"""Fields shared by the component configurations: labels, messages, button styles, defaults."""
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from models.flow import LABEL_MAX_LEN, MESSAGE_MAX_LEN, ButtonStyle
+from schemas.common import SafeStr, not_blank
+from services.render import unknown_placeholders
+
+
+def no_nul(value):
+    if "\0" in value:
+        raise ma.ValidationError("Must not contain NUL characters.")
+
+
+def defaults_of(schema_cls):
+    """A load_default that is the schema's own defaults (a nested default is not loaded otherwise)."""
+    return lambda: schema_cls().load({})
+
+
+def skip_when_partial(kwargs):
+    """Cross-field rules wait for the full configuration (a PATCH is checked again once merged)."""
+    return bool(kwargs.get("partial"))
+
+
+class Label(SafeStr):
+    """A button or field label: one line, not blank, at most LABEL_MAX_LEN characters."""
+
+    def __init__(self, **kwargs):
+        super().__init__(max_length=LABEL_MAX_LEN, **kwargs)
+
+
+class Style(fields.String):
+    """How a button looks."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("load_default", ButtonStyle.PRIMARY.value)
+        super().__init__(validate=validate.OneOf(ButtonStyle.values()), **kwargs)
+
+
+class MessageText(fields.String):
+    """A text shown to visitors: line breaks allowed, at most MESSAGE_MAX_LEN characters, known placeholders only."""
+
+    def __init__(self, *, placeholders, metadata=None, **kwargs):
+        self.placeholders = tuple(placeholders)
+        listed = ", ".join("{" + name + "}" for name in self.placeholders)
+        metadata = dict(metadata or {})
+        tail = f"Placeholders: {listed}; write {{{{ and }}}} for literal braces."
+        metadata["description"] = f"{metadata['description']}. {tail}" if metadata.get("description") else tail
+        super().__init__(validate=[not_blank, no_nul, validate.Length(max=MESSAGE_MAX_LEN), self._known],
+                         metadata=metadata, **kwargs)
+
+    def _known(self, value):
+        unknown = unknown_placeholders(value, self.placeholders)
+        if unknown:
+            listed = ", ".join("{" + name + "}" for name in self.placeholders)
+            raise ma.ValidationError(
+                f"Unknown placeholder {', '.join('{' + name + '}' for name in unknown)}: use {listed}, "
+                "or write {{ and }} for literal braces."
+            )
