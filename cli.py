@@ -1,4 +1,4 @@
-"""`flask` commands: workspaces, the outbox, the spec."""
+"""`flask` commands: workspaces, tokens, the outbox, the spec."""
 import json
 from pathlib import Path
 
@@ -9,7 +9,9 @@ from config import BASE_DIR
 
 
 def register_cli(app):
+    app.cli.add_command(requests_cli)
     app.cli.add_command(workspace_cli)
+    app.cli.add_command(auth_cli)
     app.cli.add_command(outbox_cli)
     app.cli.add_command(spec_cli)
 
@@ -19,10 +21,30 @@ def workspace_cli():
     pass
 
 
+def _one_line(ctx, param, value):
+    """A name that can go into a mail header: one line, not blank, at most 120 characters."""
+    if value is None:
+        return value
+    if any(ch in value for ch in "\r\n\0") or not value.strip() or len(value) > 120:
+        raise click.BadParameter("one line of 1 to 120 characters")
+    return value
+
+
+def _email(ctx, param, value):
+    import marshmallow as ma
+
+    from schemas.common import SafeEmail
+
+    try:
+        return SafeEmail().deserialize(value)
+    except ma.ValidationError as error:
+        raise click.BadParameter("not a valid e-mail address") from error
+
+
 @workspace_cli.command("create")
-@click.option("--name", required=True, help="Workspace name")
-@click.option("--admin-email", required=True, help="E-mail of the first admin")
-@click.option("--admin-name", default="Admin", show_default=True, help="Name of the first admin")
+@click.option("--name", required=True, callback=_one_line, help="Workspace name")
+@click.option("--admin-email", required=True, callback=_email, help="E-mail of the first admin")
+@click.option("--admin-name", default="Admin", show_default=True, callback=_one_line, help="Name of the first admin")
 def workspace_create(name, admin_email, admin_name):
     """Create a workspace and its first admin; print a one-time set-password link."""
     from errors import DomainError
@@ -37,7 +59,7 @@ def workspace_create(name, admin_email, admin_name):
 
 
 @workspace_cli.command("ensure-default")
-@click.option("--admin-email", default="admin@example.com", show_default=True)
+@click.option("--admin-email", default="admin@example.com", show_default=True, callback=_email)
 def workspace_ensure_default(admin_email):
     """Create a first workspace and admin when the database has none."""
     from services.workspaces import do_create_workspace, first_workspace
@@ -48,6 +70,20 @@ def workspace_ensure_default(admin_email):
     _, admin, link = do_create_workspace("My workspace", admin_email, "Admin")
     click.echo(f"Created the first workspace with admin {admin.email}.")
     click.echo(f"Set the admin password (one use only): {link}")
+
+
+@click.group("auth", help="Tokens and password links.")
+def auth_cli():
+    pass
+
+
+@auth_cli.command("purge")
+def auth_purge():
+    """Forget revocations of expired tokens and password links that can no longer be used."""
+    from services.auth import purge_expired
+
+    revoked, links = purge_expired()
+    click.echo(f"purged {revoked} revoked tokens, {links} password links")
 
 
 @click.group("outbox", help="The mail outbox.")
@@ -68,6 +104,29 @@ def outbox_send(loop):
     click.echo(f"sent {sent}, failed {failed}")
 
 
+@click.group("requests", help="Live requests.")
+def requests_cli():
+    pass
+
+
+@requests_cli.command("sweep")
+@click.option("--loop", is_flag=True, help="Keep sweeping every SWEEP_INTERVAL_S until interrupted")
+def requests_sweep(loop):
+    """Expire live requests whose deadline passed (the offline path)."""
+    import time
+
+    from extensions import db
+    from services.live_requests import sweep_expired
+
+    while True:
+        expired = sweep_expired()
+        db.session.remove()
+        if not loop:
+            click.echo(f"expired {expired}")
+            return
+        time.sleep(current_app.config["SWEEP_INTERVAL_S"])
+
+
 @click.group("spec", help="The committed API documents.")
 def spec_cli():
     pass
@@ -76,8 +135,13 @@ def spec_cli():
 def spec_documents():
     """The generated documents, keyed by their committed path."""
     from extensions import api
+    from schemas.asyncapi import build_asyncapi
 
-    return {"openapi/openapi.json": api.spec.to_dict()}
+    config = current_app.config
+    return {
+        "openapi/openapi.json": api.spec.to_dict(),
+        "openapi/asyncapi.json": build_asyncapi(config["API_TITLE"], config["API_VERSION"]),
+    }
 
 
 def dump_document(document):

@@ -10,3 +10,10 @@ graceful_timeout = 20
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 # Never log query strings: set-password links carry their token there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
+
+
+def post_worker_init(worker):
+    """Each worker drains the outbox and sweeps request deadlines (both are safe to run N times)."""
+    from app import start_background
+
+    start_background(worker.wsgi)

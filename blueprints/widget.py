@@ -1,0 +1,174 @@
+"""The public widget API, addressed by an interface's public key."""
+from flask import current_app, request
+from flask.views import MethodView
+from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
+from flask_limiter.util import get_remote_address
+from flask_smorest import Blueprint
+
+from blueprints.common import errors
+from errors import NotFound
+from extensions import limiter
+from models.conversation import Visitor
+from schemas.conversations import (
+    ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
+)
+from schemas.sockets import TicketSchema
+from schemas.widget import WidgetOpenSchema
+from services.chat import send_message_as
+from services.conversations import list_messages
+from schemas.requests import (
+    ActionResultSchema, ActionSchema, OfflineFormSubmitSchema, RequestViewSchema, SubmissionReceiptSchema,
+)
+from services.flow_runtime import do_visitor_action
+from services.live_requests import do_cancel_request, get_visitor_request
+from services.offline_forms import do_submit_offline_form
+from services.sockets import do_issue_ticket
+from services.visitors import access_visitor_conversation, access_widget, do_open_widget, origin_allowed
+from services.flow_runtime import start_flow
+
+blp = Blueprint("widget", __name__, url_prefix="/api/widget/<string:public_key>",
+                description="The visitor's widget (public; a visitor token after opening)")
+
+VISITOR_BEARER = [{"visitorToken": []}]
+
+
+def _visitor_key():
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Bearer "):
+        try:
+            return "visitor:" + decode_token(header[7:])["sub"]
+        except Exception:  # an invalid token is limited by address like anyone else
+            pass
+    return "addr:" + (get_remote_address() or "-")
+
+
+limiter.limit(lambda: current_app.config["WIDGET_LIMIT_PER_ADDRESS"], scope="widget-address")(blp)
+limiter.limit(lambda: current_app.config["WIDGET_LIMIT_PER_VISITOR"], key_func=_visitor_key,
+              scope="widget-visitor")(blp)
+
+
+@blp.after_request
+def _cors(response):
+    """Allow the calling page when its origin is one of the interface's."""
+    origin = request.headers.get("Origin")
+    key = (request.view_args or {}).get("public_key")
+    if origin and key:
+        from services.visitors import interface_by_key
+
+        interface = interface_by_key(key)
+        if interface is not None and origin_allowed(interface, origin):
+            response.headers["Access-Control-Allow-Origin"] = origin
+            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+            response.headers["Access-Control-Max-Age"] = "600"
+            response.headers.add("Vary", "Origin")
+    return response
+
+
+def visitor_required(func):
+    """Require the visitor token issued by this interface's widget."""
+    from functools import wraps
+
+    @wraps(func)
+    def wrapper(*args, public_key, **kwargs):
+        verify_jwt_in_request()
+        interface = access_widget(public_key, request.headers.get("Origin"))
+        if not isinstance(current_user, Visitor) or current_user.interface_id != interface.id:
+            raise NotFound("Conversation not found")
+        return func(*args, **kwargs)
+
+    wrapper = blp.doc(security=VISITOR_BEARER)(wrapper)
+    return errors(blp, 401, 403, 404, 429)(wrapper)
+
+
+@blp.route("/sessions")
+class WidgetSessions(MethodView):
+    @blp.response(201, WidgetOpenSchema)
+    @errors(blp, 403, 404, 429)
+    @blp.doc(security=[{}, {"visitorToken": []}])
+    def post(self, public_key):
+        """Open the widget: a visitor token and the conversation (the same one when the token is sent)"""
+        interface = access_widget(public_key, request.headers.get("Origin"))
+        verify_jwt_in_request(optional=True)
+        visitor = current_user if isinstance(current_user, Visitor) else None
+        opened = do_open_widget(interface, visitor, start_flow=start_flow)
+        opened["messages"] = list_messages(opened["conversation"], before=opened["conversation"].last_seq + 1,
+                                           limit=50)["items"]
+        return opened
+
+
+@blp.route("/conversations/<int:conversation_id>")
+class WidgetConversation(MethodView):
+    @visitor_required
+    @blp.response(200, ConversationSchema)
+    def get(self, conversation_id):
+        """Show the visitor's conversation"""
+        return access_visitor_conversation(current_user, conversation_id)
+
+
+@blp.route("/conversations/<int:conversation_id>/messages")
+class WidgetMessages(MethodView):
+    @visitor_required
+    @blp.arguments(MessageHistoryArgsSchema, location="query")
+    @blp.response(200, MessagePageSchema)
+    @errors(blp, 422)
+    def get(self, args, conversation_id):
+        """Read the conversation's messages by cursor"""
+        return list_messages(access_visitor_conversation(current_user, conversation_id), **args)
+
+    @visitor_required
+    @blp.arguments(MessageCreateSchema)
+    @blp.response(201, MessageSchema)
+    @errors(blp, 409, 422)
+    def post(self, data, conversation_id):
+        """Send a message; a retry with the same client_id returns the first one"""
+        message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"])
+        return message
+
+
+@blp.route("/sockets/ticket")
+class WidgetSocketTicket(MethodView):
+    @visitor_required
+    @blp.response(201, TicketSchema)
+    def post(self):
+        """Get a single-use ticket that opens the WebSocket at /ws?ticket=..."""
+        return do_issue_ticket(current_user)
+
+
+@blp.route("/conversations/<int:conversation_id>/actions")
+class WidgetActions(MethodView):
+    @visitor_required
+    @blp.arguments(ActionSchema)
+    @blp.response(200, ActionResultSchema)
+    @errors(blp, 409, 422)
+    def post(self, data, conversation_id):
+        """Press a button (Live chat and Video chat included), Skip or Back"""
+        return do_visitor_action(current_user, conversation_id, data)
+
+
+@blp.route("/conversations/<int:conversation_id>/request")
+class WidgetRequest(MethodView):
+    @visitor_required
+    @blp.response(200, RequestViewSchema)
+    def get(self, conversation_id):
+        """Show the latest live request and the visitor's place in the queue"""
+        return get_visitor_request(current_user, conversation_id)
+
+    @visitor_required
+    @blp.response(200, RequestViewSchema)
+    @errors(blp, 409)
+    def delete(self, conversation_id):
+        """Cancel the waiting request; the bot leads again"""
+        return do_cancel_request(current_user, conversation_id)
+
+
+@blp.route("/conversations/<int:conversation_id>/offline-form")
+class WidgetOfflineForm(MethodView):
+    @visitor_required
+    @blp.arguments(OfflineFormSubmitSchema)
+    @blp.response(201, SubmissionReceiptSchema)
+    @errors(blp, 409, 422)
+    def post(self, data, conversation_id):
+        """Send the offline form offered for a request (once per request)"""
+        return do_submit_offline_form(current_user, conversation_id, data["request_id"], data["answers"])

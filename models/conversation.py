@@ -1,0 +1,101 @@
+"""Visitors, their conversations and the messages in them."""
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from extensions import db
+from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.event import BigId
+
+MESSAGE_MAX_LEN = 4000
+CLIENT_ID_MAX_LEN = 64
+
+
+class ConversationStatus(StrEnum):
+    BOT = "bot"            # the flow is talking
+    WAITING = "waiting"    # a live request is pending
+    ACTIVE = "active"      # an agent has it
+    CLOSED = "closed"
+
+
+class SenderType(StrEnum):
+    VISITOR = "visitor"
+    BOT = "bot"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+class Visitor(db.Model):
+    __tablename__ = "visitors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(120))
+    email: Mapped[str | None] = mapped_column(String(254))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+    interface = relationship("Interface")
+
+
+class Conversation(db.Model):
+    __tablename__ = "conversations"
+    __table_args__ = (
+        # One open conversation per visitor, decided by the database.
+        Index("uq_conversations_open_visitor", "visitor_id", unique=True,
+              postgresql_where=text("status <> 'closed'"), sqlite_where=text("status <> 'closed'")),
+        Index("ix_conversations_interface_status", "interface_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id", ondelete="CASCADE"))
+    visitor_id: Mapped[int] = mapped_column(ForeignKey("visitors.id", ondelete="CASCADE"))
+    status: Mapped[ConversationStatus] = mapped_column(enum_type(ConversationStatus), default=ConversationStatus.BOT)
+    # Where the flow stands: the id of the current component (None: not started or past the end).
+    component_id: Mapped[int | None] = mapped_column(Integer)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    # "text" or "video": what the agent took it as.
+    channel: Mapped[str] = mapped_column(String(8), default="text")
+    # What this chat counts against its agent's max chats (a video chat may count more).
+    weight: Mapped[int] = mapped_column(Integer, default=1)
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Read positions: the last seq each side has seen.
+    visitor_read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    agent_read_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    initiated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    visitor = relationship("Visitor")
+    interface = relationship("Interface")
+    agent = relationship("User")
+
+    @property
+    def stream(self):
+        return f"conversation:{self.id}"
+
+
+class Message(db.Model):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "seq"),
+        # A retried send with the same client id finds the first one.
+        UniqueConstraint("conversation_id", "sender_type", "client_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
+    conversation_id: Mapped[int] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    sender_type: Mapped[SenderType] = mapped_column(enum_type(SenderType))
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sender_name: Mapped[str | None] = mapped_column(String(120))
+    client_id: Mapped[str | None] = mapped_column(String(CLIENT_ID_MAX_LEN))
+    text: Mapped[str] = mapped_column(Text, default="")
+    # What came with a bot message: buttons, a form, the component it belongs to.
+    data: Mapped[dict | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

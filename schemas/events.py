@@ -1,0 +1,212 @@
+"""Every WebSocket event and command: names and schemas live here and nowhere else.
+
+Server frames: {"type", "stream", "pos", "data", "at"} for durable events
+(resumable by position), {"type", "stream", "data"} for ephemeral ones,
+{"type": "error", "code", "status", "message", "errors", "ref"} for errors and
+{"type": "ack", "ref", "data"} for answered commands.
+Client frames: {"type", "ref"?, ...fields of the command}.
+"""
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from models.base import StrEnum
+from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
+from schemas.conversations import ConversationSchema, MessageSchema
+
+STREAM_MAX_LEN = 64
+REF_MAX_LEN = 64
+
+
+class EventType(StrEnum):
+    """Durable events, each with a position in its stream."""
+
+    MESSAGE_CREATED = "message.created"
+    CONVERSATION_UPDATED = "conversation.updated"
+    NEW_CHAT_INITIATED = "new_chat_initiated"
+    LIVE_CHAT_REQUEST = "live_chat_request"
+    VIDEO_CHAT_REQUEST = "video_chat_request"
+    NOTIFICATION_WITHDRAWN = "notification.withdrawn"
+    REQUEST_UPDATED = "request.updated"
+    SESSION_REVOKED = "session.revoked"
+    CONVERSATION_READ = "conversation.read"
+
+
+class EphemeralType(StrEnum):
+    """Frames with no position: not kept, not replayed."""
+
+    TYPING = "typing"
+
+
+class ServerFrame(StrEnum):
+    HELLO = "hello"
+    ACK = "ack"
+    ERROR = "error"
+    PONG = "pong"
+    REFETCH = "refetch"
+
+
+class CommandType(StrEnum):
+    RESUME = "resume"
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    PING = "ping"
+    MESSAGE_SEND = "message.send"
+    TYPING = "typing"
+    READ = "read"
+    REQUEST_ACCEPT = "request.accept"
+    CONVERSATION_TAKEOVER = "conversation.takeover"
+    CONVERSATION_TRANSFER = "conversation.transfer"
+    CONVERSATION_HAND_BACK = "conversation.hand_back"
+    CONVERSATION_END = "conversation.end"
+
+
+# -- event payloads ---------------------------------------------------------
+
+
+class MessageCreatedSchema(ma.Schema):
+    message = fields.Nested(MessageSchema, required=True)
+
+
+class ConversationUpdatedSchema(ma.Schema):
+    conversation = fields.Nested(ConversationSchema, required=True)
+
+
+class NotificationDataSchema(ma.Schema):
+    notification_id = fields.Integer(required=True)
+    notification_type = fields.String(required=True)
+    conversation_id = fields.Integer(required=True)
+    interface_id = fields.Integer(required=True)
+    request_id = fields.Integer(allow_none=True)
+    visitor_name = fields.String(allow_none=True)
+    created_at = fields.DateTime(required=True)
+
+
+class NotificationWithdrawnSchema(ma.Schema):
+    notification_id = fields.Integer(required=True)
+    reason = fields.String(required=True, metadata={"description": "claimed, expired, cancelled, offline"})
+
+
+class RequestUpdatedSchema(ma.Schema):
+    request_id = fields.Integer(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    queue_position = fields.Integer(allow_none=True)
+    deadline_at = fields.DateTime(allow_none=True)
+
+
+class SessionRevokedSchema(ma.Schema):
+    reason = fields.String(required=True)
+
+
+class ConversationReadSchema(ma.Schema):
+    conversation_id = fields.Integer(required=True)
+    reader = fields.String(required=True, metadata={"description": "visitor or agent"})
+    seq = fields.Integer(required=True)
+
+
+class TypingSchema(ma.Schema):
+    conversation_id = fields.Integer(required=True)
+    sender_type = fields.String(required=True)
+    sender_name = fields.String(allow_none=True)
+    typing = fields.Boolean(required=True)
+
+
+EVENT_SCHEMAS = {
+    EventType.MESSAGE_CREATED: MessageCreatedSchema,
+    EventType.CONVERSATION_UPDATED: ConversationUpdatedSchema,
+    EventType.NEW_CHAT_INITIATED: NotificationDataSchema,
+    EventType.LIVE_CHAT_REQUEST: NotificationDataSchema,
+    EventType.VIDEO_CHAT_REQUEST: NotificationDataSchema,
+    EventType.NOTIFICATION_WITHDRAWN: NotificationWithdrawnSchema,
+    EventType.REQUEST_UPDATED: RequestUpdatedSchema,
+    EventType.SESSION_REVOKED: SessionRevokedSchema,
+    EventType.CONVERSATION_READ: ConversationReadSchema,
+    EphemeralType.TYPING: TypingSchema,
+}
+
+
+# -- client commands --------------------------------------------------------
+
+
+class CommandSchema(ma.Schema):
+    type = fields.String(required=True)
+    ref = fields.String(validate=validate.Length(max=REF_MAX_LEN),
+                        metadata={"description": "Echoed in the ack or error that answers this command"})
+
+
+class ResumeCommandSchema(CommandSchema):
+    positions = fields.Dict(keys=fields.String(validate=validate.Length(max=STREAM_MAX_LEN)),
+                            values=fields.Integer(validate=validate.Range(min=0)), required=True,
+                            validate=validate.Length(max=100),
+                            metadata={"description": "Last position seen per stream"})
+
+
+class SubscribeCommandSchema(CommandSchema):
+    stream = fields.String(required=True, validate=validate.Length(max=STREAM_MAX_LEN))
+    after = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0),
+                           metadata={"description": "Replay events after this position; omit for live only"})
+
+
+class UnsubscribeCommandSchema(CommandSchema):
+    stream = fields.String(required=True, validate=validate.Length(max=STREAM_MAX_LEN))
+
+
+class PingCommandSchema(CommandSchema):
+    pass
+
+
+class MessageSendCommandSchema(CommandSchema):
+    conversation_id = fields.Integer(required=True)
+    client_id = fields.String(required=True, validate=validate.Length(min=1, max=CLIENT_ID_MAX_LEN))
+    text = fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX_LEN))
+
+
+class TypingCommandSchema(CommandSchema):
+    conversation_id = fields.Integer(required=True)
+    typing = fields.Boolean(required=True)
+
+
+class ReadCommandSchema(CommandSchema):
+    conversation_id = fields.Integer(required=True)
+    seq = fields.Integer(required=True, validate=validate.Range(min=0))
+
+
+class RequestAcceptCommandSchema(CommandSchema):
+    request_id = fields.Integer(required=True)
+
+
+class ConversationCommandSchema(CommandSchema):
+    conversation_id = fields.Integer(required=True)
+
+
+class ConversationTransferCommandSchema(ConversationCommandSchema):
+    agent_id = fields.Integer(required=True)
+    note = fields.String(validate=validate.Length(max=500))
+
+
+class ConversationHandBackCommandSchema(ConversationCommandSchema):
+    component_id = fields.Integer(allow_none=True, load_default=None)
+
+
+class ConversationEndCommandSchema(ConversationCommandSchema):
+    reason = fields.String(validate=validate.Length(max=500))
+
+
+COMMAND_SCHEMAS = {
+    CommandType.RESUME: ResumeCommandSchema,
+    CommandType.SUBSCRIBE: SubscribeCommandSchema,
+    CommandType.UNSUBSCRIBE: UnsubscribeCommandSchema,
+    CommandType.PING: PingCommandSchema,
+    CommandType.MESSAGE_SEND: MessageSendCommandSchema,
+    CommandType.TYPING: TypingCommandSchema,
+    CommandType.READ: ReadCommandSchema,
+    CommandType.REQUEST_ACCEPT: RequestAcceptCommandSchema,
+    CommandType.CONVERSATION_TAKEOVER: ConversationCommandSchema,
+    CommandType.CONVERSATION_TRANSFER: ConversationTransferCommandSchema,
+    CommandType.CONVERSATION_HAND_BACK: ConversationHandBackCommandSchema,
+    CommandType.CONVERSATION_END: ConversationEndCommandSchema,
+}
+
+# Commands only users (agents and admins) may send.
+AGENT_COMMANDS = {CommandType.REQUEST_ACCEPT, CommandType.CONVERSATION_TAKEOVER, CommandType.CONVERSATION_TRANSFER,
+                  CommandType.CONVERSATION_HAND_BACK, CommandType.CONVERSATION_END}

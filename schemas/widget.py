@@ -1,0 +1,20 @@
+"""The widget's (visitor's) view."""
+import marshmallow as ma
+from marshmallow import fields
+
+from schemas.conversations import ConversationSchema, MessageSchema
+
+
+class WidgetInterfaceSchema(ma.Schema):
+    id = fields.Integer(dump_only=True)
+    name = fields.String(dump_only=True)
+
+
+class WidgetOpenSchema(ma.Schema):
+    visitor_token = fields.String(required=True, metadata={
+        "description": "Send as 'Authorization: Bearer ...' on every widget call; keep it to come back"})
+    visitor_id = fields.Integer(required=True)
+    interface = fields.Nested(WidgetInterfaceSchema, required=True)
+    conversation = fields.Nested(ConversationSchema, required=True)
+    messages = fields.List(fields.Nested(MessageSchema), required=True,
+                           metadata={"description": "The latest messages, oldest first"})

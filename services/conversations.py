@@ -1,0 +1,100 @@
+"""Conversations and messages: sequence numbers, idempotent sends, cursor reads."""
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from errors import Conflict, NotFound
+from extensions import db
+from models.conversation import Conversation, ConversationStatus, Message, SenderType
+from models.event import Event  # noqa: F401 - the events table must exist for emit
+from schemas.conversations import ConversationSchema, MessageSchema
+from schemas.events import EventType
+from services.events import conversation_stream, emit
+
+_message_schema = MessageSchema()
+_conversation_schema = ConversationSchema()
+
+
+class ConversationClosed(Conflict):
+    code, message = "conversation_closed", "This conversation is closed"
+
+
+def _next_seq(conversation_id):
+    """Take the next message number; the row lock orders concurrent senders."""
+    return db.session.execute(
+        update(Conversation).where(Conversation.id == conversation_id)
+        .values(last_seq=Conversation.last_seq + 1).returning(Conversation.last_seq)
+    ).scalar_one()
+
+
+def add_message(conversation, sender_type, text, *, sender=None, client_id=None, data=None):
+    """Append a message and its event to the current transaction (the caller commits)."""
+    seq = _next_seq(conversation.id)
+    message = Message(
+        workspace_id=conversation.workspace_id, conversation_id=conversation.id, seq=seq,
+        sender_type=SenderType(sender_type), sender_id=getattr(sender, "id", None),
+        sender_name=getattr(sender, "name", None), client_id=client_id, text=text, data=data,
+    )
+    db.session.add(message)
+    db.session.flush()
+    emit(EventType.MESSAGE_CREATED, {"message": _message_schema.dump(message)},
+         [conversation_stream(conversation.id)], conversation.workspace_id)
+    return message
+
+
+def find_by_client_id(conversation_id, sender_type, client_id):
+    return db.session.scalar(select(Message).where(
+        Message.conversation_id == conversation_id, Message.sender_type == SenderType(sender_type),
+        Message.client_id == client_id))
+
+
+def do_send_message(conversation, sender_type, text, client_id, sender=None, after_add=None):
+    """Store a message once per client id; a retry returns the first one. Returns (message, created)."""
+    existing = find_by_client_id(conversation.id, sender_type, client_id)
+    if existing is not None:
+        return existing, False
+    if conversation.status == ConversationStatus.CLOSED:
+        raise ConversationClosed()
+    try:
+        message = add_message(conversation, sender_type, text, sender=sender, client_id=client_id)
+        if after_add is not None:
+            after_add(conversation, message)
+        db.session.commit()
+    except IntegrityError:
+        # A concurrent retry with the same client id won; answer with its message.
+        db.session.rollback()
+        existing = find_by_client_id(conversation.id, sender_type, client_id)
+        if existing is None:
+            raise
+        return existing, False
+    return message, True
+
+
+def list_messages(conversation, after=0, before=None, limit=50):
+    """A page of history by sequence number: after a cursor, or the newest before one."""
+    stmt = select(Message).where(Message.conversation_id == conversation.id)
+    if before is not None:
+        rows = db.session.scalars(
+            stmt.where(Message.seq < before, Message.seq > after).order_by(Message.seq.desc()).limit(limit)
+        ).all()[::-1]
+        older = rows[0].seq if rows and rows[0].seq > after + 1 else None
+        return {"items": rows, "next_before": older, "next_after": None}
+    rows = db.session.scalars(stmt.where(Message.seq > after).order_by(Message.seq).limit(limit)).all()
+    newer = rows[-1].seq if len(rows) == limit else None
+    return {"items": rows, "next_after": newer, "next_before": None}
+
+
+def dump_conversation(conversation):
+    return _conversation_schema.dump(conversation)
+
+
+def emit_conversation_updated(conversation, extra_streams=()):
+    """Tell everyone following the conversation (and extra streams) its new state."""
+    emit(EventType.CONVERSATION_UPDATED, {"conversation": dump_conversation(conversation)},
+         [conversation_stream(conversation.id), *extra_streams], conversation.workspace_id)
+
+
+def get_conversation(conversation_id):
+    conversation = db.session.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFound("Conversation not found")
+    return conversation

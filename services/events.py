@@ -1,0 +1,94 @@
+"""Events: written with the change they announce, published after commit.
+
+emit() is the only way out. It takes the next position of each stream (a row
+lock that orders concurrent writers), adds the event rows to the caller's
+transaction and publishes them once that transaction commits. A rolled-back
+change is never announced.
+"""
+import logging
+
+from flask import current_app
+from sqlalchemy import event as sa_event
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from extensions import db
+from models.event import Event, Stream
+
+log = logging.getLogger(__name__)
+
+REPLAY_LIMIT = 1000  # a client further behind than this refetches over REST
+
+
+def conversation_stream(conversation_id):
+    return f"conversation:{conversation_id}"
+
+
+def user_stream(user_id):
+    return f"user:{user_id}"
+
+
+def _next_pos(stream):
+    dialect = db.session.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = insert(Stream).values(key=stream, last_pos=1)
+    stmt = stmt.on_conflict_do_update(index_elements=[Stream.key], set_={"last_pos": Stream.last_pos + 1})
+    return db.session.execute(stmt.returning(Stream.last_pos)).scalar_one()
+
+
+def emit(event_type, data, streams, workspace_id):
+    """Record an event on each stream in the current transaction; publish after commit."""
+    rows = []
+    # Sorted, so two transactions lock shared streams in the same order.
+    for stream in sorted(set(streams)):
+        row = Event(workspace_id=workspace_id, stream=stream, pos=_next_pos(stream), type=str(event_type),
+                    payload=data)
+        db.session.add(row)
+        rows.append(row)
+    db.session.flush()
+    pending = db.session.info.setdefault("pending_events", [])
+    pending.extend((row.stream, row.to_frame()) for row in rows)
+    return rows
+
+
+def publish_ephemeral(stream, frame):
+    """Send a frame that is not worth keeping (typing) to the stream's live sockets."""
+    broker().publish(stream, frame)
+
+
+def broker():
+    return current_app.extensions["broker"]
+
+
+def replay(stream, after, limit=REPLAY_LIMIT):
+    """Events of stream after position `after`, in order; None when too far behind."""
+    rows = db.session.scalars(
+        select(Event).where(Event.stream == stream, Event.pos > after).order_by(Event.pos).limit(limit + 1)
+    ).all()
+    if len(rows) > limit or (rows and rows[0].pos != after + 1):
+        return None  # more than we replay, or the oldest were pruned
+    return [row.to_frame() for row in rows]
+
+
+def last_pos(stream):
+    return db.session.scalar(select(Stream.last_pos).where(Stream.key == stream)) or 0
+
+
+@sa_event.listens_for(Session, "after_commit")
+def _publish_after_commit(session):
+    pending = session.info.pop("pending_events", None)
+    if not pending:
+        return
+    try:
+        target = broker()
+    except RuntimeError:  # no app context: nobody to tell
+        return
+    for stream, frame in pending:
+        target.publish(stream, frame)
+
+
+@sa_event.listens_for(Session, "after_rollback")
+def _forget_after_rollback(session):
+    session.info.pop("pending_events", None)

@@ -1,0 +1,95 @@
+"""The flow engine: a small, pure interpreter over the flow data.
+
+Given the flow (its components in order), where the conversation stands and
+what the visitor did, it says what the bot shows and where the flow goes. It
+touches no database; services/flow_runtime.py applies its answers.
+
+A component *waits* when it offers buttons (a message with buttons, the live
+chat component); a message without buttons is shown and the flow moves on.
+"""
+from dataclasses import dataclass, field
+
+MAX_AUTO_STEPS = 50  # components shown in a row without waiting: guards against odd flows
+
+
+class InvalidInput(ValueError):
+    """The visitor's input does not fit where the flow stands (an old button, say)."""
+
+
+@dataclass
+class Step:
+    shows: list = field(default_factory=list)  # rendered components, in order
+    position: int | None = None                # id of the component where the flow waits; None: ended
+    effect: dict | None = None                 # {"type": "request", "kind": "text"|"video"}
+
+
+def _index(flow, component_id):
+    for index, component in enumerate(flow):
+        if component["id"] == component_id:
+            return index
+    return None
+
+
+def enter(flow, index, render):
+    """Show the component at index and those after it until one waits."""
+    step = Step()
+    for _ in range(MAX_AUTO_STEPS):
+        if index is None or index >= len(flow) or index < 0:
+            step.position = None
+            return step
+        component = flow[index]
+        shown = render(component)
+        step.shows.append(shown)
+        if shown.get("buttons"):
+            step.position = component["id"]
+            return step
+        index += 1
+    step.position = None
+    return step
+
+
+def start(flow, render):
+    """The flow from its first component."""
+    return enter(flow, 0, render)
+
+
+def advance(flow, position, user_input, render):
+    """What follows the visitor's input at `position`."""
+    kind = user_input.get("type")
+    index = _index(flow, position) if position is not None else None
+    if index is None:
+        if kind == "text":
+            return Step(position=None)  # the flow has ended; text is just chat
+        raise InvalidInput("The flow has ended")
+    if kind == "text":
+        return Step(position=position)
+    if kind == "skip":
+        return enter(flow, index + 1, render)
+    if kind == "back":
+        return enter(flow, max(index - 1, 0), render)
+    if kind == "continue":
+        return enter(flow, index + 1, render)
+    if kind != "button":
+        raise InvalidInput(f"Unknown input {kind!r}")
+    shown = render(flow[index])
+    button = next((b for b in shown.get("buttons", []) if b["id"] == user_input.get("button_id")), None)
+    if button is None:
+        raise InvalidInput("That button is not offered here")
+    return _press(flow, index, button["action"], render)
+
+
+def _press(flow, index, action, render):
+    action_type = action["type"]
+    if action_type in ("next", "skip"):
+        return enter(flow, index + 1, render)
+    if action_type == "back":
+        return enter(flow, max(index - 1, 0), render)
+    if action_type == "component":
+        target = _index(flow, action["component_id"])
+        if target is None:
+            return enter(flow, index + 1, render)  # the target was deleted: carry on
+        return enter(flow, target, render)
+    if action_type in ("live_chat", "video_chat"):
+        return Step(position=flow[index]["id"],
+                    effect={"type": "request", "kind": "text" if action_type == "live_chat" else "video"})
+    raise InvalidInput(f"Unknown button action {action_type!r}")

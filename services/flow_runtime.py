@@ -1,0 +1,173 @@
+"""The flow at run time: applies the engine's answers to a conversation.
+
+Bot messages are stored like any other message. Every function here works in
+the caller's transaction; the do_* functions commit.
+"""
+from sqlalchemy import select, update
+
+from errors import Conflict, ValidationFailed
+from extensions import db
+from models import Component, ComponentType, Conversation, ConversationStatus, NotificationType, SenderType
+from models.base import utcnow
+from services.conversations import add_message, emit_conversation_updated
+from services.flow_engine import InvalidInput, advance, start
+from services.notifications import interface_agents_of, notify
+from services.render import Stage, render_component
+from services.visitors import access_visitor_conversation
+
+
+class NotInBotPhase(Conflict):
+    code, message = "not_in_bot_phase", "The bot is not leading this conversation now"
+
+
+class InputNotExpected(Conflict):
+    code = "input_not_expected"
+
+
+def load_flow(interface_id):
+    """The interface's components in order, as the engine reads them."""
+    rows = db.session.scalars(
+        select(Component).where(Component.interface_id == interface_id).order_by(Component.position, Component.id)
+    ).all()
+    return [{"id": c.id, "type": c.type.value, "name": c.name, "config": c.config} for c in rows]
+
+
+def context_of(conversation, stage=Stage.START, agent=None):
+    visitor = conversation.visitor
+    return {"stage": stage, "visitor_name": visitor.name if visitor else None,
+            "interface_name": conversation.interface.name, "agent_name": agent.name if agent else None}
+
+
+def renderer(conversation):
+    """A render function for the engine, with this conversation's placeholder values."""
+    context = context_of(conversation)
+
+    def render(component):
+        return {"component_id": component["id"], "component_type": component["type"], "stage": Stage.START.value,
+                **render_component(component["type"], component["config"], context)}
+
+    return render
+
+
+def show(conversation, shown):
+    """Store one rendered component as a bot message."""
+    data = {key: shown.get(key) for key in ("component_id", "component_type", "stage", "buttons", "form")}
+    data.update(shown.get("extra", {}))
+    return add_message(conversation, SenderType.BOT, "\n\n".join(t for t in shown["texts"] if t), data=data)
+
+
+def show_stage(conversation, component, stage, agent=None, **extra):
+    """Store what a component shows at a stage (welcome, offline, assigned...) as a bot message."""
+    rendered = render_component(component.type, component.config, context_of(conversation, stage, agent))
+    return show(conversation, {"component_id": component.id, "component_type": component.type.value,
+                               "stage": stage.value, **rendered, "extra": extra})
+
+
+def apply(conversation, step):
+    """Show what the engine said and move the conversation to its new position."""
+    messages = [show(conversation, shown) for shown in step.shows]
+    conversation.component_id = step.position
+    return messages
+
+
+def start_flow(conversation):
+    """Show the first components of the flow to a new conversation."""
+    db.session.flush()
+    return apply(conversation, start(load_flow(conversation.interface_id), renderer(conversation)))
+
+
+def continue_after(conversation, component_id):
+    """Go on with the component after component_id (the offline path without a form)."""
+    flow = load_flow(conversation.interface_id)
+    try:
+        step = advance(flow, component_id, {"type": "continue"}, renderer(conversation))
+    except InvalidInput:  # the component was deleted meanwhile: nothing to go on from
+        return []
+    return apply(conversation, step)
+
+
+def hold_bot_phase(conversation):
+    """Lock the conversation row if the bot leads it; False once an agent has it.
+
+    A takeover changes the status with a conditional UPDATE of the same row, so
+    it waits for this transaction, and this one sees the new status: no bot
+    message can follow a committed takeover.
+    """
+    locked = db.session.execute(
+        update(Conversation).where(Conversation.id == conversation.id,
+                                   Conversation.status == ConversationStatus.BOT)
+        .values(updated_at=utcnow())
+    ).rowcount
+    db.session.refresh(conversation)
+    return locked == 1
+
+
+def lock_bot_phase(conversation):
+    """hold_bot_phase, or 409 when the bot does not lead the conversation."""
+    if not hold_bot_phase(conversation):
+        db.session.rollback()
+        raise NotInBotPhase()
+
+
+def mark_initiated(conversation):
+    """The visitor's first action: tell the interface's agents once."""
+    first = db.session.execute(
+        update(Conversation).where(Conversation.id == conversation.id, Conversation.initiated_at.is_(None))
+        .values(initiated_at=utcnow())
+    ).rowcount
+    if first == 1:
+        db.session.refresh(conversation)
+        notify(interface_agents_of(conversation.interface_id), NotificationType.NEW_CHAT_INITIATED, conversation)
+        emit_conversation_updated(conversation)
+    return first == 1
+
+
+def on_visitor_text(conversation, message):
+    """A visitor wrote while the bot leads: it counts as an action, and the engine hears it."""
+    if not hold_bot_phase(conversation):
+        return []
+    mark_initiated(conversation)
+    flow = load_flow(conversation.interface_id)
+    return apply(conversation, advance(flow, conversation.component_id, {"type": "text", "text": message.text},
+                                       renderer(conversation)))
+
+
+def _button_label(flow, position, button_id, render):
+    for component in flow:
+        if component["id"] == position:
+            for button in render(component)["buttons"]:
+                if button["id"] == button_id:
+                    return button["label"]
+    return None
+
+
+def do_visitor_action(visitor, conversation_id, user_input):
+    """Apply a button press, Skip or Back; returns the conversation and the new messages."""
+    from services.live_requests import request_live
+
+    conversation = access_visitor_conversation(visitor, conversation_id)
+    lock_bot_phase(conversation)
+    flow = load_flow(conversation.interface_id)
+    render = renderer(conversation)
+    messages = []
+    label = {"skip": "Skip", "back": "Back"}.get(user_input["type"])
+    if user_input["type"] == "button":
+        label = _button_label(flow, conversation.component_id, user_input.get("button_id"), render)
+    try:
+        step = advance(flow, conversation.component_id, user_input, render)
+    except InvalidInput as error:
+        db.session.rollback()
+        raise InputNotExpected(str(error)) from None
+    if label:
+        messages.append(add_message(conversation, SenderType.VISITOR, label,
+                                    data={"action": user_input["type"], "button_id": user_input.get("button_id")}))
+    mark_initiated(conversation)
+    messages += apply(conversation, step)
+    if step.effect and step.effect["type"] == "request":
+        component = db.session.get(Component, step.position)
+        if component is None or component.type != ComponentType.LIVE_CHAT:
+            raise ValidationFailed("This component cannot start a live chat")
+        messages += request_live(conversation, step.effect["kind"], component)
+    emit_conversation_updated(conversation)
+    db.session.commit()
+    return {"conversation": conversation, "messages": messages}

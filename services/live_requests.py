@@ -1,0 +1,207 @@
+"""Live and video requests: asking, waiting in the queue, the offline path, the deadline.
+
+The deadline is a column. sweep_expired() acts on requests whose deadline
+passed with a conditional UPDATE, so two workers sweeping at once, or an
+accept racing the deadline, end in exactly one outcome; a restart loses no
+timer.
+"""
+from datetime import timedelta
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+
+from errors import Conflict, NotFound
+from extensions import db
+from models import (
+    AuditAction, Component, Conversation, ConversationStatus, LiveRequest, NotificationType, RequestKind,
+    RequestStatus, RoutingMode,
+)
+from models.base import utcnow
+from schemas.events import EventType
+from services.audit import audit
+from services.conversations import emit_conversation_updated
+from services.events import conversation_stream, emit
+from services.flow_runtime import continue_after, show_stage
+from services.notifications import eligible_agents, notify, withdraw_for_request
+from services.render import Stage
+from services.visitors import access_visitor_conversation
+
+
+class AlreadyWaiting(Conflict):
+    code, message = "request_pending", "A request of this conversation is already waiting for an agent"
+
+
+class NoPendingRequest(Conflict):
+    code, message = "no_pending_request", "No request of this conversation is waiting"
+
+
+NOTIFICATION_OF = {RequestKind.TEXT: NotificationType.LIVE_CHAT_REQUEST,
+                   RequestKind.VIDEO: NotificationType.VIDEO_CHAT_REQUEST}
+
+
+def request_live(conversation, kind, component):
+    """Create a live request (the caller holds the conversation in the bot phase and commits)."""
+    return _open(conversation, RequestKind(kind), component, exclude=set(), welcome=True)
+
+
+def reopen_request(conversation, kind, exclude):
+    """Offer a conversation whose agent left to the others (the caller commits)."""
+    from services.assignments import live_chat_component
+
+    last = db.session.scalar(select(LiveRequest).where(LiveRequest.conversation_id == conversation.id)
+                             .order_by(LiveRequest.id.desc()).limit(1))
+    component = live_chat_component(conversation.interface_id, last.component_id if last else None)
+    return _open(conversation, kind, component, exclude=exclude, welcome=False)
+
+
+def _open(conversation, kind, component, exclude, welcome):
+    from services.assignments import auto_assign
+
+    interface = conversation.interface
+    agents = [agent for agent in eligible_agents(interface.id) if agent.id not in exclude]
+    now = utcnow()
+    request = LiveRequest(
+        workspace_id=conversation.workspace_id, interface_id=interface.id, conversation_id=conversation.id,
+        component_id=component.id if component is not None else None, kind=kind, status=RequestStatus.PENDING if agents else RequestStatus.OFFLINE,
+        deadline_at=now + timedelta(seconds=interface.request_timeout_s), created_at=now,
+        resolved_at=None if agents else now,
+    )
+    try:
+        with db.session.begin_nested():
+            db.session.add(request)
+    except IntegrityError:
+        raise AlreadyWaiting() from None
+    if not agents:
+        return offline_path(conversation, request, component)
+    messages = []
+    if welcome and component is not None:
+        messages.append(show_stage(conversation, component, Stage.WELCOME, request_id=request.id))
+    conversation.status = ConversationStatus.WAITING
+    db.session.flush()
+    if interface.routing_mode == RoutingMode.LEAST_BUSY:
+        if auto_assign(request, conversation, agents) is None:
+            resolve(request.id, RequestStatus.OFFLINE, now=now)
+            db.session.refresh(request)
+            messages += offline_path(conversation, request, component)
+        return messages
+    audit(AuditAction.ROUTED, conversation.workspace_id, None, conversation.id, request.id,
+          mode="broadcast", notified=[agent.id for agent in agents])
+    notify(agents, NOTIFICATION_OF[kind], conversation, request)
+    update_queue(interface.id)
+    return messages
+
+
+def offline_path(conversation, request, component):
+    """The offline message; then the offline form if it is active, else the next component."""
+    if conversation.status == ConversationStatus.WAITING:
+        conversation.status = ConversationStatus.BOT
+    form_active = bool(component and component.config["offline_form"]["active"])
+    messages = []
+    if component is not None:
+        messages.append(show_stage(conversation, component, Stage.OFFLINE, request_id=request.id))
+    if not form_active:
+        messages += continue_after(conversation, request.component_id)
+    _emit_request(request)
+    return messages
+
+
+def queue_position(request):
+    if request.status != RequestStatus.PENDING:
+        return None
+    return db.session.scalar(select(func.count()).select_from(LiveRequest).where(
+        LiveRequest.interface_id == request.interface_id, LiveRequest.status == RequestStatus.PENDING,
+        LiveRequest.id <= request.id))
+
+
+def request_view(request):
+    return {"request_id": request.id, "kind": request.kind.value, "status": request.status.value,
+            "queue_position": queue_position(request), "deadline_at": request.deadline_at.isoformat()}
+
+
+def _emit_request(request):
+    emit(EventType.REQUEST_UPDATED, request_view(request), [conversation_stream(request.conversation_id)],
+         request.workspace_id)
+
+
+def update_queue(interface_id):
+    """Tell every waiting visitor of the interface their place in the queue."""
+    pending = db.session.scalars(select(LiveRequest).where(
+        LiveRequest.interface_id == interface_id, LiveRequest.status == RequestStatus.PENDING)
+        .order_by(LiveRequest.id)).all()
+    for place, request in enumerate(pending, start=1):
+        emit(EventType.REQUEST_UPDATED, {**request_view(request), "queue_position": place},
+             [conversation_stream(request.conversation_id)], request.workspace_id)
+
+
+def resolve(request_id, status, *, agent_id=None, now=None):
+    """Move a pending request to status if it is still pending (the database decides)."""
+    now = now or utcnow()
+    conditions = [LiveRequest.id == request_id, LiveRequest.status == RequestStatus.PENDING]
+    if status == RequestStatus.EXPIRED:
+        conditions.append(LiveRequest.deadline_at <= now)
+    elif status == RequestStatus.ACCEPTED:
+        conditions.append(LiveRequest.deadline_at > now)
+    return db.session.execute(
+        update(LiveRequest).where(*conditions).values(status=status, resolved_at=now, agent_id=agent_id)
+    ).rowcount == 1
+
+
+def _expire(request_id, now):
+    if not resolve(request_id, RequestStatus.EXPIRED, now=now):
+        db.session.rollback()
+        return False
+    request = db.session.get(LiveRequest, request_id)
+    db.session.refresh(request)
+    conversation = db.session.get(Conversation, request.conversation_id)
+    withdraw_for_request(request, "expired")
+    audit(AuditAction.EXPIRED, request.workspace_id, None, request.conversation_id, request.id)
+    component = db.session.get(Component, request.component_id) if request.component_id else None
+    offline_path(conversation, request, component)
+    emit_conversation_updated(conversation)
+    update_queue(request.interface_id)
+    db.session.commit()
+    return True
+
+
+def sweep_expired(now=None, limit=200):
+    """Expire every pending request whose deadline passed; returns how many this call expired."""
+    now = now or utcnow()
+    due = db.session.scalars(select(LiveRequest.id).where(
+        LiveRequest.status == RequestStatus.PENDING, LiveRequest.deadline_at <= now)
+        .order_by(LiveRequest.deadline_at).limit(limit)).all()
+    db.session.rollback()
+    return sum(1 for request_id in due if _expire(request_id, now))
+
+
+def latest_request(conversation):
+    return db.session.scalar(select(LiveRequest).where(LiveRequest.conversation_id == conversation.id)
+                             .order_by(LiveRequest.id.desc()).limit(1))
+
+
+def get_visitor_request(visitor, conversation_id):
+    """The latest request of the visitor's conversation, with its place in the queue."""
+    request = latest_request(access_visitor_conversation(visitor, conversation_id))
+    if request is None:
+        raise NotFound("This conversation has no request")
+    return request_view(request)
+
+
+def do_cancel_request(visitor, conversation_id):
+    """The visitor withdraws their waiting request; the bot leads again."""
+    conversation = access_visitor_conversation(visitor, conversation_id)
+    request = db.session.scalar(select(LiveRequest).where(
+        LiveRequest.conversation_id == conversation.id, LiveRequest.status == RequestStatus.PENDING))
+    if request is None or not resolve(request.id, RequestStatus.CANCELLED):
+        db.session.rollback()
+        raise NoPendingRequest()
+    db.session.refresh(request)
+    withdraw_for_request(request, "cancelled")
+    db.session.execute(update(Conversation).where(Conversation.id == conversation.id,
+                                                  Conversation.status == ConversationStatus.WAITING)
+                       .values(status=ConversationStatus.BOT))
+    db.session.refresh(conversation)
+    _emit_request(request)
+    emit_conversation_updated(conversation)
+    update_queue(request.interface_id)
+    db.session.commit()
+    return request_view(request)

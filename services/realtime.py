@@ -1,0 +1,292 @@
+"""The socket protocol, independent of the transport.
+
+A SocketSession belongs to one connection. The transport feeds it client
+frames (handle_text) and broker notifications (deliver) from one thread, and
+sends whatever frames they return. Positions per stream make delivery exactly
+once and in order: a duplicate is dropped, a gap is filled from the event log.
+"""
+import json
+import logging
+import time
+
+from marshmallow import ValidationError
+
+from errors import DomainError, Forbidden, NotFound
+from extensions import db
+from models import Role, User
+from models.conversation import Conversation
+from schemas.events import AGENT_COMMANDS, COMMAND_SCHEMAS, CommandType, EphemeralType, EventType, ServerFrame
+from services.broker import RESYNC
+from services.events import broker, conversation_stream, last_pos, publish_ephemeral, replay, user_stream
+
+log = logging.getLogger(__name__)
+
+FRAME_MAX_BYTES = 64 * 1024
+RATE_PER_S = 10.0
+RATE_BURST = 40
+RATE_CLOSE_AFTER = 200  # rejected frames in a row before the socket is closed
+
+
+class CloseSocket(Exception):
+    """Raised by the session when the transport must close the connection."""
+
+    def __init__(self, code, reason):
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+def error_frame(status, code, message, errors=None, ref=None):
+    frame = {"type": ServerFrame.ERROR.value, "code": code, "status": status, "message": message}
+    if errors:
+        frame["errors"] = errors
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
+def access_stream(principal, stream):
+    """Check that principal may follow stream; 404 otherwise (never reveal it exists)."""
+    kind, _, raw_id = stream.partition(":")
+    try:
+        object_id = int(raw_id)
+    except ValueError:
+        raise NotFound("Unknown stream") from None
+    if kind == "user" and isinstance(principal, User) and object_id == principal.id:
+        return stream
+    if kind == "conversation":
+        conversation = db.session.get(Conversation, object_id)
+        if conversation is not None and may_follow(principal, conversation):
+            return stream
+    raise NotFound("Unknown stream")
+
+
+def may_follow(principal, conversation):
+    if isinstance(principal, User):
+        if conversation.workspace_id != principal.workspace_id:
+            return False
+        return principal.role == Role.ADMIN or principal in conversation.interface.agents
+    return conversation.visitor_id == principal.id
+
+
+def default_streams(principal):
+    if isinstance(principal, User):
+        return [user_stream(principal.id)]
+    conversation = db.session.query(Conversation).filter(
+        Conversation.visitor_id == principal.id).order_by(Conversation.id.desc()).first()
+    return [conversation_stream(conversation.id)] if conversation is not None else []
+
+
+class TokenBucket:
+    def __init__(self, rate, burst, clock=time.monotonic):
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens, self.stamp = float(burst), clock()
+
+    def take(self):
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+class SocketSession:
+    """One connection's subscriptions, positions and command handling."""
+
+    def __init__(self, principal, push, rate=RATE_PER_S, burst=RATE_BURST):
+        self.kind = "user" if isinstance(principal, User) else "visitor"
+        self.principal_id = principal.id
+        self.push = push  # called from broker threads with (stream, frame)
+        self.positions = {}
+        self.bucket = TokenBucket(rate, burst)
+        self.rejected = 0
+        self._callbacks = {}
+
+    # -- principal --------------------------------------------------------
+
+    def principal(self):
+        """The user or visitor, re-read so a deleted or demoted user loses access at once."""
+        from models.conversation import Visitor
+
+        if self.kind == "user":
+            user = db.session.get(User, self.principal_id)
+            if user is None or not user.is_active:
+                raise CloseSocket(4401, "session revoked")
+            return user
+        visitor = db.session.get(Visitor, self.principal_id)
+        if visitor is None:
+            raise CloseSocket(4401, "session revoked")
+        return visitor
+
+    def hello(self):
+        principal = self.principal()
+        streams = {stream: last_pos(stream) for stream in default_streams(principal)}
+        db.session.remove()
+        return [{"type": ServerFrame.HELLO.value, "kind": self.kind, "id": self.principal_id, "streams": streams,
+                 "commands": CommandType.values()}]
+
+    # -- subscriptions ------------------------------------------------------
+
+    def _subscribe(self, stream, after):
+        frames = []
+        if stream not in self._callbacks:
+            callback = self._make_callback(stream)
+            self._callbacks[stream] = callback
+            broker().subscribe(stream, callback)  # before reading the log: nothing falls between
+        if after is None:
+            self.positions[stream] = last_pos(stream)
+            return frames
+        events = replay(stream, after)
+        if events is None:
+            self.positions[stream] = last_pos(stream)
+            return [{"type": ServerFrame.REFETCH.value, "stream": stream, "pos": self.positions[stream]}]
+        self.positions[stream] = after
+        return self._accept(stream, events)
+
+    def _make_callback(self, stream):
+        def callback(frame):
+            self.push(stream, frame)
+
+        return callback
+
+    def unsubscribe_all(self):
+        for stream, callback in self._callbacks.items():
+            broker().unsubscribe(stream, callback)
+        self._callbacks.clear()
+
+    def _accept(self, stream, events):
+        out = []
+        for frame in events:
+            if frame["pos"] <= self.positions.get(stream, 0):
+                continue
+            out.append(frame)
+            self.positions[stream] = frame["pos"]
+        return out
+
+    def deliver(self, stream, frame):
+        """Frames to send for one broker notification."""
+        if stream not in self.positions:
+            return []
+        if frame.get("type") == RESYNC or ("pos" in frame and frame["pos"] > self.positions[stream] + 1):
+            try:
+                events = replay(stream, self.positions[stream])
+            finally:
+                db.session.remove()
+            if events is None:
+                self.positions[stream] = frame.get("pos", self.positions[stream])
+                return [{"type": ServerFrame.REFETCH.value, "stream": stream, "pos": self.positions[stream]}]
+            return self._accept(stream, events)
+        if "pos" in frame:
+            if frame["type"] == EventType.SESSION_REVOKED and self.kind == "user":
+                raise CloseSocket(4401, "session revoked")
+            return self._accept(stream, [frame])
+        return [frame]  # ephemeral
+
+    # -- client frames ------------------------------------------------------
+
+    def handle_text(self, text):
+        """Frames answering one client frame."""
+        if not self.bucket.take():
+            self.rejected += 1
+            if self.rejected >= RATE_CLOSE_AFTER:
+                raise CloseSocket(1008, "too many frames")
+            return [error_frame(429, "rate_limited", "Too many frames; slow down")]
+        self.rejected = 0
+        if len(text) > FRAME_MAX_BYTES:
+            raise CloseSocket(1009, "frame too large")
+        try:
+            raw = json.loads(text)
+        except (ValueError, TypeError):
+            return [error_frame(400, "malformed_frame", "Frames are JSON objects")]
+        if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
+            return [error_frame(400, "malformed_frame", "Frames are JSON objects with a string type")]
+        ref = raw.get("ref") if isinstance(raw.get("ref"), str) else None
+        schema = COMMAND_SCHEMAS.get(raw["type"])
+        if schema is None:
+            return [error_frame(400, "unknown_type", f"Unknown frame type {raw['type'][:40]!r}", ref=ref)]
+        try:
+            command = schema().load(raw)
+        except ValidationError as error:
+            return [error_frame(422, "validation_error", "Invalid frame: see errors", error.messages, ref)]
+        try:
+            return self._dispatch(CommandType(command["type"]), command, ref)
+        except DomainError as error:
+            db.session.rollback()
+            return [error_frame(error.status, error.code, error.message, error.errors, ref)]
+        finally:
+            db.session.remove()
+
+    def _dispatch(self, command_type, command, ref):
+        if command_type == CommandType.PING:
+            return [{"type": ServerFrame.PONG.value, "ref": ref}]
+        principal = self.principal()
+        if command_type == CommandType.RESUME:
+            wanted = dict(command["positions"])
+            for stream in default_streams(principal):
+                wanted.setdefault(stream, None)
+            frames = []
+            for stream, after in wanted.items():
+                access_stream(principal, stream)
+            for stream, after in wanted.items():
+                frames.extend(self._subscribe(stream, after))
+            return [self._ack(ref, {"positions": dict(self.positions)}), *frames]
+        if command_type == CommandType.SUBSCRIBE:
+            access_stream(principal, command["stream"])
+            frames = self._subscribe(command["stream"], command["after"])
+            return [self._ack(ref, {"stream": command["stream"], "pos": self.positions[command["stream"]]}), *frames]
+        if command_type == CommandType.UNSUBSCRIBE:
+            callback = self._callbacks.pop(command["stream"], None)
+            if callback is not None:
+                broker().unsubscribe(command["stream"], callback)
+            self.positions.pop(command["stream"], None)
+            return [self._ack(ref, {"stream": command["stream"]})]
+        if command_type == CommandType.MESSAGE_SEND:
+            from services.chat import send_message_as
+
+            message, created = send_message_as(principal, command["conversation_id"], command["text"],
+                                               command["client_id"])
+            return [self._ack(ref, {"message_id": message.id, "seq": message.seq, "created": created})]
+        if command_type == CommandType.TYPING:
+            from services.chat import access_conversation_as
+
+            conversation = access_conversation_as(principal, command["conversation_id"])
+            publish_ephemeral(conversation_stream(conversation.id), {
+                "type": EphemeralType.TYPING.value, "stream": conversation_stream(conversation.id),
+                "data": {"conversation_id": conversation.id, "sender_type": self.kind if self.kind == "visitor" else "agent",
+                         "sender_name": getattr(principal, "name", None), "typing": command["typing"]},
+            })
+            return [self._ack(ref, {})]
+        if command_type == CommandType.READ:
+            from services.chat import do_mark_read
+
+            return [self._ack(ref, do_mark_read(principal, command["conversation_id"], command["seq"]))]
+        if command_type in AGENT_COMMANDS:
+            if not isinstance(principal, User):
+                raise Forbidden("Only agents can do this")
+            return [self._ack(ref, _agent_command(principal, command_type, command))]
+        raise NotFound("Unknown command")  # pragma: no cover - every CommandType is handled above
+
+    @staticmethod
+    def _ack(ref, data):
+        return {"type": ServerFrame.ACK.value, "ref": ref, "data": data}
+
+
+def _agent_command(user, command_type, command):
+    """Run an agent command through the same services as REST; the ack carries the conversation."""
+    from services import assignments
+    from services.conversations import dump_conversation
+
+    if command_type == CommandType.REQUEST_ACCEPT:
+        conversation = assignments.do_accept(user, command["request_id"])
+    elif command_type == CommandType.CONVERSATION_TAKEOVER:
+        conversation = assignments.do_takeover(user, command["conversation_id"])
+    elif command_type == CommandType.CONVERSATION_TRANSFER:
+        conversation = assignments.do_transfer(user, command["conversation_id"], command["agent_id"],
+                                               command.get("note"))
+    elif command_type == CommandType.CONVERSATION_HAND_BACK:
+        conversation = assignments.do_hand_back(user, command["conversation_id"], command["component_id"])
+    else:
+        conversation = assignments.do_end(user, command["conversation_id"], command.get("reason"))
+    return {"conversation": dump_conversation(conversation)}

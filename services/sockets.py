@@ -1,0 +1,62 @@
+"""Socket tickets: short-lived, single-use, obtained over authenticated HTTP."""
+import hashlib
+import secrets
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, select, update
+
+from errors import DomainError
+from extensions import db
+from models import User
+from models.base import utcnow
+from models.conversation import Visitor
+from models.ticket import SocketTicket
+
+TICKET_TTL_S = 30
+
+
+class TicketInvalid(DomainError):
+    status, code, message = 401, "invalid_ticket", "The socket ticket is invalid, used or expired"
+
+
+def _hash(token):
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def do_issue_ticket(principal):
+    """A ticket for the caller (user or visitor) that opens one socket within seconds."""
+    token = secrets.token_urlsafe(32)
+    kind = "user" if isinstance(principal, User) else "visitor"
+    ttl = current_app.config.get("SOCKET_TICKET_TTL_S", TICKET_TTL_S)
+    db.session.add(SocketTicket(
+        workspace_id=principal.workspace_id, token_hash=_hash(token), kind=kind, subject_id=principal.id,
+        token_version=getattr(principal, "token_version", None), expires_at=utcnow() + timedelta(seconds=ttl),
+    ))
+    # Old tickets are only worth keeping until they expire.
+    db.session.execute(delete(SocketTicket).where(SocketTicket.expires_at < utcnow() - timedelta(minutes=5)))
+    db.session.commit()
+    return {"ticket": token, "expires_in": ttl}
+
+
+def do_consume_ticket(token):
+    """Use a ticket once; return the user or visitor it was issued to."""
+    now = utcnow()
+    row = db.session.scalar(select(SocketTicket).where(SocketTicket.token_hash == _hash(token or "")))
+    if row is None or row.used_at is not None or row.expires_at < now:
+        raise TicketInvalid()
+    used = db.session.execute(
+        update(SocketTicket).where(SocketTicket.id == row.id, SocketTicket.used_at.is_(None)).values(used_at=now)
+    ).rowcount
+    db.session.commit()
+    if used != 1:
+        raise TicketInvalid()
+    if row.kind == "user":
+        principal = db.session.get(User, row.subject_id)
+        if principal is None or not principal.is_active or principal.token_version != row.token_version:
+            raise TicketInvalid()
+    else:
+        principal = db.session.get(Visitor, row.subject_id)
+        if principal is None:
+            raise TicketInvalid()
+    return principal

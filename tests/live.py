@@ -1,0 +1,107 @@
+"""Real servers for socket tests: in a thread (werkzeug) or as gunicorn processes."""
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import websocket
+from werkzeug.serving import make_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ThreadServer:
+    """The app served by werkzeug in a background thread on 127.0.0.1."""
+
+    def __init__(self, app):
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.port = self.server.server_port
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+class GunicornServer:
+    """The app served by a gunicorn process with the given environment."""
+
+    def __init__(self, env, worker_class="gthread"):
+        self.port = free_port()
+        self.env = {**os.environ, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "0", **env}
+        self.worker_class = worker_class
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind",
+               f"127.0.0.1:{self.port}", "--worker-class", self.worker_class, "--workers", "1",
+               "--access-logfile", "/dev/null", "wsgi:app"]
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("gunicorn exited: " + self.proc.stderr.read().decode()[-2000:])
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start in time")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+class Client:
+    """A WebSocket client that collects frames, with bounded waits."""
+
+    def __init__(self, base_url, ticket, origin=None, timeout=10):
+        url = base_url.replace("http://", "ws://") + f"/ws?ticket={ticket}"
+        options = {"origin": origin} if origin else {"suppress_origin": True}
+        self.ws = websocket.create_connection(url, timeout=timeout, **options)
+        self.frames = []
+
+    def send(self, frame):
+        self.ws.send(json.dumps(frame))
+
+    def recv(self):
+        frame = json.loads(self.ws.recv())
+        self.frames.append(frame)
+        return frame
+
+    def recv_until(self, predicate, limit=200):
+        for _ in range(limit):
+            frame = self.recv()
+            if predicate(frame):
+                return frame
+        raise AssertionError(f"no matching frame in {limit} frames")
+
+    def close(self):
+        self.ws.close()

@@ -1,0 +1,268 @@
+"""The socket protocol: tickets, origins, resume, idempotent sends, bad frames."""
+import json
+
+import pytest
+import websocket
+
+from services import events as events_module
+from services.realtime import CloseSocket, SocketSession
+from tests.factories import make_interface, make_user, make_workspace
+from tests.live import Client, ThreadServer
+from tests.widget_helpers import Widget
+
+ORIGIN = "https://shop.example"
+
+
+@pytest.fixture
+def setup(app, client):
+    workspace, admin = make_workspace()
+    interface = make_interface(workspace, allowed_origins=[ORIGIN])
+    widget = Widget(client, interface, origin=ORIGIN)
+    widget.open()
+    return {"workspace": workspace, "admin": admin, "interface": interface, "widget": widget}
+
+
+@pytest.fixture
+def server(app):
+    with ThreadServer(app) as srv:
+        yield srv
+
+
+def _session(principal):
+    sent = []
+    session = SocketSession(principal, push=lambda stream, frame: sent.append((stream, frame)))
+    return session, sent
+
+
+def _visitor(widget):
+    from extensions import db
+    from models import Conversation
+
+    return db.session.get(Conversation, widget.conversation_id).visitor
+
+
+def test_resume_after_drop_gets_exactly_the_missed_events_in_order(setup, server):
+    from services.events import last_pos
+
+    widget = setup["widget"]
+    stream = f"conversation:{widget.conversation_id}"
+    first = Client(server.url, widget.ticket(), origin=ORIGIN)
+    first.recv()
+    first.send({"type": "resume", "positions": {}})
+    first.recv_until(lambda f: f["type"] == "ack")
+    assert widget.send("before the drop", "c1").status_code == 201
+    first.recv_until(lambda f: f["type"] == "message.created")
+    seen = max(f["pos"] for f in first.frames if f.get("stream") == stream)
+    first.close()
+
+    for n in range(5):  # while the socket is away
+        assert widget.send(f"missed {n}", f"m{n}").status_code == 201
+    missed = last_pos(stream) - seen
+    assert missed >= 5
+
+    second = Client(server.url, widget.ticket(), origin=ORIGIN)
+    second.recv()
+    second.send({"type": "resume", "positions": {stream: seen}})
+    second.recv_until(lambda f: f["type"] == "ack")
+    replayed = [second.recv() for _ in range(missed)]
+    assert [f["pos"] for f in replayed] == list(range(seen + 1, seen + missed + 1))
+    texts = [f["data"]["message"]["text"] for f in replayed if f["type"] == "message.created"]
+    assert texts == [f"missed {n}" for n in range(5)]
+    # and then live, with nothing repeated
+    assert widget.send("after", "a1").status_code == 201
+    live = second.recv_until(lambda f: f["type"] == "message.created")
+    assert live["pos"] > seen + missed and live["data"]["message"]["text"] == "after"
+    assert len({f["pos"] for f in second.frames if "pos" in f}) == len([f for f in second.frames if "pos" in f])
+    second.close()
+
+
+def test_message_sent_twice_over_the_socket_is_stored_once(setup, server):
+    widget = setup["widget"]
+    sock = Client(server.url, widget.ticket(), origin=ORIGIN)
+    sock.recv()
+    sock.send({"type": "resume", "positions": {}})
+    sock.recv_until(lambda f: f["type"] == "ack")
+    command = {"type": "message.send", "conversation_id": widget.conversation_id, "client_id": "same",
+               "text": "hello", "ref": "r1"}
+    sock.send(command)
+    first_ack = sock.recv_until(lambda f: f["type"] == "ack")
+    sock.send({**command, "ref": "r2"})
+    second_ack = sock.recv_until(lambda f: f["type"] == "ack" and f["ref"] == "r2")
+    sock.close()
+    assert first_ack["data"]["created"] is True and second_ack["data"]["created"] is False
+    assert first_ack["data"]["message_id"] == second_ack["data"]["message_id"]
+    events = [f for f in sock.frames if f["type"] == "message.created"]
+    assert len(events) == 1
+    history = widget.messages().get_json()["items"]
+    assert [m["client_id"] for m in history].count("same") == 1
+
+
+def test_rest_retry_with_same_client_id_returns_the_first_message(setup):
+    widget = setup["widget"]
+    first = widget.send("hi", "dup").get_json()
+    again = widget.send("hi", "dup").get_json()
+    assert first["id"] == again["id"] and first["seq"] == again["seq"]
+    assert len(widget.messages().get_json()["items"]) == 1
+
+
+@pytest.mark.parametrize("ticket", [None, "", "not-a-ticket"])
+def test_socket_without_a_valid_ticket_is_refused_before_upgrade(server, setup, ticket):
+    url = server.url.replace("http", "ws") + "/ws" + (f"?ticket={ticket}" if ticket is not None else "")
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(url, timeout=5, origin=ORIGIN)
+    assert refused.value.status_code == 401
+    assert json.loads(refused.value.resp_body)["code"] == "invalid_ticket"
+
+
+def test_used_ticket_is_refused(server, setup):
+    ticket = setup["widget"].ticket()
+    Client(server.url, ticket, origin=ORIGIN).close()
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        Client(server.url, ticket, origin=ORIGIN)
+    assert refused.value.status_code == 401
+
+
+def test_socket_from_a_wrong_origin_is_refused(server, setup):
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        Client(server.url, setup["widget"].ticket(), origin="https://evil.example")
+    assert refused.value.status_code == 403
+
+
+def test_agent_socket_from_a_wrong_origin_is_refused(server, setup, auth, client):
+    agent = make_user(setup["workspace"], interfaces=[setup["interface"]])
+    ticket = client.post("/api/sockets/ticket", headers=auth.headers(agent)).get_json()["ticket"]
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        Client(server.url, ticket, origin="https://evil.example")
+    assert refused.value.status_code == 403
+
+
+def test_visitor_cannot_read_or_follow_another_visitors_conversation(setup, client, server):
+    other = Widget(client, setup["interface"], origin=ORIGIN)
+    other.open()
+    other.send("secret", "s1")
+    mine = setup["widget"]
+    for path in ("", "/messages"):
+        response = client.get(f"/api/widget/{mine.key}/conversations/{other.conversation_id}{path}",
+                              headers=mine.headers())
+        assert response.status_code == 404
+    response = client.post(f"/api/widget/{mine.key}/conversations/{other.conversation_id}/messages",
+                           json={"text": "x", "client_id": "x"}, headers=mine.headers())
+    assert response.status_code == 404
+
+    sock = Client(server.url, mine.ticket(), origin=ORIGIN)
+    sock.recv()
+    sock.send({"type": "subscribe", "stream": f"conversation:{other.conversation_id}", "after": 0, "ref": "s"})
+    answer = sock.recv()
+    assert answer["type"] == "error" and answer["status"] == 404 and answer["ref"] == "s"
+    sock.send({"type": "message.send", "conversation_id": other.conversation_id, "client_id": "z", "text": "x"})
+    assert sock.recv()["status"] == 404
+    other.send("still secret", "s2")
+    sock.send({"type": "ping", "ref": "p"})
+    assert sock.recv() == {"type": "pong", "ref": "p"}  # nothing of the other conversation came in between
+    sock.close()
+
+
+def test_bad_frames_get_error_frames_and_the_socket_keeps_serving(setup, server):
+    sock = Client(server.url, setup["widget"].ticket(), origin=ORIGIN)
+    sock.recv()
+    sock.ws.send("not json")
+    assert sock.recv()["code"] == "malformed_frame"
+    sock.send(["a", "list"])
+    assert sock.recv()["code"] == "malformed_frame"
+    sock.send({"type": "launch.missiles"})
+    assert sock.recv()["code"] == "unknown_type"
+    sock.send({"type": "message.send", "conversation_id": setup["widget"].conversation_id, "client_id": "c",
+               "text": "x", "sender_type": "agent", "seq": 99})
+    error = sock.recv()
+    assert error["status"] == 422 and set(error["errors"]) == {"sender_type", "seq"}
+    sock.send({"type": "ping"})
+    assert sock.recv()["type"] == "pong"
+    sock.close()
+
+
+def test_oversized_frame_closes_only_that_socket(setup, server, client):
+    big = Client(server.url, setup["widget"].ticket(), origin=ORIGIN)
+    big.recv()
+    other = Widget(client, setup["interface"], origin=ORIGIN)
+    other.open()
+    small = Client(server.url, other.ticket(), origin=ORIGIN)
+    small.recv()
+    big.ws.send("x" * (70 * 1024))
+    assert _close_code(big) == 1009
+    small.send({"type": "ping"})
+    assert small.recv()["type"] == "pong"
+    small.close()
+
+
+def _close_code(client, limit=10):
+    for _ in range(limit):
+        opcode, data = client.ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big")
+    raise AssertionError("socket was not closed")
+
+
+def test_frame_flood_is_throttled_then_closed(setup):
+    session, _ = _session(_visitor(setup["widget"]))
+    answers = [session.handle_text('{"type":"ping"}') for _ in range(60)]
+    assert any(frames[0].get("code") == "rate_limited" for frames in answers)
+    assert answers[0][0]["type"] == "pong"
+    with pytest.raises(CloseSocket) as closed:
+        for _ in range(500):
+            session.handle_text('{"type":"ping"}')
+    assert closed.value.code == 1008
+
+
+def test_deliver_drops_duplicates_and_fills_gaps_from_the_log(setup):
+    widget = setup["widget"]
+    stream = f"conversation:{widget.conversation_id}"
+    session, _ = _session(_visitor(widget))
+    session.handle_text(json.dumps({"type": "resume", "positions": {}}))
+    for n in range(3):
+        widget.send(f"m{n}", f"c{n}")
+    from services.events import replay
+
+    frames = replay(stream, 0)
+    assert len(frames) >= 3
+    # the broker lost all but the last: it fills the gap from the database
+    out = session.deliver(stream, frames[-1])
+    assert [f["pos"] for f in out] == list(range(1, len(frames) + 1))
+    assert session.deliver(stream, frames[1]) == []  # a late duplicate
+    assert session.deliver(stream, frames[-1]) == []
+
+
+def test_resume_too_far_behind_is_told_to_refetch(setup, monkeypatch):
+    widget = setup["widget"]
+    for n in range(6):
+        widget.send(f"m{n}", f"c{n}")
+    monkeypatch.setattr(events_module, "REPLAY_LIMIT", 3)
+    monkeypatch.setattr("services.events.REPLAY_LIMIT", 3)
+    session, _ = _session(_visitor(widget))
+    stream = f"conversation:{widget.conversation_id}"
+    from services import realtime
+
+    monkeypatch.setattr(realtime, "replay", lambda s, after: events_module.replay(s, after, limit=3))
+    frames = session.handle_text(json.dumps({"type": "resume", "positions": {stream: 0}}))
+    from services.events import last_pos
+
+    assert frames[1] == {"type": "refetch", "stream": stream, "pos": last_pos(stream)}
+
+
+def test_rolled_back_change_is_never_published(setup, app):
+    from extensions import db
+    from services.events import emit
+
+    seen = []
+    app.extensions["broker"].subscribe("user:999", lambda frame: seen.append(frame))
+    emit("message.created", {"x": 1}, ["user:999"], setup["workspace"].id)
+    db.session.rollback()
+    emit("message.created", {"x": 2}, ["user:999"], setup["workspace"].id)
+    db.session.commit()
+    import time
+
+    for _ in range(50):
+        if seen:
+            break
+        time.sleep(0.05)
+    assert [f["data"] for f in seen] == [{"x": 2}]
+    assert seen[0]["pos"] == 1  # the rolled-back position was not used
