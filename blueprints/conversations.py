@@ -1,0 +1,150 @@
+"""The agent's side of conversations: requests, takeover, chat, transfer, hand back, end, audit."""
+from flask.views import MethodView
+from flask_jwt_extended import current_user
+from flask_smorest import Blueprint
+
+from blueprints.common import errors, login_required
+from schemas.common import PageArgsSchema, page_of
+from schemas.conversations import (
+    ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
+)
+from schemas.dashboard import (
+    AuditEntrySchema, AuditQueryArgsSchema, ConversationQueryArgsSchema, EndSchema, HandBackSchema,
+    PendingRequestSchema, ReadSchema, TransferSchema,
+)
+from services.assignments import access_conversation, do_accept, do_end, do_hand_back, do_takeover, do_transfer
+from services.audit import list_audit
+from services.chat import do_mark_read, send_message_as
+from services.conversations import list_messages
+from services.dashboard import list_conversations, list_pending_requests
+
+blp = Blueprint("conversations", __name__, url_prefix="/api", description="Conversations, for agents and admins")
+
+CONVERSATION = "/conversations/<int:conversation_id>"
+
+
+@blp.route("/conversations")
+class Conversations(MethodView):
+    @login_required(blp)
+    @blp.arguments(ConversationQueryArgsSchema, location="query")
+    @blp.response(200, page_of(ConversationSchema))
+    @errors(blp, 422)
+    def get(self, args):
+        """List conversations of your interfaces: yours, waiting, with the bot, all"""
+        return list_conversations(current_user, **args)
+
+
+@blp.route(CONVERSATION)
+class ConversationById(MethodView):
+    @login_required(blp)
+    @blp.response(200, ConversationSchema)
+    @errors(blp, 404)
+    def get(self, conversation_id):
+        """Show a conversation"""
+        return access_conversation(current_user, conversation_id)
+
+
+@blp.route(CONVERSATION + "/messages")
+class ConversationMessages(MethodView):
+    @login_required(blp)
+    @blp.arguments(MessageHistoryArgsSchema, location="query")
+    @blp.response(200, MessagePageSchema)
+    @errors(blp, 404, 422)
+    def get(self, args, conversation_id):
+        """Read the whole history, bot phase included, by cursor"""
+        return list_messages(access_conversation(current_user, conversation_id), **args)
+
+    @login_required(blp)
+    @blp.arguments(MessageCreateSchema)
+    @blp.response(201, MessageSchema)
+    @errors(blp, 404, 409, 422)
+    def post(self, data, conversation_id):
+        """Send a message in your chat; a retry with the same client_id returns the first one"""
+        message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"])
+        return message
+
+
+@blp.route(CONVERSATION + "/read")
+class ConversationRead(MethodView):
+    @login_required(blp)
+    @blp.arguments(ReadSchema)
+    @blp.response(200, ReadSchema)
+    @errors(blp, 404, 422)
+    def post(self, data, conversation_id):
+        """Say up to which message you have read"""
+        return do_mark_read(current_user, conversation_id, data["seq"])
+
+
+@blp.route(CONVERSATION + "/takeover")
+class ConversationTakeover(MethodView):
+    @login_required(blp)
+    @blp.response(200, ConversationSchema)
+    @errors(blp, 404, 409)
+    def post(self, conversation_id):
+        """Take over a conversation the bot leads"""
+        return do_takeover(current_user, conversation_id)
+
+
+@blp.route(CONVERSATION + "/transfer")
+class ConversationTransfer(MethodView):
+    @login_required(blp)
+    @blp.arguments(TransferSchema)
+    @blp.response(200, ConversationSchema)
+    @errors(blp, 404, 409, 422)
+    def post(self, data, conversation_id):
+        """Hand your chat to another online agent of the interface with room"""
+        return do_transfer(current_user, conversation_id, data["agent_id"], data.get("note"))
+
+
+@blp.route(CONVERSATION + "/hand-back")
+class ConversationHandBack(MethodView):
+    @login_required(blp)
+    @blp.arguments(HandBackSchema)
+    @blp.response(200, ConversationSchema)
+    @errors(blp, 404, 409, 422)
+    def post(self, data, conversation_id):
+        """Give the chat back to the bot at the next component or a chosen one"""
+        return do_hand_back(current_user, conversation_id, data["component_id"])
+
+
+@blp.route(CONVERSATION + "/end")
+class ConversationEnd(MethodView):
+    @login_required(blp)
+    @blp.arguments(EndSchema)
+    @blp.response(200, ConversationSchema)
+    @errors(blp, 404, 409, 422)
+    def post(self, data, conversation_id):
+        """End the chat"""
+        return do_end(current_user, conversation_id, data.get("reason"))
+
+
+@blp.route("/requests")
+class PendingRequests(MethodView):
+    @login_required(blp)
+    @blp.arguments(PageArgsSchema, location="query")
+    @blp.response(200, page_of(PendingRequestSchema))
+    @errors(blp, 422)
+    def get(self, args):
+        """List requests waiting for an agent on your interfaces, in queue order"""
+        return list_pending_requests(current_user, **args)
+
+
+@blp.route("/requests/<int:request_id>/accept")
+class RequestAccept(MethodView):
+    @login_required(blp)
+    @blp.response(200, ConversationSchema)
+    @errors(blp, 404, 409)
+    def post(self, request_id):
+        """Accept a live or video request: the first agent with room wins"""
+        return do_accept(current_user, request_id)
+
+
+@blp.route("/audit")
+class Audit(MethodView):
+    @login_required(blp, role="admin")
+    @blp.arguments(AuditQueryArgsSchema, location="query")
+    @blp.response(200, page_of(AuditEntrySchema))
+    @errors(blp, 422)
+    def get(self, args):
+        """Read the audit trail: who accepted, took over, transferred, ended, and routing reasons"""
+        return list_audit(current_user, **args)

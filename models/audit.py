@@ -1,0 +1,37 @@
+"""Who did what to a conversation, and why a request went to whom."""
+from datetime import datetime
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from extensions import db
+from models.base import StrEnum, UTCDateTime, utcnow
+from models.event import BigId
+
+
+class AuditAction(StrEnum):
+    ROUTED = "routed"
+    ACCEPTED = "accepted"
+    AUTO_ASSIGNED = "auto_assigned"
+    TOOK_OVER = "took_over"
+    TRANSFERRED = "transferred"
+    HANDED_BACK = "handed_back"
+    ENDED = "ended"
+    REQUEUED = "requeued"
+    EXPIRED = "expired"
+
+
+class AuditEntry(db.Model):
+    __tablename__ = "audit_entries"
+    __table_args__ = (Index("ix_audit_entries_workspace_id_id", "workspace_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(24))
+    # Kept as plain values: the record outlives deleted users.
+    actor_id: Mapped[int | None] = mapped_column()
+    actor_name: Mapped[str | None] = mapped_column(String(120))
+    conversation_id: Mapped[int | None] = mapped_column(index=True)
+    request_id: Mapped[int | None] = mapped_column()
+    details: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
