@@ -17,7 +17,6 @@ def create_app(config_class=Config, **overrides):
     app.config.update(overrides)
     if not app.config.get("JWT_SECRET_KEY"):
         app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
-    app.config.setdefault("PASSWORD_HASH_PROFILE", "default")
 
     import models  # noqa: F401 - registers every table on the metadata
 
@@ -27,7 +26,8 @@ def create_app(config_class=Config, **overrides):
     mail.init_app(app)
     sock.init_app(app)
     limiter.init_app(app)
-    cors.init_app(app, resources={r"/api/*": {"origins": app.config["CORS_ORIGINS"]}},
+    # The widget answers CORS per interface itself (blueprints/widget.py).
+    cors.init_app(app, resources={r"/api/(?!widget/).*": {"origins": app.config["CORS_ORIGINS"]}},
                   expose_headers=["ETag", "Retry-After"], allow_headers=["Authorization", "Content-Type", "If-Match"])
     api.init_app(app)
 
@@ -36,13 +36,17 @@ def create_app(config_class=Config, **overrides):
     register_error_handlers(app)
 
     from blueprints import register_blueprints
+    from services.broker import make_broker
 
+    app.extensions["broker"] = make_broker(app.config)
     register_blueprints(api)
+    from blueprints.ws import bp as ws_bp
+
+    app.register_blueprint(ws_bp)
 
     from cli import register_cli
 
     register_cli(app)
-    _start_background(app)
     return app
 
 
@@ -54,9 +58,12 @@ def _migrations_dir():
 
 def _register_jwt_callbacks():
     from services.auth import is_revoked, load_token_user
+    from services.visitors import TOKEN_KIND_VISITOR, load_token_visitor
 
     @jwt.user_lookup_loader
     def _user(header, claims):
+        if claims.get("kind") == TOKEN_KIND_VISITOR:
+            return load_token_visitor(claims)
         return load_token_user(claims)
 
     @jwt.token_in_blocklist_loader
@@ -64,11 +71,16 @@ def _register_jwt_callbacks():
         return is_revoked(claims["jti"])
 
 
-def _start_background(app):
+def start_background(app):
+    """Start the outbox sender and the request sweeper (server processes only, not the CLI)."""
     if app.config.get("OUTBOX_SENDER_THREAD"):
         from services.mailer import OutboxSender
 
         app.extensions["outbox_sender"] = OutboxSender(app).start()
+    if app.config.get("SWEEPER_THREAD"):
+        from services.sweeper import Sweeper
+
+        app.extensions["sweeper"] = Sweeper(app, app.config["SWEEP_INTERVAL_S"]).start()
 
 
 @event.listens_for(Engine, "connect")

@@ -68,6 +68,8 @@ class Config:
     JWT_ERROR_MESSAGE_KEY = "message"
 
     PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://localhost:5000").rstrip("/")
+    # "fast" is for test servers only: cheap hashes, never in production.
+    PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "default")
     INVITATION_TTL_S = _env_int("INVITATION_TTL_S", 72 * 3600)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 256 * 1024)
 
@@ -87,11 +89,19 @@ class Config:
     OUTBOX_BACKOFF_BASE_S = _env_int("OUTBOX_BACKOFF_BASE_S", 5)
     OUTBOX_BACKOFF_MAX_S = _env_int("OUTBOX_BACKOFF_MAX_S", 3600)
 
+    # Expires live requests whose deadline passed; idempotent, so every worker may run it.
+    SWEEPER_THREAD = _env_bool("SWEEPER_THREAD", True)
+    SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "1"))
+
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "20/minute")
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute;20/hour")
+
+    WIDGET_LIMIT_PER_ADDRESS = os.environ.get("WIDGET_LIMIT_PER_ADDRESS", "300/minute")
+    WIDGET_LIMIT_PER_VISITOR = os.environ.get("WIDGET_LIMIT_PER_VISITOR", "120/minute")
+    SOCK_SERVER_OPTIONS = {"ping_interval": _env_int("SOCKET_PING_S", 25), "max_message_size": 64 * 1024}
 
     # Origins of the admin and agent single-page apps (the widget has its own
     # per-interface list).
@@ -113,7 +123,10 @@ class Config:
         },
         "components": {
             "securitySchemes": {
-                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+                "bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                               "description": "A user's access token (refresh token for /api/auth/refresh)"},
+                "visitorToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                 "description": "The visitor token returned when the widget opens"},
             }
         },
     }
@@ -126,6 +139,7 @@ class TestConfig(Config):
     SQLALCHEMY_DATABASE_URI = "sqlite://"
     JWT_SECRET_KEY = "test-secret-not-for-production-use-0123456789"
     OUTBOX_SENDER_THREAD = False
+    SWEEPER_THREAD = False
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 1  # nothing listens here unless a test starts an SMTP server

@@ -2,7 +2,7 @@
 
 
 def register_blueprints(api):
-    from blueprints import agents, auth, health, interfaces
+    from blueprints import agents, auth, components, conversations, dashboard, health, interfaces, widget, ws
 
-    for module in (health, auth, agents, interfaces):
+    for module in (health, auth, agents, interfaces, components, conversations, dashboard, widget, ws):
         api.register_blueprint(module.blp)

@@ -12,6 +12,8 @@ from models.user import interface_agents
 REQUEST_TIMEOUT_DEFAULT_S = 60
 REQUEST_TIMEOUT_MIN_S = 10
 REQUEST_TIMEOUT_MAX_S = 3600
+VIDEO_WEIGHT_DEFAULT = 1
+VIDEO_WEIGHT_MAX = 10
 
 
 class RoutingMode(StrEnum):
@@ -35,6 +37,8 @@ class Interface(db.Model):
     routing_mode: Mapped[RoutingMode] = mapped_column(
         enum_type(RoutingMode), default=RoutingMode.BROADCAST,
     )
+    # How many chats a video chat counts as against an agent's max chats.
+    video_weight: Mapped[int] = mapped_column(Integer, default=VIDEO_WEIGHT_DEFAULT)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

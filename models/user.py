@@ -16,6 +16,12 @@ class Role(StrEnum):
     AGENT = "agent"
 
 
+class Availability(StrEnum):
+    ONLINE = "online"
+    AWAY = "away"
+    OFFLINE = "offline"
+
+
 interface_agents = Table(
     "interface_agents",
     db.metadata,
@@ -39,6 +45,12 @@ class User(db.Model):
     # version stops working on its next request.
     token_version: Mapped[int] = mapped_column(Integer, default=1)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Set by the agent; only online agents with room are offered requests.
+    availability: Mapped[Availability] = mapped_column(enum_type(Availability), default=Availability.OFFLINE)
+    # Refreshed while a dashboard socket is open; stale past the grace period means gone.
+    presence_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Round-robin tie-break of automatic routing.
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -43,8 +43,10 @@ def app_config():
 @pytest.fixture
 def app(app_config):
     url = database_url()
-    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=url, PASSWORD_HASH_PROFILE="fast",
-                     INSTANCE_PATH=_sqlite_dir(), **app_config)
+    overrides = {"SQLALCHEMY_DATABASE_URI": url, "PASSWORD_HASH_PROFILE": "fast", "INSTANCE_PATH": _sqlite_dir()}
+    if os.environ.get("TEST_REDIS_URL"):
+        overrides["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    app = create_app(TestConfig, **{**overrides, **app_config})
     with app.app_context():
         if url not in _schema_ready:
             db.drop_all()
@@ -52,6 +54,7 @@ def app(app_config):
             _schema_ready.add(url)
         yield app
         db.session.remove()
+        app.extensions["broker"].close()
         _clear_tables()
         db.engine.dispose()
 

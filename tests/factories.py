@@ -32,7 +32,8 @@ def make_user(workspace, role=Role.AGENT, interfaces=(), max_chats=3, email=None
 
 def make_interface(workspace, name=None, agents=(), **fields):
     n = next(_seq)
-    interface = Interface(workspace_id=workspace.id, name=name or f"Widget {n}", allowed_origins=[], **fields)
+    fields.setdefault("allowed_origins", [])
+    interface = Interface(workspace_id=workspace.id, name=name or f"Widget {n}", **fields)
     interface.agents = list(agents)
     db.session.add(interface)
     db.session.commit()
@@ -53,3 +54,27 @@ class Auth:
     def headers(self, user_or_email, password=PASSWORD):
         email = user_or_email if isinstance(user_or_email, str) else user_or_email.email
         return {"Authorization": f"Bearer {self.login(email, password)['access_token']}"}
+
+
+def make_component(interface, kind, config=None, name=None):
+    """Append a component with its config normalised as the builder stores it."""
+    from sqlalchemy import func, select
+
+    from models import Component, ComponentType
+    from schemas.components import CONFIG_SCHEMAS
+
+    position = db.session.scalar(select(func.count()).select_from(Component)
+                                 .where(Component.interface_id == interface.id))
+    component = Component(workspace_id=interface.workspace_id, interface_id=interface.id, position=position,
+                          type=ComponentType(kind), name=name, config=CONFIG_SCHEMAS[kind]().load(config or {}))
+    db.session.add(component)
+    db.session.commit()
+    return component
+
+
+def go_online(*users):
+    from models import Availability
+
+    for user in users:
+        user.availability = Availability.ONLINE
+    db.session.commit()
