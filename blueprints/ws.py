@@ -5,6 +5,7 @@ gets a plain HTTP error and never an upgraded socket.
 """
 import queue
 import threading
+import time
 
 from flask import Blueprint, current_app, g, request
 from flask.views import MethodView
@@ -24,7 +25,6 @@ from services.visitors import origin_allowed
 bp = Blueprint("ws", __name__)
 blp = ApiBlueprint("sockets", __name__, url_prefix="/api/sockets", description="WebSocket tickets")
 
-IDLE_WAKE_S = 30
 
 
 @blp.route("/ticket")
@@ -70,10 +70,17 @@ def socket(ws):
     send = lambda frames: [ws.send(_dump(frame)) for frame in frames]  # noqa: E731
     try:
         send(session.hello())
+        refresh_s = current_app.config["PRESENCE_REFRESH_S"]
+        next_beat = time.monotonic() + refresh_s
         while True:
             try:
-                kind, stream, payload = inbox.get(timeout=IDLE_WAKE_S)
+                kind, stream, payload = inbox.get(timeout=max(next_beat - time.monotonic(), 0.01))
             except queue.Empty:
+                kind = None
+            if time.monotonic() >= next_beat:
+                session.heartbeat()
+                next_beat = time.monotonic() + refresh_s
+            if kind is None:
                 continue
             if kind == "closed":
                 break

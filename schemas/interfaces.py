@@ -4,7 +4,9 @@ import re
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from models.interface import REQUEST_TIMEOUT_DEFAULT_S, REQUEST_TIMEOUT_MAX_S, REQUEST_TIMEOUT_MIN_S, RoutingMode
+from models.interface import (
+    REQUEST_TIMEOUT_DEFAULT_S, REQUEST_TIMEOUT_MAX_S, REQUEST_TIMEOUT_MIN_S, VIDEO_WEIGHT_DEFAULT, VIDEO_WEIGHT_MAX, RoutingMode,
+)
 from schemas.agents import InterfaceRefSchema  # noqa: F401 - re-exported for the builder
 from schemas.common import ObjectId, SafeStr
 
@@ -53,6 +55,11 @@ class OriginList(fields.List):
         return list(dict.fromkeys(super()._deserialize(value, attr, data, **kwargs)))
 
 
+_ROUTING = ("broadcast: every online agent with room is notified and the first to accept gets the chat; "
+            "least_busy: the online agent with the fewest chats (round-robin on ties) gets it without a click")
+_WEIGHT = "How many chats a video chat counts as against an agent's max chats"
+
+
 class AgentRefSchema(ma.Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
@@ -72,7 +79,9 @@ class InterfaceSchema(ma.Schema):
         metadata={"description": "Seconds a live request waits for an agent before the offline path"},
     )
     routing_mode = fields.String(load_default=RoutingMode.BROADCAST.value,
-                                 validate=validate.OneOf(RoutingMode.values()))
+                                 validate=validate.OneOf(RoutingMode.values()), metadata={"description": _ROUTING})
+    video_weight = fields.Integer(load_default=VIDEO_WEIGHT_DEFAULT, validate=validate.Range(min=1, max=VIDEO_WEIGHT_MAX),
+                                  metadata={"description": _WEIGHT})
     agent_ids = fields.List(ObjectId(), load_default=list, validate=validate.Length(max=500),
                             metadata={"description": "Users who serve this interface"})
     agents = fields.List(fields.Nested(AgentRefSchema), dump_only=True)
@@ -84,7 +93,8 @@ class InterfaceUpdateSchema(ma.Schema):
     name = SafeStr(max_length=120)
     allowed_origins = OriginList()
     request_timeout_s = fields.Integer(validate=validate.Range(min=REQUEST_TIMEOUT_MIN_S, max=REQUEST_TIMEOUT_MAX_S))
-    routing_mode = fields.String(validate=validate.OneOf(RoutingMode.values()))
+    routing_mode = fields.String(validate=validate.OneOf(RoutingMode.values()), metadata={"description": _ROUTING})
+    video_weight = fields.Integer(validate=validate.Range(min=1, max=VIDEO_WEIGHT_MAX), metadata={"description": _WEIGHT})
     agent_ids = fields.List(ObjectId(), validate=validate.Length(max=500),
                             metadata={"description": "Users who serve this interface (replaces the list)"})
 

@@ -193,6 +193,7 @@ def do_update_user(actor, user, data):
 
     if role != user.role or is_active != user.is_active:
         user.token_version += 1
+        end_sessions(user, "deactivated" if not is_active else "role_changed")
     user.role, user.is_active, user.email = role, is_active, email
     if "name" in data:
         user.name = data["name"].strip()
@@ -210,8 +211,20 @@ def do_delete_user(actor, user):
     _check_keeps_an_admin(user, role=Role.AGENT, is_active=False)
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account", code="cannot_delete_self")
+    end_sessions(user, "deleted")
+    db.session.flush()
     db.session.delete(user)
     db.session.commit()
+
+
+def end_sessions(user, reason):
+    """Close the user's sockets and offer their chats and requests to others (caller commits)."""
+    from schemas.events import EventType
+    from services.assignments import requeue_agent
+    from services.events import emit, user_stream
+
+    requeue_agent(user, f"agent_{reason}")
+    emit(EventType.SESSION_REVOKED, {"reason": reason}, [user_stream(user.id)], user.workspace_id)
 
 
 def do_resend_invitation(actor, user):

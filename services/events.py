@@ -30,6 +30,11 @@ def user_stream(user_id):
     return f"user:{user_id}"
 
 
+def visitor_stream(visitor_id):
+    """The visitor's own stream: what only they may hear (a call's signalling)."""
+    return f"visitor:{visitor_id}"
+
+
 def _next_pos(stream):
     dialect = db.session.get_bind().dialect.name
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
@@ -51,6 +56,16 @@ def emit(event_type, data, streams, workspace_id):
     pending = db.session.info.setdefault("pending_events", [])
     pending.extend((row.stream, row.to_frame()) for row in rows)
     return rows
+
+
+def announce(event_type, data, streams):
+    """Publish a frame without a position after the current transaction commits (not kept, not replayed).
+
+    For news that is cheap to lose because it can be read again over REST
+    (queue positions): it costs no row and no stream lock.
+    """
+    pending = db.session.info.setdefault("pending_events", [])
+    pending.extend((stream, {"type": str(event_type), "stream": stream, "data": data}) for stream in streams)
 
 
 def publish_ephemeral(stream, frame):

@@ -46,7 +46,7 @@ def check_agents(actor, user_ids):
 def _apply(actor, interface, data):
     # Check before changing anything, so a rejected edit leaves the interface as it was.
     agents = check_agents(actor, data["agent_ids"]) if "agent_ids" in data else None
-    for key in ("name", "allowed_origins", "request_timeout_s"):
+    for key in ("name", "allowed_origins", "request_timeout_s", "video_weight"):
         if key in data:
             setattr(interface, key, data[key])
     if "routing_mode" in data:

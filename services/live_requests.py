@@ -17,10 +17,10 @@ from models import (
     RequestStatus, RoutingMode,
 )
 from models.base import utcnow
-from schemas.events import EventType
+from schemas.events import EphemeralType, EventType
 from services.audit import audit
 from services.conversations import emit_conversation_updated
-from services.events import conversation_stream, emit
+from services.events import announce, conversation_stream, emit
 from services.flow_runtime import continue_after, show_stage
 from services.notifications import eligible_agents, notify, withdraw_for_request
 from services.render import Stage
@@ -124,13 +124,19 @@ def _emit_request(request):
 
 
 def update_queue(interface_id):
-    """Tell every waiting visitor of the interface their place in the queue."""
-    pending = db.session.scalars(select(LiveRequest).where(
+    """Tell every waiting visitor of the interface their place in the queue, once the change commits.
+
+    Positions are announced without being stored (GET .../request reads them
+    again), so a long queue costs one publish per waiting visitor, not one row.
+    """
+    pending = db.session.execute(select(LiveRequest.id, LiveRequest.conversation_id, LiveRequest.kind,
+                                        LiveRequest.deadline_at).where(
         LiveRequest.interface_id == interface_id, LiveRequest.status == RequestStatus.PENDING)
         .order_by(LiveRequest.id)).all()
-    for place, request in enumerate(pending, start=1):
-        emit(EventType.REQUEST_UPDATED, {**request_view(request), "queue_position": place},
-             [conversation_stream(request.conversation_id)], request.workspace_id)
+    for place, (request_id, conversation_id, kind, deadline_at) in enumerate(pending, start=1):
+        announce(EphemeralType.QUEUE_POSITION, {"request_id": request_id, "kind": kind.value, "status": "pending",
+                                             "queue_position": place, "deadline_at": deadline_at.isoformat()},
+                 [conversation_stream(conversation_id)])
 
 
 def resolve(request_id, status, *, agent_id=None, now=None):

@@ -103,5 +103,13 @@ class Client:
                 return frame
         raise AssertionError(f"no matching frame in {limit} frames")
 
+    def close_code(self, limit=200):
+        """Read until the server closes the socket; return its close code."""
+        for _ in range(limit):
+            opcode, data = self.ws.recv_data(control_frame=True)
+            if opcode == websocket.ABNF.OPCODE_CLOSE:
+                return int.from_bytes(data[:2], "big")
+        raise AssertionError("the socket was not closed")
+
     def close(self):
         self.ws.close()

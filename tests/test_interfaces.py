@@ -122,6 +122,16 @@ def test_request_timeout_is_10_to_3600_seconds(client, headers, timeout, ok):
         assert_error(response, 422, field="request_timeout_s")
 
 
+@pytest.mark.parametrize("weight, ok", [(0, False), (1, True), (3, True), (10, True), (11, False), ("2", True)])
+def test_video_weight_is_1_to_10_and_defaults_to_1(client, headers, weight, ok):
+    assert _create(client, headers)["video_weight"] == 1
+    response = client.post("/api/interfaces", headers=headers, json={"name": "Video", "video_weight": weight})
+    if ok:
+        assert response.status_code == 201 and response.get_json()["video_weight"] == int(weight)
+    else:
+        assert_error(response, 422, field="video_weight")
+
+
 @pytest.mark.parametrize("mode", RoutingMode.values())
 def test_every_routing_mode_is_accepted(client, headers, mode):
     assert _create(client, headers, routing_mode=mode)["routing_mode"] == mode

@@ -116,8 +116,11 @@ def open_load(agent_id):
 
 
 def close_all():
-    db.session.execute(update(Conversation).where(Conversation.status == ConversationStatus.ACTIVE)
+    """End every open chat and withdraw what is still waiting, so rounds do not pile up."""
+    db.session.execute(update(Conversation).where(Conversation.status != ConversationStatus.CLOSED)
                        .values(status=ConversationStatus.CLOSED))
+    db.session.execute(update(LiveRequest).where(LiveRequest.status == RequestStatus.PENDING)
+                       .values(status=RequestStatus.CANCELLED))
     db.session.commit()
 
 

@@ -148,7 +148,7 @@ def test_queue_positions_stay_current(client, world):
     assert places == [1, 2]
     assert client.delete(widgets[0].url("/request"), headers=widgets[0].headers()).status_code == 409
     withdrawn = [n for a in world["agents"] for n in notifications(a, "live_chat_request")
-                 if n.request_id == db.session.scalars(select(LiveRequest.id)).first()]
+                 if n.request_id == db.session.scalars(select(LiveRequest.id).order_by(LiveRequest.id)).first()]
     assert withdrawn and all(n.status.value == "withdrawn" for n in withdrawn)
 
 
@@ -335,3 +335,25 @@ def test_concurrent_opens_for_one_visitor_make_one_conversation(app, world):
     open_count = db.session.query(Conversation).filter(Conversation.visitor_id == first["visitor_id"],
                                                        Conversation.status != "closed").count()
     assert open_count == 1
+
+
+def test_waiting_visitors_hear_their_new_place_after_each_change(app, client, world):
+    import time
+
+    go_online(*world["agents"])
+    widgets = []
+    for _ in range(3):
+        widget, _ = open_widget(client, world)
+        act(widget, type="button", button_id="button_0")
+        act(widget, type="button", button_id="live_chat")
+        widgets.append(widget)
+    heard = []
+    last = widgets[-1]
+    app.extensions["broker"].subscribe(f"conversation:{last.conversation_id}",
+                                       lambda frame: heard.append(frame) if frame["type"] == "queue.position" else None)
+    client.delete(widgets[0].url("/request"), headers=widgets[0].headers())
+    for _ in range(100):  # the Redis broker delivers from another thread
+        if heard:
+            break
+        time.sleep(0.02)
+    assert heard and heard[-1]["data"]["queue_position"] == 2 and "pos" not in heard[-1]

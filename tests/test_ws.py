@@ -188,18 +188,10 @@ def test_oversized_frame_closes_only_that_socket(setup, server, client):
     small = Client(server.url, other.ticket(), origin=ORIGIN)
     small.recv()
     big.ws.send("x" * (70 * 1024))
-    assert _close_code(big) == 1009
+    assert big.close_code() == 1009
     small.send({"type": "ping"})
     assert small.recv()["type"] == "pong"
     small.close()
-
-
-def _close_code(client, limit=10):
-    for _ in range(limit):
-        opcode, data = client.ws.recv_data(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_CLOSE:
-            return int.from_bytes(data[:2], "big")
-    raise AssertionError("socket was not closed")
 
 
 def test_frame_flood_is_throttled_then_closed(setup):

@@ -1,0 +1,181 @@
+"""Takeover against a bot reply in flight, and agents whose dashboards go away."""
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+import services.flow_runtime as flow_runtime
+from extensions import db
+from models import Availability, Conversation, LiveRequest, Message, Notification, User
+from models.base import utcnow
+from services.presence import sweep_absent
+from tests.factories import go_online, make_component, make_interface, make_user, make_workspace
+from tests.widget_helpers import Widget
+
+ORIGIN = "https://shop.example"
+WAIT_S = 10
+
+
+@pytest.fixture
+def world(app, client, auth):
+    workspace, admin = make_workspace()
+    agents = [make_user(workspace), make_user(workspace)]
+    interface = make_interface(workspace, allowed_origins=[ORIGIN], agents=agents)
+    make_component(interface, "message", {"text": "Hello!", "buttons": [{"label": "Go on"}]})
+    make_component(interface, "message", {"text": "Next step", "buttons": [{"label": "Ok"}]})
+    make_component(interface, "live_chat")
+    return {"agents": agents, "interface": interface, "headers": [auth.headers(a) for a in agents]}
+
+
+def _flow_messages_after_takeover(conversation_id):
+    messages = db.session.scalars(select(Message).where(Message.conversation_id == conversation_id)
+                                  .order_by(Message.seq)).all()
+    takeover = [m for m in messages if m.data and m.data.get("stage") == "takeover"]
+    assert len(takeover) == 1
+    return [m for m in messages if m.seq > takeover[0].seq and m.sender_type.value == "bot"]
+
+
+def _in_threads(app, *calls):
+    results = [None] * len(calls)
+
+    def run(index, call):
+        with app.app_context():
+            results[index] = call(app.test_client())
+
+    threads = [threading.Thread(target=run, args=(i, c)) for i, c in enumerate(calls)]
+    return threads, results
+
+
+def test_bot_reply_in_flight_when_the_takeover_comes_lands_before_it(app, client, world, monkeypatch):
+    """The bot holds the conversation while it answers: the takeover waits, then comes after."""
+    widget = Widget(client, world["interface"], origin=ORIGIN)
+    widget.open()
+    in_flight, release = threading.Event(), threading.Event()
+    real_advance = flow_runtime.advance
+
+    def slow_advance(*args, **kwargs):
+        in_flight.set()
+        assert release.wait(WAIT_S)
+        return real_advance(*args, **kwargs)
+
+    monkeypatch.setattr(flow_runtime, "advance", slow_advance)
+    threads, results = _in_threads(
+        app,
+        lambda c: c.post(widget.url("/actions"), json={"type": "button", "button_id": "button_0"},
+                         headers=widget.headers()).status_code,
+        lambda c: (in_flight.wait(WAIT_S), c.post(f"/api/conversations/{widget.conversation_id}/takeover",
+                                                  headers=world["headers"][0]).status_code)[1],
+    )
+    for thread in threads:
+        thread.start()
+    assert in_flight.wait(WAIT_S)
+    threading.Event().wait(0.3)  # let the takeover reach the database and wait there
+    release.set()
+    for thread in threads:
+        thread.join(WAIT_S * 2)
+    assert results == [200, 200]
+    db.session.expire_all()
+    assert _flow_messages_after_takeover(widget.conversation_id) == []
+    assert db.session.get(Conversation, widget.conversation_id).status.value == "active"
+
+
+def test_takeover_committed_while_the_visitor_action_is_on_its_way_silences_the_bot(app, client, world,
+                                                                                      monkeypatch):
+    """The takeover wins the race to the row: the bot's turn finds an agent there and says nothing."""
+    widget = Widget(client, world["interface"], origin=ORIGIN)
+    widget.open()
+    arrived, go = threading.Event(), threading.Event()
+    real_lock = flow_runtime.lock_bot_phase
+
+    def late_lock(conversation):
+        arrived.set()
+        assert go.wait(WAIT_S)
+        return real_lock(conversation)
+
+    monkeypatch.setattr(flow_runtime, "lock_bot_phase", late_lock)
+    threads, results = _in_threads(
+        app,
+        lambda c: c.post(widget.url("/actions"), json={"type": "button", "button_id": "button_0"},
+                         headers=widget.headers()).status_code,
+    )
+    threads[0].start()
+    assert arrived.wait(WAIT_S)
+    taken = client.post(f"/api/conversations/{widget.conversation_id}/takeover", headers=world["headers"][0])
+    assert taken.status_code == 200
+    go.set()
+    threads[0].join(WAIT_S * 2)
+    assert results == [409]
+    db.session.expire_all()
+    assert _flow_messages_after_takeover(widget.conversation_id) == []
+    # and free text from the visitor reaches the agent without a bot answer
+    assert widget.send("are you there?", "v1").status_code == 201
+    assert _flow_messages_after_takeover(widget.conversation_id) == []
+
+
+def _active_chat(client, world, agent_index=0):
+    widget = Widget(client, world["interface"], origin=ORIGIN)
+    widget.open()
+    response = client.post(f"/api/conversations/{widget.conversation_id}/takeover",
+                           headers=world["headers"][agent_index])
+    assert response.status_code == 200
+    return widget
+
+
+def test_agent_gone_past_the_grace_period_goes_offline_and_their_chats_are_offered_again(client, world):
+    gone, stays = world["agents"]
+    go_online(gone, stays)
+    widget = _active_chat(client, world)
+    gone.presence_seen_at = utcnow() - timedelta(seconds=120)
+    stays.presence_seen_at = utcnow()
+    db.session.commit()
+    assert sweep_absent() == [gone.id]
+    db.session.expire_all()
+    assert db.session.get(User, gone.id).availability == Availability.OFFLINE
+    conversation = db.session.get(Conversation, widget.conversation_id)
+    assert conversation.status.value == "waiting" and conversation.agent_id is None
+    request = db.session.scalars(select(LiveRequest).where(LiveRequest.conversation_id == conversation.id)).one()
+    offered = db.session.scalars(select(Notification).where(Notification.request_id == request.id)).all()
+    assert [n.user_id for n in offered] == [stays.id]
+    assert sweep_absent() == []  # idempotent
+
+
+def test_agent_within_the_grace_period_keeps_their_chats(client, world):
+    agent = world["agents"][0]
+    go_online(agent)
+    widget = _active_chat(client, world)
+    agent.presence_seen_at = utcnow() - timedelta(seconds=20)
+    db.session.commit()
+    assert sweep_absent() == []
+    db.session.expire_all()
+    assert db.session.get(Conversation, widget.conversation_id).agent_id == agent.id
+
+
+def test_agent_without_a_socket_is_left_alone(client, world):
+    agent = world["agents"][0]
+    go_online(agent)
+    assert agent.presence_seen_at is None
+    assert sweep_absent(now=utcnow() + timedelta(days=1)) == []
+
+
+def test_going_offline_hands_chats_back_to_the_queue(client, world):
+    go_online(*world["agents"])
+    widget = _active_chat(client, world)
+    response = client.put("/api/availability", json={"availability": "offline"}, headers=world["headers"][0])
+    assert response.status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Conversation, widget.conversation_id).status.value == "waiting"
+    away = client.put("/api/availability", json={"availability": "away"}, headers=world["headers"][1])
+    assert away.status_code == 200 and away.get_json() == {"availability": "away"}
+    assert client.put("/api/availability", json={"availability": "busy"}, headers=world["headers"][1]).status_code == 422
+
+
+def test_an_open_dashboard_socket_keeps_presence_fresh(app, world):
+    from services.realtime import SocketSession
+
+    agent = world["agents"][0]
+    agent_id = agent.id
+    session = SocketSession(agent, push=lambda *a: None)
+    session.hello()  # ends the request's session, as the socket loop does
+    seen = db.session.get(User, agent_id).presence_seen_at
+    assert seen is not None and utcnow() - seen < timedelta(seconds=5)
