@@ -92,6 +92,19 @@ class Config:
     # Expires live requests whose deadline passed; idempotent, so every worker may run it.
     SWEEPER_THREAD = _env_bool("SWEEPER_THREAD", True)
     SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "1"))
+    # An agent whose dashboard sockets are all gone this long counts as offline.
+    PRESENCE_GRACE_S = _env_int("PRESENCE_GRACE_S", 60)
+    PRESENCE_REFRESH_S = _env_int("PRESENCE_REFRESH_S", 15)
+
+    # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
+    # TURN is offered only with a shared secret (coturn's static-auth-secret): each
+    # participant gets credentials that expire after TURN_TTL_S.
+    STUN_URLS = _env_list("STUN_URLS")
+    TURN_URLS = _env_list("TURN_URLS")
+    TURN_SECRET = os.environ.get("TURN_SECRET") or None
+    TURN_TTL_S = _env_int("TURN_TTL_S", 3600)
+    # A call still ringing this long (not accepted, or never answered by the browsers) ends.
+    CALL_RING_TIMEOUT_S = _env_int("CALL_RING_TIMEOUT_S", 120)
 
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"

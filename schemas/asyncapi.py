@@ -19,6 +19,14 @@ COMMAND_SUMMARIES = {
     CommandType.CONVERSATION_TRANSFER: "Agents: hand your chat to another online agent with room",
     CommandType.CONVERSATION_HAND_BACK: "Agents: give the chat back to the bot",
     CommandType.CONVERSATION_END: "Agents: end the chat",
+    CommandType.CALL_OFFER: "Call participants: send your SDP offer to the other participant (relayed, not stored)",
+    CommandType.CALL_ANSWER: "Call participants: send your SDP answer; the call becomes active",
+    CommandType.CALL_CANDIDATE: "Call participants: send one ICE candidate (\"\" ends them); throttled per socket",
+    CommandType.CALL_HANGUP: "Call participants: end the call; the chat goes on in text",
+    CommandType.CALL_OFFER_VIDEO: "Agents: offer a video call in your text chat (counts the video weight)",
+    CommandType.CALL_ACCEPT_VIDEO: "Visitors: accept the video call the agent offered",
+    CommandType.CALL_DECLINE_VIDEO: "Visitors: decline the video call the agent offered",
+    CommandType.CALL_FALLBACK_TO_TEXT: "Call participants: leave the video call and go on chatting in text",
 }
 
 EVENT_SUMMARIES = {
@@ -31,7 +39,12 @@ EVENT_SUMMARIES = {
     EventType.REQUEST_UPDATED: "The visitor's live request changed (queue position, outcome)",
     EventType.SESSION_REVOKED: "Your session ended (deleted, deactivated); the socket closes",
     EventType.CONVERSATION_READ: "The other side has read up to a message",
+    EventType.CALL_UPDATED: "A call changed: offered, ringing, active, ended (who, when, how long)",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
+    EphemeralType.QUEUE_POSITION: "Your place in the queue changed (not stored; GET .../request reads it again)",
+    EphemeralType.CALL_OFFER: "The other participant's SDP offer (on your user or visitor stream only; not replayed)",
+    EphemeralType.CALL_ANSWER: "The other participant's SDP answer (on your user or visitor stream only)",
+    EphemeralType.CALL_CANDIDATE: "One ICE candidate of the other participant (on your user or visitor stream only)",
 }
 
 

@@ -11,6 +11,7 @@ from marshmallow import fields, validate
 
 from models.base import StrEnum
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
+from schemas.calls import ID_RANGE, CallSchema, IceCandidateSchema, validate_sdp
 from schemas.conversations import ConversationSchema, MessageSchema
 
 STREAM_MAX_LEN = 64
@@ -29,12 +30,18 @@ class EventType(StrEnum):
     REQUEST_UPDATED = "request.updated"
     SESSION_REVOKED = "session.revoked"
     CONVERSATION_READ = "conversation.read"
+    CALL_UPDATED = "call.updated"
 
 
 class EphemeralType(StrEnum):
     """Frames with no position: not kept, not replayed."""
 
     TYPING = "typing"
+    QUEUE_POSITION = "queue.position"
+    # WebRTC signalling, relayed to the other participant of the call only.
+    CALL_OFFER = "call.offer"
+    CALL_ANSWER = "call.answer"
+    CALL_CANDIDATE = "call.candidate"
 
 
 class ServerFrame(StrEnum):
@@ -58,6 +65,14 @@ class CommandType(StrEnum):
     CONVERSATION_TRANSFER = "conversation.transfer"
     CONVERSATION_HAND_BACK = "conversation.hand_back"
     CONVERSATION_END = "conversation.end"
+    CALL_OFFER = "call.offer"
+    CALL_ANSWER = "call.answer"
+    CALL_CANDIDATE = "call.candidate"
+    CALL_HANGUP = "call.hangup"
+    CALL_OFFER_VIDEO = "call.offer_video"
+    CALL_ACCEPT_VIDEO = "call.accept_video"
+    CALL_DECLINE_VIDEO = "call.decline_video"
+    CALL_FALLBACK_TO_TEXT = "call.fallback_to_text"
 
 
 # -- event payloads ---------------------------------------------------------
@@ -111,6 +126,24 @@ class TypingSchema(ma.Schema):
     typing = fields.Boolean(required=True)
 
 
+class CallUpdatedSchema(ma.Schema):
+    call = fields.Nested(CallSchema, required=True)
+
+
+class CallSignalSchema(ma.Schema):
+    call_id = fields.Integer(required=True)
+    conversation_id = fields.Integer(required=True)
+    sender = fields.String(required=True, metadata={"description": "agent or visitor: who sent it"})
+
+
+class CallSdpSignalSchema(CallSignalSchema):
+    sdp = fields.String(required=True)
+
+
+class CallCandidateSignalSchema(CallSignalSchema):
+    candidate = fields.Nested(IceCandidateSchema, required=True)
+
+
 EVENT_SCHEMAS = {
     EventType.MESSAGE_CREATED: MessageCreatedSchema,
     EventType.CONVERSATION_UPDATED: ConversationUpdatedSchema,
@@ -121,7 +154,12 @@ EVENT_SCHEMAS = {
     EventType.REQUEST_UPDATED: RequestUpdatedSchema,
     EventType.SESSION_REVOKED: SessionRevokedSchema,
     EventType.CONVERSATION_READ: ConversationReadSchema,
+    EventType.CALL_UPDATED: CallUpdatedSchema,
     EphemeralType.TYPING: TypingSchema,
+    EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
+    EphemeralType.CALL_OFFER: CallSdpSignalSchema,
+    EphemeralType.CALL_ANSWER: CallSdpSignalSchema,
+    EphemeralType.CALL_CANDIDATE: CallCandidateSignalSchema,
 }
 
 
@@ -192,6 +230,47 @@ class ConversationEndCommandSchema(ConversationCommandSchema):
     reason = fields.String(validate=validate.Length(max=500))
 
 
+class CallCommandSchema(CommandSchema):
+    call_id = fields.Integer(required=True, validate=ID_RANGE)
+
+
+class CallSdpCommandSchema(CallCommandSchema):
+    sdp = fields.String(required=True, validate=validate_sdp,
+                        metadata={"description": "The SDP, as RTCSessionDescription.sdp; at most 32 KiB"})
+
+
+class CallOfferCommandSchema(CallSdpCommandSchema):
+    pass
+
+
+class CallAnswerCommandSchema(CallSdpCommandSchema):
+    pass
+
+
+class CallCandidateCommandSchema(CallCommandSchema):
+    candidate = fields.Nested(IceCandidateSchema, required=True)
+
+
+class CallHangupCommandSchema(CallCommandSchema):
+    pass
+
+
+class CallAcceptVideoCommandSchema(CallCommandSchema):
+    pass
+
+
+class CallDeclineVideoCommandSchema(CallCommandSchema):
+    pass
+
+
+class CallFallbackToTextCommandSchema(CallCommandSchema):
+    pass
+
+
+class CallOfferVideoCommandSchema(CommandSchema):
+    conversation_id = fields.Integer(required=True, validate=ID_RANGE)
+
+
 COMMAND_SCHEMAS = {
     CommandType.RESUME: ResumeCommandSchema,
     CommandType.SUBSCRIBE: SubscribeCommandSchema,
@@ -205,8 +284,24 @@ COMMAND_SCHEMAS = {
     CommandType.CONVERSATION_TRANSFER: ConversationTransferCommandSchema,
     CommandType.CONVERSATION_HAND_BACK: ConversationHandBackCommandSchema,
     CommandType.CONVERSATION_END: ConversationEndCommandSchema,
+    CommandType.CALL_OFFER: CallOfferCommandSchema,
+    CommandType.CALL_ANSWER: CallAnswerCommandSchema,
+    CommandType.CALL_CANDIDATE: CallCandidateCommandSchema,
+    CommandType.CALL_HANGUP: CallHangupCommandSchema,
+    CommandType.CALL_OFFER_VIDEO: CallOfferVideoCommandSchema,
+    CommandType.CALL_ACCEPT_VIDEO: CallAcceptVideoCommandSchema,
+    CommandType.CALL_DECLINE_VIDEO: CallDeclineVideoCommandSchema,
+    CommandType.CALL_FALLBACK_TO_TEXT: CallFallbackToTextCommandSchema,
 }
 
 # Commands only users (agents and admins) may send.
 AGENT_COMMANDS = {CommandType.REQUEST_ACCEPT, CommandType.CONVERSATION_TAKEOVER, CommandType.CONVERSATION_TRANSFER,
                   CommandType.CONVERSATION_HAND_BACK, CommandType.CONVERSATION_END}
+
+# Commands about calls, handled by services/calls.py (which checks who may send each).
+CALL_COMMANDS = {CommandType.CALL_OFFER, CommandType.CALL_ANSWER, CommandType.CALL_CANDIDATE, CommandType.CALL_HANGUP,
+                 CommandType.CALL_OFFER_VIDEO, CommandType.CALL_ACCEPT_VIDEO, CommandType.CALL_DECLINE_VIDEO,
+                 CommandType.CALL_FALLBACK_TO_TEXT}
+# Signalling relayed to the other participant; rate-limited per socket on top of the frame limit.
+SIGNAL_COMMANDS = {CommandType.CALL_OFFER: EphemeralType.CALL_OFFER, CommandType.CALL_ANSWER: EphemeralType.CALL_ANSWER,
+                   CommandType.CALL_CANDIDATE: EphemeralType.CALL_CANDIDATE}

@@ -138,6 +138,10 @@ def assign(request, conversation, agent, action, reason):
     if component is not None:
         stage = Stage.VIDEO_CHAT if kind == RequestKind.VIDEO else Stage.ASSIGNED
         show_stage(conversation, component, stage, agent=agent)
+    if kind == RequestKind.VIDEO:
+        from services.calls import start_call
+
+        start_call(conversation, agent)
     emit_conversation_updated(conversation, [user_stream(agent.id)])
     update_queue(request.interface_id)
     audit(action, conversation.workspace_id, agent, conversation.id, request.id, **reason)
@@ -214,10 +218,15 @@ def _my_active(user, conversation_id):
 
 
 def _release(conversation, **values):
-    """Move the conversation off its agent if it still has that agent (conditional)."""
-    return db.session.execute(update(Conversation).where(
+    """Move the conversation off its agent if it still has that agent (conditional); its call ends."""
+    from services.calls import end_on_release
+
+    released = db.session.execute(update(Conversation).where(
         Conversation.id == conversation.id, Conversation.status == ConversationStatus.ACTIVE,
         Conversation.agent_id == conversation.agent_id).values(**values)).rowcount == 1
+    if released:
+        end_on_release(conversation, values.get("status"))
+    return released
 
 
 def do_transfer(user, conversation_id, target_id, note=None):

@@ -15,9 +15,13 @@ from errors import DomainError, Forbidden, NotFound
 from extensions import db
 from models import Role, User
 from models.conversation import Conversation
-from schemas.events import AGENT_COMMANDS, COMMAND_SCHEMAS, CommandType, EphemeralType, EventType, ServerFrame
+from schemas.events import (
+    AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
+)
 from services.broker import RESYNC
-from services.events import broker, conversation_stream, last_pos, publish_ephemeral, replay, user_stream
+from services.events import (
+    broker, conversation_stream, last_pos, publish_ephemeral, replay, user_stream, visitor_stream,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +29,9 @@ FRAME_MAX_BYTES = 64 * 1024
 RATE_PER_S = 10.0
 RATE_BURST = 40
 RATE_CLOSE_AFTER = 200  # rejected frames in a row before the socket is closed
+# Call signalling goes to another person's browser: a tighter budget of its own.
+SIGNAL_RATE_PER_S = 5.0
+SIGNAL_BURST = 30
 
 
 class CloseSocket(Exception):
@@ -54,6 +61,8 @@ def access_stream(principal, stream):
         raise NotFound("Unknown stream") from None
     if kind == "user" and isinstance(principal, User) and object_id == principal.id:
         return stream
+    if kind == "visitor" and not isinstance(principal, User) and object_id == principal.id:
+        return stream
     if kind == "conversation":
         conversation = db.session.get(Conversation, object_id)
         if conversation is not None and may_follow(principal, conversation):
@@ -74,7 +83,8 @@ def default_streams(principal):
         return [user_stream(principal.id)]
     conversation = db.session.query(Conversation).filter(
         Conversation.visitor_id == principal.id).order_by(Conversation.id.desc()).first()
-    return [conversation_stream(conversation.id)] if conversation is not None else []
+    own = [visitor_stream(principal.id)]
+    return [conversation_stream(conversation.id), *own] if conversation is not None else own
 
 
 class TokenBucket:
@@ -101,6 +111,7 @@ class SocketSession:
         self.push = push  # called from broker threads with (stream, frame)
         self.positions = {}
         self.bucket = TokenBucket(rate, burst)
+        self.signal_bucket = TokenBucket(SIGNAL_RATE_PER_S, SIGNAL_BURST)
         self.rejected = 0
         self._callbacks = {}
 
@@ -123,9 +134,21 @@ class SocketSession:
     def hello(self):
         principal = self.principal()
         streams = {stream: last_pos(stream) for stream in default_streams(principal)}
+        self.heartbeat()
         db.session.remove()
         return [{"type": ServerFrame.HELLO.value, "kind": self.kind, "id": self.principal_id, "streams": streams,
                  "commands": CommandType.values()}]
+
+    def heartbeat(self):
+        """Keep the user's presence (a visitor's: in their live call) fresh while this socket is open."""
+        from services.calls import touch_visitor
+        from services.presence import touch_presence
+
+        try:
+            (touch_presence if self.kind == "user" else touch_visitor)(self.principal_id)
+            db.session.commit()
+        finally:
+            db.session.remove()
 
     # -- subscriptions ------------------------------------------------------
 
@@ -262,6 +285,12 @@ class SocketSession:
             from services.chat import do_mark_read
 
             return [self._ack(ref, do_mark_read(principal, command["conversation_id"], command["seq"]))]
+        if command_type in CALL_COMMANDS:
+            from services.signalling import do_call_command
+
+            if command_type in SIGNAL_COMMANDS and not self.signal_bucket.take():
+                return [error_frame(429, "rate_limited", "Too much call signalling; slow down", ref=ref)]
+            return [self._ack(ref, do_call_command(principal, command_type, command))]
         if command_type in AGENT_COMMANDS:
             if not isinstance(principal, User):
                 raise Forbidden("Only agents can do this")

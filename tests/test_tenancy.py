@@ -40,6 +40,7 @@ OWN_TENANCY_TESTS = {
     "components": "tests/test_components.py::test_admin_of_another_workspace_gets_404_on_every_builder_route",
     "conversations": "tests/test_dashboard.py::test_admin_of_another_workspace_gets_404_on_every_conversation_route",
     "dashboard": "tests/test_dashboard.py::test_admin_of_another_workspace_gets_404_on_every_conversation_route",
+    "calls": "tests/test_calls.py::test_admin_of_another_workspace_gets_404_on_every_call_route",
 }
 
 # The routes of agents and interfaces are checked here, never allow-listed.
