@@ -416,3 +416,11 @@ def test_passwords_and_tokens_never_reach_the_logs(client, app, caplog):
     assert caplog.records  # the throttle, at least, logs something
     for secret in secrets:
         assert secret not in logged
+
+
+def test_the_set_password_page_is_served_without_leaking_the_token(client):
+    response = client.get("/set-password?token=abc<script>")
+    assert response.status_code == 200 and b"Set your password" in response.data
+    assert b"abc<script>" not in response.data  # the page reads the token in the browser, never echoes it
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert "script-src 'nonce-" in response.headers["Content-Security-Policy"]
