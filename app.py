@@ -40,9 +40,11 @@ def create_app(config_class=Config, **overrides):
 
     app.extensions["broker"] = make_broker(app.config)
     register_blueprints(api)
+    from blueprints.pages import bp as pages_bp
     from blueprints.ws import bp as ws_bp
 
     app.register_blueprint(ws_bp)
+    app.register_blueprint(pages_bp)
 
     from cli import register_cli
 
@@ -74,13 +76,13 @@ def _register_jwt_callbacks():
 def start_background(app):
     """Start the outbox sender and the request sweeper (server processes only, not the CLI)."""
     if app.config.get("OUTBOX_SENDER_THREAD"):
-        from services.mailer import OutboxSender
+        from services.mailer import outbox_sender
 
-        app.extensions["outbox_sender"] = OutboxSender(app).start()
+        app.extensions["outbox_sender"] = outbox_sender(app).start()
     if app.config.get("SWEEPER_THREAD"):
-        from services.sweeper import Sweeper
+        from services.sweeper import PeriodicWorker, sweep_once
 
-        app.extensions["sweeper"] = Sweeper(app, app.config["SWEEP_INTERVAL_S"]).start()
+        app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once).start()
 
 
 @event.listens_for(Engine, "connect")

@@ -112,17 +112,15 @@ def requests_cli():
 @requests_cli.command("sweep")
 @click.option("--loop", is_flag=True, help="Keep sweeping every SWEEP_INTERVAL_S until interrupted")
 def requests_sweep(loop):
-    """Expire live requests whose deadline passed (the offline path)."""
+    """Expire overdue requests, set absent agents offline, end abandoned calls (what the sweeper thread does)."""
     import time
 
-    from extensions import db
-    from services.live_requests import sweep_expired
+    from services.sweeper import sweep_once
 
     while True:
-        expired = sweep_expired()
-        db.session.remove()
+        done = sweep_once()
         if not loop:
-            click.echo(f"expired {expired}")
+            click.echo(", ".join(f"{name} {count}" for name, count in done.items()))
             return
         time.sleep(current_app.config["SWEEP_INTERVAL_S"])
 

@@ -1,7 +1,6 @@
 """The outbox: mail is queued with its cause and sent later, with retries."""
 import logging
 import smtplib
-import threading
 import time
 from datetime import timedelta
 
@@ -164,31 +163,11 @@ def deliver(message):
         connection.send(message)
 
 
-class OutboxSender:
-    """A daemon thread in the server process that drains the outbox."""
+def outbox_sender(app):
+    """The worker that drains the outbox inside a server process."""
+    from services.sweeper import PeriodicWorker
 
-    def __init__(self, app):
-        self.app = app
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="outbox-sender", daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self, timeout=5):
-        self.stop_event.set()
-        self.thread.join(timeout)
-
-    def run(self):
-        poll = self.app.config["OUTBOX_POLL_S"]
-        while not self.stop_event.is_set():
-            try:
-                with self.app.app_context():
-                    send_due()
-            except Exception:  # the database may be briefly gone; try again next round
-                log.warning("outbox round failed", exc_info=True)
-            self.stop_event.wait(poll)
+    return PeriodicWorker(app, "outbox-sender", app.config["OUTBOX_POLL_S"], send_due)
 
 
 def run_sender_loop(app, rounds=None, poll_s=None):

@@ -1,18 +1,21 @@
-"""Background work of a server process: request deadlines (and anything else periodic)."""
+"""Background work of a server process: a periodic worker, and the sweep it runs.
+
+Everything here is idempotent and decided by conditional updates, so every
+worker of every machine may run it at once.
+"""
 import logging
 import threading
 
 log = logging.getLogger(__name__)
 
 
-class Sweeper:
-    """A daemon thread that expires overdue requests every interval."""
+class PeriodicWorker:
+    """A daemon thread that runs work() in an app context every interval, surviving failures."""
 
-    def __init__(self, app, interval_s):
-        self.app = app
-        self.interval_s = interval_s
+    def __init__(self, app, name, interval_s, work):
+        self.app, self.name, self.interval_s, self.work = app, name, interval_s, work
         self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.run, name="request-sweeper", daemon=True)
+        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
 
     def start(self):
         self.thread.start()
@@ -24,12 +27,22 @@ class Sweeper:
 
     def run(self):
         from extensions import db
-        from services.live_requests import sweep_expired
 
-        while not self.stop_event.wait(self.interval_s):
+        while not self.stop_event.is_set():
             try:
                 with self.app.app_context():
-                    sweep_expired()
+                    self.work()
                     db.session.remove()
-            except Exception:  # the database may be briefly gone: try again next round
-                log.warning("request sweep failed", exc_info=True)
+            except Exception:  # the database or SMTP may be briefly gone: try again next round
+                log.warning("%s round failed", self.name, exc_info=True)
+            self.stop_event.wait(self.interval_s)
+
+
+def sweep_once():
+    """Expire overdue requests, set absent agents offline, end abandoned calls; say how many of each."""
+    from services.calls import sweep_abandoned_calls
+    from services.live_requests import sweep_expired
+    from services.presence import sweep_absent
+
+    return {"expired requests": sweep_expired(), "absent agents": len(sweep_absent()),
+            "abandoned calls": len(sweep_abandoned_calls())}

@@ -11,7 +11,7 @@ from errors import ValidationFailed
 from extensions import db, mail
 from models import OutboxMail, OutboxStatus
 from models.base import utcnow
-from services.mailer import OutboxSender, queue_mail, send_due
+from services.mailer import outbox_sender, queue_mail, send_due
 from tests.factories import make_workspace
 from tests.smtp import mail_config, smtp_server  # noqa: F401 - fixture
 
@@ -219,7 +219,7 @@ def test_queued_mail_keeps_its_content_until_sent(smtp_server, app):  # noqa: F8
 @pytest.mark.parametrize("app_config", [{"OUTBOX_POLL_S": 0.05}])
 def test_outbox_sender_thread_drains_the_outbox(smtp_server, app):  # noqa: F811
     _queue(2)
-    sender = OutboxSender(app).start()
+    sender = outbox_sender(app).start()
     try:
         messages = smtp_server.wait_for(2)
     finally:
