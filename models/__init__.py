@@ -12,3 +12,4 @@ from models.live_request import (  # noqa: F401
     LiveRequest, Notification, NotificationStatus, NotificationType, OfflineSubmission, RequestKind, RequestStatus,
 )
 from models.audit import AuditAction, AuditEntry  # noqa: F401
+from models.call import Call, CallEndReason, CallSide, CallStatus  # noqa: F401

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 62ca1d3aa94b
+Revision ID: 2d72bffa8d03
 Revises: 
-Create Date: 2026-11-28 03:51:20.503428
+Create Date: 2026-11-28 05:09:22.858621
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '62ca1d3aa94b'
+revision = '2d72bffa8d03'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -243,6 +243,36 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_conversations_workspace_id'), ['workspace_id'], unique=False)
         batch_op.create_index('uq_conversations_open_visitor', ['visitor_id'], unique=True, postgresql_where=sa.text("status <> 'closed'"), sqlite_where=sa.text("status <> 'closed'"))
 
+    op.create_table('calls',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('workspace_id', sa.Integer(), nullable=False),
+    sa.Column('conversation_id', sa.Integer(), nullable=False),
+    sa.Column('agent_id', sa.Integer(), nullable=True),
+    sa.Column('visitor_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('ringing', 'active', 'ended', name='callstatus', native_enum=False, length=16), nullable=False),
+    sa.Column('initiated_by', sa.Enum('visitor', 'agent', 'system', name='callside', native_enum=False, length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('accepted_at', sa.DateTime(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(), nullable=True),
+    sa.Column('ended_at', sa.DateTime(), nullable=True),
+    sa.Column('ended_by', sa.Enum('visitor', 'agent', 'system', name='callside', native_enum=False, length=16), nullable=True),
+    sa.Column('end_reason', sa.String(length=32), nullable=True),
+    sa.Column('duration_s', sa.Integer(), nullable=True),
+    sa.Column('visitor_seen_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['agent_id'], ['users.id'], name=op.f('fk_calls_agent_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['conversation_id'], ['conversations.id'], name=op.f('fk_calls_conversation_id_conversations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['visitor_id'], ['visitors.id'], name=op.f('fk_calls_visitor_id_visitors'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['workspace_id'], ['workspaces.id'], name=op.f('fk_calls_workspace_id_workspaces'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_calls'))
+    )
+    with op.batch_alter_table('calls', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_calls_agent_id'), ['agent_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_calls_conversation_id'), ['conversation_id'], unique=False)
+        batch_op.create_index('ix_calls_status', ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_calls_visitor_id'), ['visitor_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_calls_workspace_id'), ['workspace_id'], unique=False)
+        batch_op.create_index('uq_calls_live_conversation', ['conversation_id'], unique=True, postgresql_where=sa.text("status <> 'ended'"), sqlite_where=sa.text("status <> 'ended'"))
+
     op.create_table('live_requests',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('workspace_id', sa.Integer(), nullable=False),
@@ -365,6 +395,15 @@ def downgrade():
         batch_op.drop_index('ix_live_requests_interface_status')
 
     op.drop_table('live_requests')
+    with op.batch_alter_table('calls', schema=None) as batch_op:
+        batch_op.drop_index('uq_calls_live_conversation', postgresql_where=sa.text("status <> 'ended'"), sqlite_where=sa.text("status <> 'ended'"))
+        batch_op.drop_index(batch_op.f('ix_calls_workspace_id'))
+        batch_op.drop_index(batch_op.f('ix_calls_visitor_id'))
+        batch_op.drop_index('ix_calls_status')
+        batch_op.drop_index(batch_op.f('ix_calls_conversation_id'))
+        batch_op.drop_index(batch_op.f('ix_calls_agent_id'))
+
+    op.drop_table('calls')
     with op.batch_alter_table('conversations', schema=None) as batch_op:
         batch_op.drop_index('uq_conversations_open_visitor', postgresql_where=sa.text("status <> 'closed'"), sqlite_where=sa.text("status <> 'closed'"))
         batch_op.drop_index(batch_op.f('ix_conversations_workspace_id'))
