@@ -15,6 +15,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from extensions import db
+from models.base import utcnow
 from models.event import Event, Stream
 
 log = logging.getLogger(__name__)
@@ -35,27 +36,45 @@ def visitor_stream(visitor_id):
     return f"visitor:{visitor_id}"
 
 
-def _next_pos(stream):
-    dialect = db.session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = insert(Stream).values(key=stream, last_pos=1)
-    stmt = stmt.on_conflict_do_update(index_elements=[Stream.key], set_={"last_pos": Stream.last_pos + 1})
-    return db.session.execute(stmt.returning(Stream.last_pos)).scalar_one()
+def _take_positions(session, stream, count):
+    """Reserve `count` positions of a stream; returns the last. The row stays locked until commit."""
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(Stream).values(key=stream, last_pos=count)
+    stmt = stmt.on_conflict_do_update(index_elements=[Stream.key], set_={"last_pos": Stream.last_pos + count})
+    return session.execute(stmt.returning(Stream.last_pos)).scalar_one()
 
 
 def emit(event_type, data, streams, workspace_id):
-    """Record an event on each stream in the current transaction; publish after commit."""
+    """Record an event on each stream with the current transaction; publish it after commit.
+
+    The rows are written when the transaction commits: positions are taken then,
+    stream by stream in sorted order, so stream locks are held for the shortest
+    time and two transactions never wait on each other's streams in a cycle.
+    """
+    queue = db.session.info.setdefault("unwritten_events", [])
+    for stream in dict.fromkeys(streams):
+        queue.append((stream, str(event_type), data, workspace_id))
+
+
+@sa_event.listens_for(Session, "before_commit")
+def _write_events(session):
+    queue = session.info.pop("unwritten_events", None)
+    if not queue:
+        return
+    by_stream = {}
+    for item in queue:
+        by_stream.setdefault(item[0], []).append(item)
+    now = utcnow()
     rows = []
-    # Sorted, so two transactions lock shared streams in the same order.
-    for stream in sorted(set(streams)):
-        row = Event(workspace_id=workspace_id, stream=stream, pos=_next_pos(stream), type=str(event_type),
-                    payload=data)
-        db.session.add(row)
-        rows.append(row)
-    db.session.flush()
-    pending = db.session.info.setdefault("pending_events", [])
-    pending.extend((row.stream, row.to_frame()) for row in rows)
-    return rows
+    for stream in sorted(by_stream):
+        items = by_stream[stream]
+        first = _take_positions(session, stream, len(items)) - len(items) + 1
+        rows.extend(Event(workspace_id=workspace_id, stream=stream, pos=first + offset, type=event_type,
+                          payload=data, created_at=now)
+                    for offset, (_, event_type, data, workspace_id) in enumerate(items))
+    session.add_all(rows)
+    session.flush()
+    session.info.setdefault("pending_events", []).extend((row.stream, row.to_frame()) for row in rows)
 
 
 def announce(event_type, data, streams):
@@ -106,4 +125,5 @@ def _publish_after_commit(session):
 
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(session):
+    session.info.pop("unwritten_events", None)
     session.info.pop("pending_events", None)
