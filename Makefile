@@ -17,10 +17,12 @@ $(STAMP): requirements.txt requirements-dev.txt
 install: $(STAMP)
 
 migrate: install
-	OUTBOX_SENDER_THREAD=0 $(BIN)/flask db upgrade
+	$(BIN)/flask db upgrade
 
+# Links in e-mails and the one printed below point at this server unless PUBLIC_URL says otherwise.
+run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: migrate
-	@OUTBOX_SENDER_THREAD=0 $(BIN)/flask workspace ensure-default
+	@$(BIN)/flask workspace ensure-default
 	@echo ""
 	@echo "API:       http://$(HOST):$(PORT)/api"
 	@echo "API docs:  http://$(HOST):$(PORT)/api/docs  (ReDoc: /api/redoc, spec: /api/openapi.json)"
@@ -40,7 +42,14 @@ test: install
 	fi
 
 spec: install
-	OUTBOX_SENDER_THREAD=0 $(BIN)/flask spec write
+	$(BIN)/flask spec write
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The side-by-side benchmark (bench/README.md): `make bench` for the design point,
+# `make bench QUICK=1` for the run of under two minutes; BENCH_ARGS passes more options.
+.PHONY: bench
+bench: install
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)

@@ -1,0 +1,60 @@
+"""The benchmark's smallest run, as a check that the harness works (no timing is asserted).
+
+On PostgreSQL and Redis (TEST_DATABASE_URL, TEST_REDIS_URL) it runs every
+baseline beside the product; without them, the product on SQLite with its
+in-process broker beside baseline (a). Needs bench/requirements.txt installed
+(`make bench` does it); skipped otherwise.
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytest.importorskip("websockets", reason="bench/requirements.txt is not installed")
+pytest.importorskip("psutil", reason="bench/requirements.txt is not installed")
+
+
+def test_the_smoke_run_writes_a_complete_report(tmp_path):
+    database_url = os.environ.get("TEST_DATABASE_URL", "")
+    redis_url = os.environ.get("TEST_REDIS_URL", "")
+    full_shape = bool(database_url and redis_url)
+    targets = ["a", "gevent1"]
+    if full_shape:
+        targets.append("b")
+        if importlib.util.find_spec("flask_socketio"):
+            targets.append("c")
+    out = tmp_path / "report"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+    env["PYTHONPATH"] = str(ROOT)
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--smoke", "--out", str(out), "--targets", ",".join(targets),
+         "--database-url", database_url if full_shape else "", "--redis-url", redis_url if full_shape else ""],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=110)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = json.loads((out / "report.json").read_text())
+    markdown = (out / "report.md").read_text()
+    assert not report["failures"], report["failures"]
+    assert set(report["targets"]) == set(targets)
+    for key, figures in report["targets"].items():
+        window = figures["window"]
+        assert window["messages_sent"] > 0 and window["messages_delivered"] > 0, key
+        assert window["visitor_to_agent_ms"]["n"] > 0 and window["agent_to_visitor_ms"]["n"] > 0, key
+        assert figures["mem_per_conn_idle_kib"] is not None, key
+        assert figures["throughput"]["steps"], key
+        audit = figures["audit"]
+        # Losses depend on timing (a slow machine, a grace period): reported, not asserted here.
+        assert audit["lost"] is not None and audit["duplicated"] == 0, (key, audit)
+        assert audit["capacity_violations_seen_by_clients"] == 0, (key, audit)
+    product = report["targets"]["gevent1"]
+    assert product["rest_alone_ms"]["n"] > 0 and product["window"]["rest_with_sockets_ms"]["n"] > 0
+    assert product["window"]["requests"]["made"] > 0
+    assert product["db_checks"]["agents_over_max_chats"] == 0
+    assert report["history"]["reads"]
+    for heading in ("## Targets", "## Latency at the design point", "## Throughput", "## Audit", "## Not measured"):
+        assert heading in markdown
