@@ -60,7 +60,9 @@ def smtp():
 
 @pytest.fixture
 def servers(app, smtp):
-    with GunicornServer(server_env(smtp.port)) as one, GunicornServer(server_env(smtp.port)) as two:
+    # The production worker (gunicorn.conf.py's default), with psycopg and Redis under gevent.
+    with GunicornServer(server_env(smtp.port), worker_class="gevent") as one, \
+            GunicornServer(server_env(smtp.port), worker_class="gevent") as two:
         yield one, two
 
 
