@@ -325,7 +325,7 @@ def write_report(results, out):
         md.append("")
         md.append(f"Each level adds idle connections to the same server, then runs the design-point workload for "
                   f"{params['scale_window_s']} s. gunicorn's gevent worker is started with --worker-connections above "
-                  f"the level (the shipped gunicorn.conf.py leaves gunicorn's default of 1,000).")
+                  f"the level.")
         md.append("")
     if results["hold"]:
         md.append("## Connections held by the shipped gunicorn.conf.py")

@@ -403,7 +403,7 @@ class Bench:
         self.template = name
         log(f"seeded {name} in {time.monotonic() - started:.1f} s ({idle_max} idle visitors)")
 
-    HOLD = {"gevent1": 1200, "gthread1": 100}  # above gunicorn's worker_connections (1,000) / the 32 threads
+    HOLD = {"gevent1": 1200, "gthread1": 100}  # above gunicorn's default worker_connections / the default threads
 
     def hold_count(self, key=None):
         if not self.preset["hold"]:
@@ -547,7 +547,7 @@ class Bench:
         return self.results
 
     def hold(self):
-        """Connections the shipped gunicorn.conf.py holds (gevent: worker_connections 1000; gthread: 32 threads)."""
+        """Connections gunicorn.conf.py holds as it is, without the benchmark's worker_connections or threads."""
         for key in ("gevent1", "gthread1"):
             if key not in self.results["targets"]:
                 continue
