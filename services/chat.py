@@ -1,10 +1,13 @@
 """Sending messages as a visitor or an agent, shared by REST and the socket."""
+from sqlalchemy import exists, select
+
 from errors import Conflict, NotFound
 from extensions import db
-from models import Role, User
-from models.conversation import Conversation, ConversationStatus, SenderType
+from models import Role, User, interface_agents
+from models.conversation import Conversation, ConversationStatus, SenderType, Visitor
 from services.conversations import do_send_message
 from services.visitors import access_visitor_conversation
+
 
 class NotAssigned(Conflict):
     code, message = "not_assigned", "You are not the agent of this conversation"
@@ -17,9 +20,42 @@ def access_conversation_as(principal, conversation_id):
     conversation = db.session.get(Conversation, conversation_id)
     if conversation is None or conversation.workspace_id != principal.workspace_id:
         raise NotFound("Conversation not found")
-    if principal.role != Role.ADMIN and principal not in conversation.interface.agents:
+    if principal.role != Role.ADMIN and not is_member(principal.id, conversation.interface_id):
         raise NotFound("Conversation not found")
     return conversation
+
+
+def _member_clause(user_id_column, interface_id_column):
+    return exists().where(interface_agents.c.user_id == user_id_column,
+                          interface_agents.c.interface_id == interface_id_column)
+
+
+def is_member(user_id, interface_id):
+    """Whether the user is assigned to the interface (one indexed lookup, not the whole agent list)."""
+    return bool(db.session.scalar(select(_member_clause(user_id, interface_id))))
+
+
+def load_sender(kind, principal_id, conversation_id):
+    """The sender and the conversation in one statement, when the sender may see it; None otherwise.
+
+    The hot path of a socket's message.send. None means "ask again the long
+    way" (principal, then access_conversation_as), which tells a revoked
+    session from an unknown conversation.
+    """
+    if kind == "user":
+        row = db.session.execute(
+            select(User, Conversation, _member_clause(User.id, Conversation.interface_id))
+            .join(Conversation, Conversation.workspace_id == User.workspace_id)
+            .where(User.id == principal_id, User.is_active.is_(True), Conversation.id == conversation_id)
+        ).first()
+        if row is None or (row[0].role != Role.ADMIN and not row[2]):
+            return None
+        return row[0], row[1]
+    row = db.session.execute(
+        select(Visitor, Conversation).join(Conversation, Conversation.visitor_id == Visitor.id)
+        .where(Visitor.id == principal_id, Conversation.id == conversation_id)
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def _after_visitor_text(conversation, message):
@@ -29,9 +65,13 @@ def _after_visitor_text(conversation, message):
         on_visitor_text(conversation, message)
 
 
-def send_message_as(principal, conversation_id, text, client_id):
-    """Send a chat message as the visitor of the conversation or as its agent."""
-    conversation = access_conversation_as(principal, conversation_id)
+def send_message_as(principal, conversation_id, text, client_id, conversation=None):
+    """Send a chat message as the visitor of the conversation or as its agent.
+
+    `conversation`, when given, was already checked against the principal (load_sender).
+    """
+    if conversation is None:
+        conversation = access_conversation_as(principal, conversation_id)
     if isinstance(principal, User):
         if conversation.agent_id != principal.id or conversation.status != ConversationStatus.ACTIVE:
             raise NotAssigned()

@@ -48,20 +48,31 @@ def find_by_client_id(conversation_id, sender_type, client_id):
 
 
 def do_send_message(conversation, sender_type, text, client_id, sender=None, after_add=None):
-    """Store a message once per client id; a retry returns the first one. Returns (message, created)."""
-    existing = find_by_client_id(conversation.id, sender_type, client_id)
-    if existing is not None:
-        return existing, False
+    """Store a message once per client id; a retry returns the first one. Returns (message, created).
+
+    The unique (conversation, sender type, client id) constraint tells a retry
+    from a new message, so a new one costs no lookup first. The commit keeps
+    the loaded values (all written by this transaction): answering with the
+    message costs no new read.
+    """
     if conversation.status == ConversationStatus.CLOSED:
+        existing = find_by_client_id(conversation.id, sender_type, client_id)
+        if existing is not None:
+            return existing, False
         raise ConversationClosed()
+    session = db.session()
     try:
         message = add_message(conversation, sender_type, text, sender=sender, client_id=client_id)
         if after_add is not None:
             after_add(conversation, message)
-        db.session.commit()
+        expire, session.expire_on_commit = session.expire_on_commit, False
+        try:
+            session.commit()
+        finally:
+            session.expire_on_commit = expire
     except IntegrityError:
-        # A concurrent retry with the same client id won; answer with its message.
-        db.session.rollback()
+        # A retry (or a concurrent one) with the same client id: answer with the first message.
+        session.rollback()
         existing = find_by_client_id(conversation.id, sender_type, client_id)
         if existing is None:
             raise

@@ -244,6 +244,8 @@ class SocketSession:
     def _dispatch(self, command_type, command, ref):
         if command_type == CommandType.PING:
             return [{"type": ServerFrame.PONG.value, "ref": ref}]
+        if command_type == CommandType.MESSAGE_SEND:
+            return [self._ack(ref, self._send_message(command))]
         principal = self.principal()
         if command_type == CommandType.RESUME:
             wanted = dict(command["positions"])
@@ -265,12 +267,6 @@ class SocketSession:
                 broker().unsubscribe(command["stream"], callback)
             self.positions.pop(command["stream"], None)
             return [self._ack(ref, {"stream": command["stream"]})]
-        if command_type == CommandType.MESSAGE_SEND:
-            from services.chat import send_message_as
-
-            message, created = send_message_as(principal, command["conversation_id"], command["text"],
-                                               command["client_id"])
-            return [self._ack(ref, {"message_id": message.id, "seq": message.seq, "created": created})]
         if command_type == CommandType.TYPING:
             from services.chat import access_conversation_as
 
@@ -296,6 +292,16 @@ class SocketSession:
                 raise Forbidden("Only agents can do this")
             return [self._ack(ref, _agent_command(principal, command_type, command))]
         raise NotFound("Unknown command")  # pragma: no cover - every CommandType is handled above
+
+    def _send_message(self, command):
+        """The busiest command: sender, conversation and the right to write come from one read."""
+        from services.chat import load_sender, send_message_as
+
+        loaded = load_sender(self.kind, self.principal_id, command["conversation_id"])
+        principal, conversation = loaded if loaded is not None else (self.principal(), None)
+        message, created = send_message_as(principal, command["conversation_id"], command["text"],
+                                           command["client_id"], conversation=conversation)
+        return {"message_id": message.id, "seq": message.seq, "created": created}
 
     @staticmethod
     def _ack(ref, data):

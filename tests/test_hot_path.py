@@ -1,0 +1,84 @@
+"""What one chat message costs the database on the socket: the figure the benchmark's throughput rests on."""
+import json
+
+import pytest
+from sqlalchemy import event
+
+from extensions import db
+from models import Conversation, Message
+from models.conversation import Visitor
+from services.assignments import do_takeover
+from services.realtime import SocketSession
+from tests.factories import go_online, make_interface, make_user, make_workspace
+from tests.widget_helpers import Widget
+
+ORIGIN = "https://shop.example"
+
+
+@pytest.fixture
+def chat(app, client):
+    workspace, _ = make_workspace()
+    agent = make_user(workspace)
+    interface = make_interface(workspace, allowed_origins=[ORIGIN], agents=[agent])
+    go_online(agent)
+    widget = Widget(client, interface, origin=ORIGIN)
+    widget.open()
+    do_takeover(agent, widget.conversation_id)
+    conversation = db.session.get(Conversation, widget.conversation_id)
+    return {"agent": agent, "visitor": db.session.get(Visitor, conversation.visitor_id),
+            "conversation_id": conversation.id}
+
+
+class Statements:
+    """Counts what reaches the database: statements, and connections taken from the pool."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.statements = []
+        self.checkouts = 0
+
+    def _statement(self, conn, cursor, statement, *args):
+        self.statements.append(statement.split()[0].upper())
+
+    def _checkout(self, *args):
+        self.checkouts += 1
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._statement)
+        event.listen(self.engine.pool, "checkout", self._checkout)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._statement)
+        event.remove(self.engine.pool, "checkout", self._checkout)
+
+
+def _send(session, conversation_id, client_id, text="hello"):
+    frames = session.handle_text(json.dumps({"type": "message.send", "ref": client_id, "conversation_id": conversation_id,
+                                             "text": text, "client_id": client_id}))
+    assert frames[0]["type"] == "ack", frames
+    return frames[0]["data"]
+
+
+@pytest.mark.parametrize("side", ["agent", "visitor"])
+def test_a_message_costs_one_connection_and_few_statements(app, chat, side):
+    session = SocketSession(chat[side], push=lambda *a: None)
+    session.hello()
+    _send(session, chat["conversation_id"], "warm-up")
+    with Statements(db.engine) as seen:
+        ack = _send(session, chat["conversation_id"], "m-1")
+    assert ack["created"] is True and ack["seq"] > 0
+    assert seen.checkouts == 1, (seen.checkouts, seen.statements)
+    assert len(seen.statements) <= 5, seen.statements
+
+
+@pytest.mark.parametrize("side", ["agent", "visitor"])
+def test_a_retried_message_is_answered_with_the_first_and_stored_once(app, chat, side):
+    session = SocketSession(chat[side], push=lambda *a: None)
+    session.hello()
+    first = _send(session, chat["conversation_id"], "again", text="first")
+    second = _send(session, chat["conversation_id"], "again", text="second")
+    assert first["created"] is True and second["created"] is False
+    assert second["message_id"] == first["message_id"] and second["seq"] == first["seq"]
+    stored = db.session.query(Message).filter_by(conversation_id=chat["conversation_id"], client_id="again").all()
+    assert [m.text for m in stored] == ["first"]
