@@ -10,6 +10,7 @@ import logging
 import time
 
 from marshmallow import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from errors import DomainError, Forbidden, NotFound
 from extensions import db
@@ -32,6 +33,9 @@ RATE_CLOSE_AFTER = 200  # rejected frames in a row before the socket is closed
 # Call signalling goes to another person's browser: a tighter budget of its own.
 SIGNAL_RATE_PER_S = 5.0
 SIGNAL_BURST = 30
+# A command that lost a deadlock or a serialisation conflict runs once more before it is answered with 503.
+TRANSIENT_RETRIES = 1
+TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
 class CloseSocket(Exception):
@@ -50,6 +54,13 @@ def error_frame(status, code, message, errors=None, ref=None):
     if ref is not None:
         frame["ref"] = ref
     return frame
+
+
+def is_transient(error):
+    """A database error that a second try of the same transaction may not meet."""
+    if getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)  # SQLite's busy writer
 
 
 def access_stream(principal, stream):
@@ -147,6 +158,9 @@ class SocketSession:
         try:
             (touch_presence if self.kind == "user" else touch_visitor)(self.principal_id)
             db.session.commit()
+        except DBAPIError as error:  # the next beat tries again; the socket stays open
+            db.session.rollback()
+            log.warning("socket heartbeat: database unavailable (%s)", error.orig.__class__.__name__)
         finally:
             db.session.remove()
 
@@ -195,6 +209,11 @@ class SocketSession:
         if frame.get("type") == RESYNC or ("pos" in frame and frame["pos"] > self.positions[stream] + 1):
             try:
                 events = replay(stream, self.positions[stream])
+            except DBAPIError as error:
+                # The position stays where it was: the next event on the stream finds the gap and replays it.
+                db.session.rollback()
+                log.warning("socket replay of %s: database unavailable (%s)", stream, error.orig.__class__.__name__)
+                return []
             finally:
                 db.session.remove()
             if events is None:
@@ -233,13 +252,34 @@ class SocketSession:
             command = schema().load(raw)
         except ValidationError as error:
             return [error_frame(422, "validation_error", "Invalid frame: see errors", error.messages, ref)]
-        try:
-            return self._dispatch(CommandType(command["type"]), command, ref)
-        except DomainError as error:
-            db.session.rollback()
-            return [error_frame(error.status, error.code, error.message, error.errors, ref)]
-        finally:
-            db.session.remove()
+        for attempt in range(1 + TRANSIENT_RETRIES):
+            try:
+                return self._dispatch(CommandType(command["type"]), command, ref)
+            except (DomainError, CloseSocket) as error:
+                db.session.rollback()
+                if isinstance(error, CloseSocket):
+                    raise
+                return [error_frame(error.status, error.code, error.message, error.errors, ref)]
+            except DBAPIError as error:
+                # The transaction is gone as a whole (nothing was announced: events go out after commit),
+                # so a deadlock victim runs again; an outage is answered and the socket stays open.
+                db.session.rollback()
+                if attempt < TRANSIENT_RETRIES and is_transient(error):
+                    log.info("socket command %s retried after %s", command["type"], error.orig.__class__.__name__)
+                    continue
+                if isinstance(error, OperationalError) or error.connection_invalidated:
+                    log.warning("socket command %s: database unavailable (%s)", command["type"],
+                                error.orig.__class__.__name__)
+                    return [error_frame(503, "unavailable", "Database temporarily unavailable, try again", ref=ref)]
+                log.exception("socket command %s failed", command["type"])
+                return [error_frame(500, "internal_error", "Internal server error", ref=ref)]
+            except Exception:
+                db.session.rollback()
+                log.exception("socket command %s failed", command["type"])
+                return [error_frame(500, "internal_error", "Internal server error", ref=ref)]
+            finally:
+                db.session.remove()
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _dispatch(self, command_type, command, ref):
         if command_type == CommandType.PING:

@@ -258,3 +258,82 @@ def test_rolled_back_change_is_never_published(setup, app):
         time.sleep(0.05)
     assert [f["data"] for f in seen] == [{"x": 2}]
     assert seen[0]["pos"] == 1  # the rolled-back position was not used
+
+
+class _DatabaseFault(Exception):
+    """Stands for the driver's exception; sqlstate as psycopg gives it."""
+
+    def __init__(self, sqlstate, text="fault"):
+        super().__init__(text)
+        self.sqlstate = sqlstate
+
+
+def _send_frame(session, client_id):
+    import json
+
+    return session.handle_text(json.dumps({"type": "message.send", "ref": client_id, "text": "hi",
+                                           "client_id": client_id, "conversation_id": session.conversation_id}))
+
+
+def _failing(real, faults):
+    """send_message_as that raises the queued faults first, then does the real work."""
+    def send(*args, **kwargs):
+        if faults:
+            raise faults.pop(0)
+        return real(*args, **kwargs)
+
+    return send
+
+
+def _stored(conversation_id, client_id):
+    from extensions import db
+    from models import Message
+
+    return db.session.query(Message).filter_by(conversation_id=conversation_id, client_id=client_id).count()
+
+
+def test_a_deadlock_victim_command_runs_again_and_is_stored_once(setup, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import services.chat as chat
+
+    widget = setup["widget"]
+    session, _ = _session(_visitor(widget))
+    session.conversation_id = widget.conversation_id
+    faults = [OperationalError("UPDATE conversations", {}, _DatabaseFault("40P01", "deadlock detected"))]
+    monkeypatch.setattr(chat, "send_message_as", _failing(chat.send_message_as, faults))
+    frames = _send_frame(session, "d1")
+    assert frames[0]["type"] == "ack" and frames[0]["data"]["created"] is True, frames
+    assert not faults and _stored(widget.conversation_id, "d1") == 1
+
+
+def test_a_database_outage_answers_the_frame_and_keeps_the_socket(setup, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    import services.chat as chat
+
+    widget = setup["widget"]
+    session, _ = _session(_visitor(widget))
+    session.conversation_id = widget.conversation_id
+    down = OperationalError("SELECT", {}, _DatabaseFault("08006", "connection refused"))
+    faults = [down, down]  # a deadlock is retried; an outage is not: the second fault stays queued
+    monkeypatch.setattr(chat, "send_message_as", _failing(chat.send_message_as, faults))
+    frames = _send_frame(session, "o1")
+    assert frames == [{"type": "error", "code": "unavailable", "status": 503,
+                       "message": "Database temporarily unavailable, try again", "ref": "o1"}]
+    assert len(faults) == 1 and _stored(widget.conversation_id, "o1") == 0
+    faults.clear()  # the database is back: the client's retry of the same frame lands once
+    assert _send_frame(session, "o1")[0]["data"]["created"] is True
+    assert _stored(widget.conversation_id, "o1") == 1
+
+
+def test_a_bug_in_a_command_answers_500_and_the_socket_keeps_serving(setup, monkeypatch):
+    import services.chat as chat
+
+    widget = setup["widget"]
+    session, _ = _session(_visitor(widget))
+    session.conversation_id = widget.conversation_id
+    monkeypatch.setattr(chat, "send_message_as", _failing(chat.send_message_as, [RuntimeError("boom")]))
+    assert _send_frame(session, "b1")[0] == {"type": "error", "code": "internal_error", "status": 500,
+                                             "message": "Internal server error", "ref": "b1"}
+    assert _send_frame(session, "b1")[0]["type"] == "ack"
