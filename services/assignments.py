@@ -151,6 +151,8 @@ def do_accept(agent, request_id):
     """Take a pending request: the first agent with room wins, the others' notifications go."""
     request = access_request(agent, request_id)
     weight = weight_of(request.conversation.interface, request.kind)
+    if not _has_room(agent, weight):  # a first look, without locks: a full agent never holds the request
+        raise CapacityFull()
     if not resolve(request.id, RequestStatus.ACCEPTED, agent_id=agent.id):
         raise _why_not_accepted(request.id)
     if not lock_agent(agent.id) or not _has_room(agent, weight):
