@@ -5,13 +5,12 @@ lock that orders concurrent writers), adds the event rows to the caller's
 transaction and publishes them once that transaction commits. A rolled-back
 change is never announced.
 """
+import functools
 import logging
 
 from flask import current_app
 from sqlalchemy import event as sa_event
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from extensions import db
@@ -36,20 +35,38 @@ def visitor_stream(visitor_id):
     return f"visitor:{visitor_id}"
 
 
-def _take_positions(session, stream, count):
-    """Reserve `count` positions of a stream; returns the last. The row stays locked until commit."""
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(Stream).values(key=stream, last_pos=count)
-    stmt = stmt.on_conflict_do_update(index_elements=[Stream.key], set_={"last_pos": Stream.last_pos + count})
-    return session.execute(stmt.returning(Stream.last_pos)).scalar_one()
+@functools.lru_cache(maxsize=64)
+def _upsert_positions_sql(rows):
+    """The upsert of `rows` streams' positions, written out once per row count.
+
+    Plain SQL (the same on PostgreSQL and SQLite): SQLAlchemy cannot cache the
+    compiled form of a many-row ON CONFLICT insert, and this runs with every event.
+    """
+    values = ", ".join(f"(:key{i}, :count{i})" for i in range(rows))
+    return text(f"INSERT INTO streams (key, last_pos) VALUES {values} "
+                "ON CONFLICT (key) DO UPDATE SET last_pos = streams.last_pos + excluded.last_pos "
+                "RETURNING key, last_pos")
+
+
+def _take_positions(session, counts):
+    """Reserve positions on several streams in one statement; {stream: last position taken}.
+
+    The rows are written in sorted key order, so two transactions lock shared
+    streams in the same order, and stay locked until commit.
+    """
+    params = {}
+    for i, key in enumerate(sorted(counts)):
+        params[f"key{i}"], params[f"count{i}"] = key, counts[key]
+    return dict(session.execute(_upsert_positions_sql(len(counts)), params).all())
 
 
 def emit(event_type, data, streams, workspace_id):
     """Record an event on each stream with the current transaction; publish it after commit.
 
     The rows are written when the transaction commits: positions are taken then,
-    stream by stream in sorted order, so stream locks are held for the shortest
-    time and two transactions never wait on each other's streams in a cycle.
+    for every stream in one statement and in sorted order, so stream locks are
+    held for the shortest time and two transactions never wait on each other's
+    streams in a cycle.
     """
     queue = db.session.info.setdefault("unwritten_events", [])
     for stream in dict.fromkeys(streams):
@@ -66,9 +83,10 @@ def _write_events(session):
         by_stream.setdefault(item[0], []).append(item)
     now = utcnow()
     rows = []
+    last = _take_positions(session, {stream: len(items) for stream, items in by_stream.items()})
     for stream in sorted(by_stream):
         items = by_stream[stream]
-        first = _take_positions(session, stream, len(items)) - len(items) + 1
+        first = last[stream] - len(items) + 1
         rows.extend(Event(workspace_id=workspace_id, stream=stream, pos=first + offset, type=event_type,
                           payload=data, created_at=now)
                     for offset, (_, event_type, data, workspace_id) in enumerate(items))
