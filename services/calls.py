@@ -320,11 +320,10 @@ def end_on_release(conversation, new_status=None):
 # -- presence -----------------------------------------------------------------
 
 
-def touch_visitor(visitor_id):
-    """Record that a socket of the visitor is alive, for their live call (the caller commits)."""
-    if db.session.scalar(select(Call.id).where(Call.visitor_id == visitor_id, Call.status != CallStatus.ENDED)):
-        db.session.execute(update(Call).where(Call.visitor_id == visitor_id, Call.status != CallStatus.ENDED)
-                           .values(visitor_seen_at=utcnow()))
+def touch_visitors(visitor_ids):
+    """Record that a socket of each visitor is alive, for their live calls (the caller commits)."""
+    db.session.execute(update(Call).where(Call.visitor_id.in_(visitor_ids), Call.status != CallStatus.ENDED)
+                       .values(visitor_seen_at=utcnow()))
 
 
 def _why_over(call, agent_seen, threshold, ring_threshold):

@@ -3,7 +3,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 import services.flow_runtime as flow_runtime
 from extensions import db
@@ -179,3 +179,25 @@ def test_an_open_dashboard_socket_keeps_presence_fresh(app, world):
     session.hello()  # ends the request's session, as the socket loop does
     seen = db.session.get(User, agent_id).presence_seen_at
     assert seen is not None and utcnow() - seen < timedelta(seconds=5)
+
+
+def test_socket_heartbeats_of_a_process_are_written_together_once_the_batch_is_due(app, world):
+    from services.presence import HeartbeatBatch
+
+    now = [100.0]
+    batch = HeartbeatBatch(flush_s=1.0, clock=lambda: now[0])
+    first, second = world["agents"]
+    ids = [first.id, second.id]
+    db.session.execute(update(User).where(User.id.in_(ids)).values(presence_seen_at=None))
+    db.session.commit()
+
+    def seen():
+        db.session.expire_all()
+        return [db.session.get(User, user_id).presence_seen_at for user_id in ids]
+
+    assert batch.beat("user", ids[0]) is False and batch.beat("user", ids[1]) is False
+    assert seen() == [None, None]  # not due yet: nothing written
+    now[0] += 1.5
+    assert batch.beat("visitor", 12345) is True  # the beat that finds the batch due writes all of it
+    assert all(at is not None and utcnow() - at < timedelta(seconds=5) for at in seen())
+    assert batch.users == set() and batch.visitors == set()
