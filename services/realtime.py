@@ -113,6 +113,10 @@ class TokenBucket:
         return False
 
 
+# One loader per command, made once: building a schema costs three times what loading a frame does.
+_COMMAND_LOADERS = {command_type: schema() for command_type, schema in COMMAND_SCHEMAS.items()}
+
+
 class SocketSession:
     """One connection's subscriptions, positions and command handling."""
 
@@ -145,24 +149,30 @@ class SocketSession:
     def hello(self):
         principal = self.principal()
         streams = {stream: last_pos(stream) for stream in default_streams(principal)}
-        self.heartbeat()
+        self.heartbeat(batched=False)
         db.session.remove()
         return [{"type": ServerFrame.HELLO.value, "kind": self.kind, "id": self.principal_id, "streams": streams,
                  "commands": CommandType.values()}]
 
-    def heartbeat(self):
-        """Keep the user's presence (a visitor's: in their live call) fresh while this socket is open."""
-        from services.calls import touch_visitor
-        from services.presence import touch_presence
+    def heartbeat(self, batched=True):
+        """Keep the user's presence (a visitor's: in their live call) fresh while this socket is open.
+
+        The periodic beats of a process's sockets are written together; the
+        first one, when the socket opens, is written at once.
+        """
+        from services.presence import heartbeat_batch, write_heartbeats
 
         try:
-            (touch_presence if self.kind == "user" else touch_visitor)(self.principal_id)
-            db.session.commit()
+            if batched:
+                heartbeat_batch().beat(self.kind, self.principal_id)
+            elif self.kind == "user":
+                write_heartbeats(user_ids=[self.principal_id])
+            else:
+                write_heartbeats(visitor_ids=[self.principal_id])
         except DBAPIError as error:  # the next beat tries again; the socket stays open
             db.session.rollback()
-            log.warning("socket heartbeat: database unavailable (%s)", error.orig.__class__.__name__)
-        finally:
             db.session.remove()
+            log.warning("socket heartbeat: database unavailable (%s)", error.orig.__class__.__name__)
 
     # -- subscriptions ------------------------------------------------------
 
@@ -245,11 +255,11 @@ class SocketSession:
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
             return [error_frame(400, "malformed_frame", "Frames are JSON objects with a string type")]
         ref = raw.get("ref") if isinstance(raw.get("ref"), str) else None
-        schema = COMMAND_SCHEMAS.get(raw["type"])
+        schema = _COMMAND_LOADERS.get(raw["type"])
         if schema is None:
             return [error_frame(400, "unknown_type", f"Unknown frame type {raw['type'][:40]!r}", ref=ref)]
         try:
-            command = schema().load(raw)
+            command = schema.load(raw)
         except ValidationError as error:
             return [error_frame(422, "validation_error", "Invalid frame: see errors", error.messages, ref)]
         for attempt in range(1 + TRANSIENT_RETRIES):
