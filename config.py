@@ -59,6 +59,8 @@ class Config:
     )
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = os.environ.get("REDIS_URL") or None
+    # Redis channels are shared by every database of a server: deployments sharing one Redis need their own.
+    BROKER_PREFIX = os.environ.get("BROKER_PREFIX") or "livechat"
 
     # An explicit secret wins; otherwise one is generated once in instance/.
     JWT_SECRET_KEY = os.environ.get("JWT_SECRET_KEY") or None

@@ -266,7 +266,7 @@ def server_for(key, services, db_url, port, out, cpus, run_id, threads=None, wor
         "LOGIN_LIMIT_PER_ADDRESS": "100000/minute", "LOGIN_LIMIT_PER_ACCOUNT": "100000/minute",
         "ACCESS_TOKEN_TTL_S": "7200", "GUNICORN_WORKER_CLASS": target["worker"],
         "WEB_CONCURRENCY": str(target["workers"]), "GUNICORN_ACCESSLOG": str(logs / f"{key}-{port}.access.log"),
-        "BENCH_BROKER_PREFIX": f"bench-{run_id}-{port}",
+        "BROKER_PREFIX": f"bench-{run_id}-{port}",
     })
     if services.redis:
         env["REDIS_URL"] = services.redis_url
@@ -279,7 +279,7 @@ def server_for(key, services, db_url, port, out, cpus, run_id, threads=None, wor
     cmd = [PY, "-m", "gunicorn", "-c", str(SRC / "gunicorn.conf.py"), "--bind", f"127.0.0.1:{port}"]
     if worker_connections and not shipped:
         cmd += ["--worker-connections", str(worker_connections)]
-    cmd.append("bench.product_wsgi:app")
+    cmd.append("wsgi:app")
     return Server(cmd, env, port, log_path, cpus)
 
 
