@@ -337,3 +337,25 @@ def test_a_bug_in_a_command_answers_500_and_the_socket_keeps_serving(setup, monk
     assert _send_frame(session, "b1")[0] == {"type": "error", "code": "internal_error", "status": 500,
                                              "message": "Internal server error", "ref": "b1"}
     assert _send_frame(session, "b1")[0]["type"] == "ack"
+
+
+def test_a_published_event_is_the_frame_its_replay_gives(setup):
+    import time
+
+    from extensions import db
+
+    widget = setup["widget"]
+    stream = f"conversation:{widget.conversation_id}"
+    heard = []
+    events_module.broker().subscribe(stream, heard.append)
+    try:
+        assert widget.send("same either way", "r1").status_code == 201
+        deadline = time.monotonic() + 5
+        while not heard and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        events_module.broker().unsubscribe(stream, heard.append)
+    live = next(f for f in heard if f["type"] == "message.created")
+    replayed = events_module.replay(stream, live["pos"] - 1)
+    db.session.remove()
+    assert replayed[0] == live
