@@ -1,5 +1,7 @@
 """Agent notifications: who is offered what, and withdrawing what no longer needs them."""
-from sqlalchemy import func, select
+from types import SimpleNamespace
+
+from sqlalchemy import func, insert, select, update
 
 from extensions import db
 from models import (
@@ -60,38 +62,51 @@ _EVENT_OF = {
 
 
 def notify(users, notification_type, conversation, request=None):
-    """Create a pending notification for each user and tell their dashboards (caller commits)."""
-    now = utcnow()
-    rows = []
-    for user in users:
-        row = Notification(workspace_id=conversation.workspace_id, user_id=user.id, type=notification_type,
-                           interface_id=conversation.interface_id, conversation_id=conversation.id,
-                           request_id=getattr(request, "id", None), status=NotificationStatus.PENDING,
-                           created_at=now)
-        db.session.add(row)
-        rows.append(row)
-    db.session.flush()
+    """Create a pending notification for each user and tell their dashboards (caller commits).
+
+    One insert for every user: a live request reaches every agent of the
+    interface, and row-by-row ORM objects made it the slowest step of a press.
+    """
+    if not users:
+        return []
+    table = Notification.__table__
+    fields = {"workspace_id": conversation.workspace_id, "type": notification_type,
+              "interface_id": conversation.interface_id, "conversation_id": conversation.id,
+              "request_id": getattr(request, "id", None), "status": NotificationStatus.PENDING, "created_at": utcnow()}
+    rows = db.session.execute(insert(table).returning(table.c.id, table.c.user_id, sort_by_parameter_order=True),
+                              [{**fields, "user_id": user.id} for user in users]).all()
     visitor_name = conversation.visitor.name if conversation.visitor else None
-    for row in rows:
-        emit(_EVENT_OF[notification_type], notification_data(row, visitor_name), [user_stream(row.user_id)],
-             conversation.workspace_id)
-    return rows
+    for notification_id, user_id in rows:
+        emit(_EVENT_OF[notification_type],
+             notification_data(SimpleNamespace(id=notification_id, user_id=user_id, **fields), visitor_name),
+             [user_stream(user_id)], conversation.workspace_id)
+    return [notification_id for notification_id, _ in rows]
 
 
 def withdraw(where, reason, claimed_by=None):
-    """Resolve pending notifications matching `where`; the claimer's is claimed, others withdrawn."""
-    pending = db.session.scalars(
-        select(Notification).where(Notification.status == NotificationStatus.PENDING, *where)
+    """Resolve pending notifications matching `where`; the claimer's is claimed, others withdrawn.
+
+    The rows are locked in id order (two resolvers never wait on each other in
+    a cycle), then changed with one statement per outcome.
+    """
+    pending = db.session.execute(
+        select(Notification.id, Notification.user_id, Notification.workspace_id)
+        .where(Notification.status == NotificationStatus.PENDING, *where)
         .order_by(Notification.id).with_for_update()
     ).all()
-    now = utcnow()
+    if not pending:
+        return []
+    table, now = Notification.__table__, utcnow()
+    outcomes = {NotificationStatus.CLAIMED: [row.id for row in pending if row.user_id == claimed_by],
+                NotificationStatus.WITHDRAWN: [row.id for row in pending if row.user_id != claimed_by]}
+    for status, ids in outcomes.items():
+        if ids:
+            db.session.execute(update(table).where(table.c.id.in_(ids))
+                               .values(status=status, reason=reason, resolved_at=now))
     for row in pending:
-        row.status = NotificationStatus.CLAIMED if row.user_id == claimed_by else NotificationStatus.WITHDRAWN
-        row.reason = reason
-        row.resolved_at = now
         emit(EventType.NOTIFICATION_WITHDRAWN, {"notification_id": row.id, "reason": reason},
              [user_stream(row.user_id)], row.workspace_id)
-    return pending
+    return [row.id for row in pending]
 
 
 def withdraw_for_request(request, reason, claimed_by=None):
