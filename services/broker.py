@@ -41,6 +41,11 @@ class MemoryBroker:
     def publish(self, stream, frame):
         self.dispatch(stream, frame)
 
+    def publish_many(self, items):
+        """Publish (stream, frame) pairs in order."""
+        for stream, frame in items:
+            self.publish(stream, frame)
+
     def dispatch(self, stream, frame):
         with self._lock:
             callbacks = list(self._subscribers.get(stream, ()))
@@ -90,6 +95,20 @@ class RedisBroker(MemoryBroker):
             # The event row is committed; subscribers catch up from the database.
             log.warning("broker publish failed; subscribers will catch up", exc_info=True)
             self.dispatch(stream, frame)
+
+    def publish_many(self, items):
+        """One round trip for a transaction's events (a live request's reach every agent at once)."""
+        if len(items) == 1:
+            return self.publish(*items[0])
+        try:
+            pipe = self._redis.pipeline(transaction=False)
+            for stream, frame in items:
+                pipe.publish(f"{self._prefix}:{stream}", json.dumps(frame, separators=(",", ":")))
+            pipe.execute()
+        except Exception:
+            log.warning("broker publish failed; subscribers will catch up", exc_info=True)
+            for stream, frame in items:
+                self.dispatch(stream, frame)
 
     def _listen(self):
         import redis

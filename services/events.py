@@ -140,8 +140,7 @@ def _publish_after_commit(session):
         target = broker()
     except RuntimeError:  # no app context: nobody to tell
         return
-    for stream, frame in pending:
-        target.publish(stream, frame)
+    target.publish_many(pending)
 
 
 @sa_event.listens_for(Session, "after_rollback")
