@@ -57,9 +57,12 @@ class Config:
     SQLALCHEMY_DATABASE_URI = _normalise_db_url(
         os.environ.get("DATABASE_URL", f"sqlite:///{INSTANCE_DIR / 'livechat.db'}")
     )
-    # Connections each server process keeps open, and how many more it may open in a burst (closed after).
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, "pool_size": _env_int("DB_POOL_SIZE", 5),
-                                 "max_overflow": _env_int("DB_MAX_OVERFLOW", 10)}
+    # DB_POOL_SIZE / DB_MAX_OVERFLOW: connections each server process keeps open, and how many more it may
+    # open in a burst (closed after); SQLAlchemy's defaults (5 and 10) when unset.
+    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, **{
+        option: int(os.environ[name]) for option, name in (("pool_size", "DB_POOL_SIZE"),
+                                                           ("max_overflow", "DB_MAX_OVERFLOW"))
+        if os.environ.get(name)}}
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # Redis channels are shared by every database of a server: deployments sharing one Redis need their own.
     BROKER_PREFIX = os.environ.get("BROKER_PREFIX") or "livechat"
