@@ -1,5 +1,5 @@
 """Sending messages as a visitor or an agent, shared by REST and the socket."""
-from sqlalchemy import exists, select
+from sqlalchemy import bindparam, exists, select
 
 from errors import Conflict, NotFound
 from extensions import db
@@ -35,6 +35,19 @@ def is_member(user_id, interface_id):
     return bool(db.session.scalar(select(_member_clause(user_id, interface_id))))
 
 
+# Built once: the socket's message.send runs them with every message.
+_USER_SENDER = (
+    select(User, Conversation, _member_clause(User.id, Conversation.interface_id))
+    .join(Conversation, Conversation.workspace_id == User.workspace_id)
+    .where(User.id == bindparam("principal_id"), User.is_active.is_(True),
+           Conversation.id == bindparam("conversation_id"))
+)
+_VISITOR_SENDER = (
+    select(Visitor, Conversation).join(Conversation, Conversation.visitor_id == Visitor.id)
+    .where(Visitor.id == bindparam("principal_id"), Conversation.id == bindparam("conversation_id"))
+)
+
+
 def load_sender(kind, principal_id, conversation_id):
     """The sender and the conversation in one statement, when the sender may see it; None otherwise.
 
@@ -42,20 +55,11 @@ def load_sender(kind, principal_id, conversation_id):
     way" (principal, then access_conversation_as), which tells a revoked
     session from an unknown conversation.
     """
-    if kind == "user":
-        row = db.session.execute(
-            select(User, Conversation, _member_clause(User.id, Conversation.interface_id))
-            .join(Conversation, Conversation.workspace_id == User.workspace_id)
-            .where(User.id == principal_id, User.is_active.is_(True), Conversation.id == conversation_id)
-        ).first()
-        if row is None or (row[0].role != Role.ADMIN and not row[2]):
-            return None
-        return row[0], row[1]
-    row = db.session.execute(
-        select(Visitor, Conversation).join(Conversation, Conversation.visitor_id == Visitor.id)
-        .where(Visitor.id == principal_id, Conversation.id == conversation_id)
-    ).first()
-    return None if row is None else (row[0], row[1])
+    params = {"principal_id": principal_id, "conversation_id": conversation_id}
+    row = db.session.execute(_USER_SENDER if kind == "user" else _VISITOR_SENDER, params).first()
+    if row is None or (kind == "user" and row[0].role != Role.ADMIN and not row[2]):
+        return None
+    return row[0], row[1]
 
 
 def _after_visitor_text(conversation, message):

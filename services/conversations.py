@@ -1,5 +1,5 @@
 """Conversations and messages: sequence numbers, idempotent sends, cursor reads."""
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from errors import Conflict, NotFound
@@ -18,12 +18,13 @@ class ConversationClosed(Conflict):
     code, message = "conversation_closed", "This conversation is closed"
 
 
+_NEXT_SEQ = (update(Conversation).where(Conversation.id == bindparam("conversation_id"))
+             .values(last_seq=Conversation.last_seq + 1).returning(Conversation.last_seq))
+
+
 def _next_seq(conversation_id):
     """Take the next message number; the row lock orders concurrent senders."""
-    return db.session.execute(
-        update(Conversation).where(Conversation.id == conversation_id)
-        .values(last_seq=Conversation.last_seq + 1).returning(Conversation.last_seq)
-    ).scalar_one()
+    return db.session.execute(_NEXT_SEQ, {"conversation_id": conversation_id}).scalar_one()
 
 
 def add_message(conversation, sender_type, text, *, sender=None, client_id=None, data=None):

@@ -73,6 +73,9 @@ def emit(event_type, data, streams, workspace_id):
         queue.append((stream, str(event_type), data, workspace_id))
 
 
+_INSERT_EVENTS = insert(Event.__table__)
+
+
 @sa_event.listens_for(Session, "before_commit")
 def _write_events(session):
     queue = session.info.pop("unwritten_events", None)
@@ -94,7 +97,7 @@ def _write_events(session):
             frames.append((stream, {"type": event_type, "stream": stream, "pos": first + offset, "data": data,
                                     "at": at}))  # what Event.to_frame gives for the row when it is replayed
     # A Core insert of the rows (one statement for all of them): nothing reads them back in this transaction.
-    session.execute(insert(Event.__table__), rows)
+    session.execute(_INSERT_EVENTS, rows)
     session.info.setdefault("pending_events", []).extend(frames)
 
 
