@@ -17,6 +17,12 @@ access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
 
 def post_worker_init(worker):
     """Each worker drains the outbox and sweeps request deadlines (both are safe to run N times)."""
+    import gc
+
     from app import start_background
 
     start_background(worker.wsgi)
+    # What is loaded by now (modules, the app, SQLAlchemy's mappings) lives as long as the worker: frozen,
+    # the cyclic collector stops walking it on every full collection, which were pauses of every socket.
+    gc.collect()
+    gc.freeze()
