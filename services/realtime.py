@@ -272,9 +272,10 @@ class SocketSession:
                 return [error_frame(error.status, error.code, error.message, error.errors, ref)]
             except DBAPIError as error:
                 # The transaction is gone as a whole (nothing was announced: events go out after commit),
-                # so a deadlock victim runs again; an outage is answered and the socket stays open.
+                # so a deadlock victim runs again; an outage is answered and the socket stays open. Call
+                # signalling is not run again: its relay is published before the commit.
                 db.session.rollback()
-                if attempt < TRANSIENT_RETRIES and is_transient(error):
+                if attempt < TRANSIENT_RETRIES and is_transient(error) and command["type"] not in SIGNAL_COMMANDS:
                     log.info("socket command %s retried after %s", command["type"], error.orig.__class__.__name__)
                     continue
                 if isinstance(error, OperationalError) or error.connection_invalidated:

@@ -359,3 +359,26 @@ def test_a_published_event_is_the_frame_its_replay_gives(setup):
     replayed = events_module.replay(stream, live["pos"] - 1)
     db.session.remove()
     assert replayed[0] == live
+
+
+def test_call_signalling_that_lost_a_deadlock_is_answered_not_relayed_twice(setup, monkeypatch):
+    import json
+
+    from sqlalchemy.exc import OperationalError
+
+    import services.signalling as signalling
+    from tests.call_helpers import CANDIDATE
+
+    widget = setup["widget"]
+    session, _ = _session(_visitor(widget))
+    attempts = []
+
+    def deadlocked(*args):
+        attempts.append(args)
+        raise OperationalError("SELECT calls", {}, _DatabaseFault("40P01", "deadlock detected"))
+
+    monkeypatch.setattr(signalling, "do_signal", deadlocked)
+    frames = session.handle_text(json.dumps({"type": "call.candidate", "ref": "s1", "call_id": 1,
+                                             "candidate": CANDIDATE}))
+    assert len(attempts) == 1, frames
+    assert frames[0]["code"] == "unavailable" and frames[0]["ref"] == "s1"
