@@ -29,7 +29,7 @@ def write_heartbeats(user_ids=(), visitor_ids=()):
 
     try:
         if user_ids:
-            touch_presence(sorted(user_ids))  # sorted: two writers lock the rows in one order
+            touch_presence(sorted(user_ids))  # by primary key: the rows are locked in id order either way
         if visitor_ids:
             touch_visitors(sorted(visitor_ids))
         db.session.commit()
