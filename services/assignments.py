@@ -20,6 +20,7 @@ from services.conversations import add_message, emit_conversation_updated
 from services.events import user_stream
 from services.flow_engine import enter
 from services.flow_runtime import apply, load_flow, renderer, show_stage
+from services.interfaces import is_member, serves
 from services.live_requests import resolve, update_queue
 from services.notifications import open_chat_counts, withdraw, withdraw_for_request, withdraw_new_chat
 from services.render import Stage
@@ -61,15 +62,11 @@ class NotInBotPhase(Conflict):
     code, message = "not_in_bot_phase", "The bot is not leading this conversation now"
 
 
-def serves(user, interface):
-    return user.role == Role.ADMIN or user in interface.agents
-
-
 def access_conversation(user, conversation_id):
     """A conversation of an interface the user serves (admins: the workspace), else 404."""
     conversation = db.session.get(Conversation, conversation_id)
     if conversation is None or conversation.workspace_id != user.workspace_id \
-            or not serves(user, conversation.interface):
+            or not serves(user, conversation.interface_id):
         raise NotFound("Conversation not found")
     return conversation
 
@@ -79,7 +76,7 @@ def access_request(user, request_id):
     if request is None or request.workspace_id != user.workspace_id:
         raise NotFound("Request not found")
     conversation = db.session.get(Conversation, request.conversation_id)
-    if not serves(user, conversation.interface):
+    if not serves(user, conversation.interface_id):
         raise NotFound("Request not found")
     return request
 
@@ -236,7 +233,7 @@ def do_transfer(user, conversation_id, target_id, note=None):
     conversation = _my_active(user, conversation_id)
     target = db.session.get(User, target_id)
     if target is None or target.workspace_id != user.workspace_id or not target.is_active \
-            or target not in conversation.interface.agents:
+            or not is_member(target.id, conversation.interface_id):
         raise ValidationFailed("Unknown agent", errors={"json": {"agent_id": ["Not an agent of this interface."]}})
     if target.id == conversation.agent_id:
         raise ValidationFailed("Already theirs", errors={"json": {"agent_id": ["This chat is theirs already."]}})

@@ -1,11 +1,12 @@
 """Sending messages as a visitor or an agent, shared by REST and the socket."""
-from sqlalchemy import bindparam, exists, select
+from sqlalchemy import bindparam, select
 
 from errors import Conflict, NotFound
 from extensions import db
-from models import Role, User, interface_agents
+from models import Role, User
 from models.conversation import Conversation, ConversationStatus, SenderType, Visitor
 from services.conversations import do_send_message
+from services.interfaces import member_clause, serves
 from services.visitors import access_visitor_conversation
 
 
@@ -20,24 +21,14 @@ def access_conversation_as(principal, conversation_id):
     conversation = db.session.get(Conversation, conversation_id)
     if conversation is None or conversation.workspace_id != principal.workspace_id:
         raise NotFound("Conversation not found")
-    if principal.role != Role.ADMIN and not is_member(principal.id, conversation.interface_id):
+    if not serves(principal, conversation.interface_id):
         raise NotFound("Conversation not found")
     return conversation
 
 
-def _member_clause(user_id_column, interface_id_column):
-    return exists().where(interface_agents.c.user_id == user_id_column,
-                          interface_agents.c.interface_id == interface_id_column)
-
-
-def is_member(user_id, interface_id):
-    """Whether the user is assigned to the interface (one indexed lookup, not the whole agent list)."""
-    return bool(db.session.scalar(select(_member_clause(user_id, interface_id))))
-
-
 # Built once: the socket's message.send runs them with every message.
 _USER_SENDER = (
-    select(User, Conversation, _member_clause(User.id, Conversation.interface_id))
+    select(User, Conversation, member_clause(User.id, Conversation.interface_id))
     .join(Conversation, Conversation.workspace_id == User.workspace_id)
     .where(User.id == bindparam("principal_id"), User.is_active.is_(True),
            Conversation.id == bindparam("conversation_id"))

@@ -1,20 +1,35 @@
 """Chat interfaces: CRUD, public key rotation, agent assignment."""
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.orm import selectinload
 
 from errors import NotFound, ValidationFailed
 from extensions import db
-from models import Interface, Role, RoutingMode, User
+from models import Interface, Role, RoutingMode, User, interface_agents
 from models.interface import new_public_key
 from services.agents import get_in_workspace
 from services.pagination import paginate
+
+
+def member_clause(user_id, interface_id):
+    """SQL truth of "the user is assigned to the interface" (columns or values), for use inside a query."""
+    return exists().where(interface_agents.c.user_id == user_id, interface_agents.c.interface_id == interface_id)
+
+
+def is_member(user_id, interface_id):
+    """Whether the user is assigned to the interface: one indexed lookup, not the interface's agent list."""
+    return bool(db.session.scalar(select(member_clause(user_id, interface_id))))
+
+
+def serves(user, interface_id):
+    """Whether the user works the interface: admins serve every interface of their workspace."""
+    return user.role == Role.ADMIN or is_member(user.id, interface_id)
 
 
 def access_interface(actor, interface_id):
     """Return an interface the actor may see (any of the workspace for admins, their own for agents), or 404."""
     interface = get_in_workspace(Interface, interface_id, actor.workspace_id)
     # An agent is not told that interfaces they do not serve exist: 404, not 403.
-    if interface is None or (actor.role != Role.ADMIN and actor not in interface.agents):
+    if interface is None or not serves(actor, interface.id):
         raise NotFound("Chat interface not found")
     return interface
 

@@ -14,12 +14,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from errors import DomainError, Forbidden, NotFound
 from extensions import db
-from models import Role, User
+from models import User
 from models.conversation import Conversation
 from schemas.events import (
     AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
 )
 from services.broker import RESYNC
+from services.interfaces import serves
 from services.events import (
     broker, conversation_stream, last_pos, publish_ephemeral, replay, user_stream, visitor_stream,
 )
@@ -85,7 +86,7 @@ def may_follow(principal, conversation):
     if isinstance(principal, User):
         if conversation.workspace_id != principal.workspace_id:
             return False
-        return principal.role == Role.ADMIN or principal in conversation.interface.agents
+        return serves(principal, conversation.interface_id)
     return conversation.visitor_id == principal.id
 
 
