@@ -66,6 +66,15 @@ def _clear_tables():
 
 
 @pytest.fixture
+def server(app):
+    """The app served over real HTTP and WebSocket on loopback, in this process."""
+    from tests.live import ThreadServer
+
+    with ThreadServer(app) as srv:
+        yield srv
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

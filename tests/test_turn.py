@@ -14,7 +14,6 @@ from extensions import db
 from models import Call
 from services.ice import turn_credentials
 from tests.call_helpers import world  # noqa: F401 - a fixture
-from tests.live import ThreadServer
 from tests.webrtc_helpers import negotiate, open_sockets, rtc_servers
 
 TURNSERVER = shutil.which("turnserver")
@@ -123,12 +122,6 @@ def turn(tmp_path_factory):
 @pytest.fixture
 def app_config(turn):
     return {"TURN_URLS": [turn.url], "TURN_SECRET": turn.secret, "TURN_TTL_S": 300, "STUN_URLS": []}
-
-
-@pytest.fixture
-def server(app):
-    with ThreadServer(app) as srv:
-        yield srv
 
 
 def test_a_relay_only_call_connects_through_turn_with_the_credentials_we_issued(client, world, server, turn):

@@ -6,7 +6,6 @@ import pytest
 from extensions import db
 from models import Call
 from tests.call_helpers import world  # noqa: F401 - a fixture
-from tests.live import ThreadServer
 from tests.webrtc_helpers import negotiate, open_sockets, rtc_servers
 
 pytest.importorskip("aiortc", reason="aiortc (requirements-dev.txt) runs the WebRTC peers")
@@ -18,12 +17,6 @@ def loopback_only(monkeypatch):
     import aioice.ice
 
     monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda use_ipv4, use_ipv6: ["127.0.0.1"])
-
-
-@pytest.fixture
-def server(app):
-    with ThreadServer(app) as srv:
-        yield srv
 
 
 def test_visitor_and_agent_browsers_connect_through_our_signalling(client, world, server, loopback_only):

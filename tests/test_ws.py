@@ -7,7 +7,7 @@ import websocket
 from services import events as events_module
 from services.realtime import CloseSocket, SocketSession
 from tests.factories import make_interface, make_user, make_workspace
-from tests.live import Client, ThreadServer
+from tests.live import Client
 from tests.widget_helpers import Widget
 
 ORIGIN = "https://shop.example"
@@ -20,12 +20,6 @@ def setup(app, client):
     widget = Widget(client, interface, origin=ORIGIN)
     widget.open()
     return {"workspace": workspace, "admin": admin, "interface": interface, "widget": widget}
-
-
-@pytest.fixture
-def server(app):
-    with ThreadServer(app) as srv:
-        yield srv
 
 
 def _session(principal):
