@@ -266,10 +266,11 @@ class SocketSession:
         for attempt in range(1 + TRANSIENT_RETRIES):
             try:
                 return self._dispatch(CommandType(command["type"]), command, ref)
-            except (DomainError, CloseSocket) as error:
+            except CloseSocket:
                 db.session.rollback()
-                if isinstance(error, CloseSocket):
-                    raise
+                raise
+            except DomainError as error:
+                db.session.rollback()
                 return [error_frame(error.status, error.code, error.message, error.errors, ref)]
             except DBAPIError as error:
                 # The transaction is gone as a whole (nothing was announced: events go out after commit),
