@@ -68,7 +68,9 @@ def seed_schema(url, plan):
         db.session.execute(insert(Visitor), [
             {"workspace_id": ws, "interface_id": interface.id, "name": f"Visitor {i}", "created_at": now,
              "last_seen_at": now} for i in range(n_active + n_idle)])
-        visitors = [v for (v,) in db.session.query(Visitor.id).filter(Visitor.workspace_id == ws).order_by(Visitor.id)]
+        visitor_rows = db.session.query(Visitor.id, Visitor.token_key).filter(Visitor.workspace_id == ws)
+        visitor_keys = dict(visitor_rows.all())
+        visitors = sorted(visitor_keys)
         rows = []
         for i, visitor_id in enumerate(visitors):
             active = i < n_active
@@ -83,19 +85,20 @@ def seed_schema(url, plan):
 
         tickets, out = [], {"agents": [], "active": [], "idle": []}
 
-        def ticket(kind, subject, version=None):
+        def ticket(kind, subject, key, version=None):
             token = f"bench-{kind}-{subject}-{secrets.token_urlsafe(12)}"
             tickets.append({"workspace_id": ws, "token_hash": hashlib.sha256(token.encode()).hexdigest(),
-                            "kind": kind, "subject_id": subject, "token_version": version,
+                            "kind": kind, "subject_id": subject, "subject_key": key, "token_version": version,
                             "expires_at": expires, "created_at": now})
             return token
 
         for i, agent in enumerate(agents):
             convs = [conv_of[visitors[j]] for j in range(i * per_agent, (i + 1) * per_agent)]
             out["agents"].append({"id": agent.id, "email": agent.email, "conversations": convs,
-                                  "ticket": ticket("user", agent.id, 1)})
+                                  "ticket": ticket("user", agent.id, agent.token_key, 1)})
         for i, visitor_id in enumerate(visitors):
-            entry = {"id": visitor_id, "conversation": conv_of[visitor_id], "ticket": ticket("visitor", visitor_id)}
+            entry = {"id": visitor_id, "conversation": conv_of[visitor_id],
+                     "ticket": ticket("visitor", visitor_id, visitor_keys[visitor_id])}
             out["active" if i < n_active else "idle"].append(entry)
         for start in range(0, len(tickets), 2000):
             db.session.execute(insert(SocketTicket), tickets[start:start + 2000])

@@ -5,7 +5,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, utcnow
+from models.base import NO_ID_REUSE, StrEnum, UTCDateTime, utcnow
 from models.event import BigId
 
 
@@ -23,7 +23,7 @@ class AuditAction(StrEnum):
 
 class AuditEntry(db.Model):
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_workspace_id_id", "workspace_id", "id"),)
+    __table_args__ = (Index("ix_audit_entries_workspace_id_id", "workspace_id", "id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

@@ -1,12 +1,26 @@
 """Shared column types and helpers for the models."""
 import enum
+import secrets
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, TypeDecorator
 
 
+# Table option for every table whose ids leave the database (tokens, tickets,
+# URLs, links, events): SQLite hands the id of a deleted newest row to the next
+# row unless the table says AUTOINCREMENT; PostgreSQL sequences never go back.
+NO_ID_REUSE = {"sqlite_autoincrement": True}
+
+TOKEN_KEY_LEN = 32
+
+
 def utcnow():
     return datetime.now(timezone.utc)
+
+
+def new_token_key():
+    """128 random bits, hex: what binds tokens, tickets and links to one user or visitor."""
+    return secrets.token_hex(TOKEN_KEY_LEN // 2)
 
 
 class UTCDateTime(TypeDecorator):

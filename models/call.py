@@ -5,7 +5,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.base import NO_ID_REUSE, StrEnum, UTCDateTime, enum_type, utcnow
 
 END_REASON_MAX_LEN = 32
 
@@ -41,6 +41,7 @@ class Call(db.Model):
         Index("uq_calls_live_conversation", "conversation_id", unique=True,
               postgresql_where=text("status <> 'ended'"), sqlite_where=text("status <> 'ended'")),
         Index("ix_calls_status", "status"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -5,7 +5,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Tex
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.base import NO_ID_REUSE, TOKEN_KEY_LEN, StrEnum, UTCDateTime, enum_type, new_token_key, utcnow
 from models.event import BigId
 
 MESSAGE_MAX_LEN = 4000
@@ -28,6 +28,7 @@ class SenderType(StrEnum):
 
 class Visitor(db.Model):
     __tablename__ = "visitors"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -36,6 +37,9 @@ class Visitor(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Random and never given to another visitor: visitor tokens and socket
+    # tickets carry it (see users.token_key).
+    token_key: Mapped[str] = mapped_column(String(TOKEN_KEY_LEN), default=new_token_key)
 
     interface = relationship("Interface")
 
@@ -47,6 +51,7 @@ class Conversation(db.Model):
         Index("uq_conversations_open_visitor", "visitor_id", unique=True,
               postgresql_where=text("status <> 'closed'"), sqlite_where=text("status <> 'closed'")),
         Index("ix_conversations_interface_status", "interface_id", "status"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -85,6 +90,7 @@ class Message(db.Model):
         UniqueConstraint("conversation_id", "seq"),
         # A retried send with the same client id finds the first one.
         UniqueConstraint("conversation_id", "sender_type", "client_id"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

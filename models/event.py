@@ -5,7 +5,7 @@ from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import UTCDateTime, utcnow
+from models.base import NO_ID_REUSE, UTCDateTime, utcnow
 
 # BigInteger ids that are still INTEGER PRIMARY KEY (rowid) on SQLite.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
@@ -28,7 +28,7 @@ class Stream(db.Model):
 
 class Event(db.Model):
     __tablename__ = "events"
-    __table_args__ = (UniqueConstraint("stream", "pos"), Index("ix_events_created_at", "created_at"))
+    __table_args__ = (UniqueConstraint("stream", "pos"), Index("ix_events_created_at", "created_at"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

@@ -5,7 +5,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.base import NO_ID_REUSE, StrEnum, UTCDateTime, enum_type, utcnow
 
 LABEL_MAX_LEN = 40
 MESSAGE_MAX_LEN = 2000
@@ -40,6 +40,7 @@ class Component(db.Model):
         # NULL names repeat freely on every database; a given name is used once per flow.
         UniqueConstraint("interface_id", "name"),
         Index("ix_components_interface_id_position", "interface_id", "position"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -6,7 +6,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.base import NO_ID_REUSE, StrEnum, UTCDateTime, enum_type, utcnow
 from models.user import interface_agents
 
 REQUEST_TIMEOUT_DEFAULT_S = 60
@@ -27,6 +27,7 @@ def new_public_key():
 
 class Interface(db.Model):
     __tablename__ = "interfaces"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

@@ -5,7 +5,7 @@ from sqlalchemy import JSON, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.base import NO_ID_REUSE, StrEnum, UTCDateTime, enum_type, utcnow
 
 
 class RequestKind(StrEnum):
@@ -41,6 +41,7 @@ class LiveRequest(db.Model):
               postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
         Index("ix_live_requests_status_deadline", "status", "deadline_at"),
         Index("ix_live_requests_interface_status", "interface_id", "status"),
+        NO_ID_REUSE,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,7 +61,7 @@ class LiveRequest(db.Model):
 
 class Notification(db.Model):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_status", "user_id", "status"),)
+    __table_args__ = (Index("ix_notifications_user_status", "user_id", "status"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -80,6 +81,7 @@ class OfflineSubmission(db.Model):
     """A filled offline form: stored before anything else, then e-mailed."""
 
     __tablename__ = "offline_submissions"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

@@ -5,7 +5,7 @@ from sqlalchemy import JSON, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, utcnow
+from models.base import NO_ID_REUSE, StrEnum, UTCDateTime, utcnow
 
 
 class OutboxStatus(StrEnum):
@@ -16,6 +16,7 @@ class OutboxStatus(StrEnum):
 
 class OutboxMail(db.Model):
     __tablename__ = "outbox_mails"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

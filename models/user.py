@@ -5,7 +5,7 @@ from sqlalchemy import Boolean, Column, ForeignKey, Integer, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
-from models.base import StrEnum, UTCDateTime, enum_type, utcnow
+from models.base import NO_ID_REUSE, TOKEN_KEY_LEN, StrEnum, UTCDateTime, enum_type, new_token_key, utcnow
 
 MAX_CHATS_MIN = 1
 MAX_CHATS_MAX = 50
@@ -32,6 +32,7 @@ interface_agents = Table(
 
 class User(db.Model):
     __tablename__ = "users"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
@@ -44,6 +45,10 @@ class User(db.Model):
     # Bumped on delete/demote/password change: every token carrying an older
     # version stops working on its next request.
     token_version: Mapped[int] = mapped_column(Integer, default=1)
+    # Random and never given to another user: tokens, socket tickets and
+    # password links carry it, so a deleted user's never work for a later
+    # user who gets the same id.
+    token_key: Mapped[str] = mapped_column(String(TOKEN_KEY_LEN), default=new_token_key)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Set by the agent; only online agents with room are offered requests.
     availability: Mapped[Availability] = mapped_column(enum_type(Availability), default=Availability.OFFLINE)

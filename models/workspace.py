@@ -5,11 +5,12 @@ from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
-from models.base import UTCDateTime, utcnow
+from models.base import NO_ID_REUSE, UTCDateTime, utcnow
 
 
 class Workspace(db.Model):
     __tablename__ = "workspaces"
+    __table_args__ = NO_ID_REUSE
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))

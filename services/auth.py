@@ -1,5 +1,6 @@
 """Login, token pairs, refresh, logout and single-use password links."""
 import hashlib
+import hmac
 import secrets
 from datetime import datetime, timedelta, timezone
 
@@ -28,11 +29,16 @@ def normalise_email(email):
     return email.strip().lower()
 
 
+def _user_claims(user):
+    # "key" is what no later user can have; "ver" revokes on demotion and password changes.
+    return {"kind": TOKEN_KIND_USER, "role": user.role.value, "ver": user.token_version, "key": user.token_key,
+            "ws": user.workspace_id}
+
+
 def issue_tokens(user):
     """An access and a refresh token; the access token names its refresh token."""
     refresh_jti = secrets.token_hex(16)
-    claims = {"kind": TOKEN_KIND_USER, "role": user.role.value, "ver": user.token_version,
-              "ws": user.workspace_id}
+    claims = _user_claims(user)
     refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti})
     access = create_access_token(identity=str(user.id), additional_claims={**claims, "rjti": refresh_jti})
     return {
@@ -57,8 +63,7 @@ def do_login(email, password):
 
 def do_refresh(user, refresh_claims):
     """A new access token tied to the same refresh token."""
-    claims = {"kind": TOKEN_KIND_USER, "role": user.role.value, "ver": user.token_version,
-              "ws": user.workspace_id, "rjti": refresh_claims["jti"]}
+    claims = {**_user_claims(user), "rjti": refresh_claims["jti"]}
     return {
         "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
         "token_type": "Bearer",
@@ -80,6 +85,10 @@ def do_logout(access_claims):
     db.session.commit()
 
 
+def keys_match(expected, given):
+    return isinstance(given, str) and hmac.compare_digest(expected, given)
+
+
 def is_revoked(jti):
     return db.session.get(RevokedToken, jti) is not None
 
@@ -93,6 +102,9 @@ def load_token_user(claims):
     except (TypeError, ValueError):
         return None
     if user is None or not user.is_active or user.token_version != claims.get("ver"):
+        return None
+    # The id alone could name a later user; the key cannot.
+    if not keys_match(user.token_key, claims.get("key")):
         return None
     # An access token ends with the refresh token it was obtained with (logout).
     if claims.get("rjti") and is_revoked(claims["rjti"]):
@@ -125,8 +137,8 @@ def new_password_link(user, purpose=PasswordTokenPurpose.INVITATION):
     )
     token = secrets.token_urlsafe(32)
     ttl = timedelta(seconds=current_app.config["INVITATION_TTL_S"])
-    db.session.add(PasswordToken(user_id=user.id, token_hash=_token_hash(token), purpose=purpose.value,
-                                 expires_at=now + ttl))
+    db.session.add(PasswordToken(user_id=user.id, user_key=user.token_key, token_hash=_token_hash(token),
+                                 purpose=purpose.value, expires_at=now + ttl))
     link = f"{current_app.config['PUBLIC_URL']}/set-password?token={token}"
     return link, now + ttl
 
@@ -146,7 +158,7 @@ def do_set_password(token, password):
         db.session.rollback()
         raise InvalidPasswordLink()
     user = row.user
-    if not user.is_active:
+    if user is None or not user.is_active or not keys_match(user.token_key, row.user_key):
         db.session.rollback()
         raise InvalidPasswordLink()
     user.password_hash = hash_password(password)

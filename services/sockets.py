@@ -12,6 +12,7 @@ from models import User
 from models.base import utcnow
 from models.conversation import Visitor
 from models.ticket import SocketTicket
+from services.auth import keys_match
 
 TICKET_TTL_S = 30
 
@@ -31,7 +32,8 @@ def do_issue_ticket(principal):
     ttl = current_app.config.get("SOCKET_TICKET_TTL_S", TICKET_TTL_S)
     db.session.add(SocketTicket(
         workspace_id=principal.workspace_id, token_hash=_hash(token), kind=kind, subject_id=principal.id,
-        token_version=getattr(principal, "token_version", None), expires_at=utcnow() + timedelta(seconds=ttl),
+        subject_key=principal.token_key, token_version=getattr(principal, "token_version", None),
+        expires_at=utcnow() + timedelta(seconds=ttl),
     ))
     # Old tickets are only worth keeping until they expire.
     db.session.execute(delete(SocketTicket).where(SocketTicket.expires_at < utcnow() - timedelta(minutes=5)))
@@ -59,4 +61,7 @@ def do_consume_ticket(token):
         principal = db.session.get(Visitor, row.subject_id)
         if principal is None:
             raise TicketInvalid()
+    # The id alone could name a later user or visitor; the key cannot.
+    if not keys_match(principal.token_key, row.subject_key):
+        raise TicketInvalid()
     return principal

@@ -10,6 +10,7 @@ from extensions import db
 from models import Interface
 from models.base import utcnow
 from models.conversation import Conversation, ConversationStatus, Visitor
+from services.auth import keys_match
 
 TOKEN_KIND_VISITOR = "visitor"
 VISITOR_TOKEN_TTL = timedelta(days=30)
@@ -45,7 +46,8 @@ def check_origin(interface, origin):
 
 
 def visitor_token(visitor):
-    claims = {"kind": TOKEN_KIND_VISITOR, "ws": visitor.workspace_id, "iface": visitor.interface_id}
+    claims = {"kind": TOKEN_KIND_VISITOR, "ws": visitor.workspace_id, "iface": visitor.interface_id,
+              "key": visitor.token_key}
     return create_access_token(identity=str(visitor.id), additional_claims=claims, expires_delta=VISITOR_TOKEN_TTL)
 
 
@@ -55,6 +57,9 @@ def load_token_visitor(claims):
     except (TypeError, ValueError):
         return None
     if visitor is None or visitor.interface_id != claims.get("iface"):
+        return None
+    # The id alone could name a later visitor; the key cannot.
+    if not keys_match(visitor.token_key, claims.get("key")):
         return None
     return visitor
 
