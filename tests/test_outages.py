@@ -310,6 +310,34 @@ def test_readiness_during_an_outage_says_when_to_try_again():
         close_app(app)
 
 
+@pytest.fixture
+def limits_in_an_absent_redis(app_config):
+    """The rate limits kept in a Redis that does not answer (nothing listens on port 1)."""
+    from extensions import limiter
+
+    app_config.update({"RATELIMIT_STORAGE_URI": "redis://127.0.0.1:1/0", "WIDGET_LIMIT_PER_ADDRESS": "3/minute"})
+    yield
+    limiter._storage_dead = False  # the limiter outlives this app: the next one starts on its own storage
+
+
+def test_rate_limits_are_kept_in_memory_while_redis_is_away(limits_in_an_absent_redis, app, client, caplog):
+    workspace, _ = make_workspace()
+    agent = make_user(workspace)
+    interface = make_interface(workspace, allowed_origins=[ORIGIN], agents=[agent])
+    path = f"/api/widget/{interface.public_key}/sessions"
+    with caplog.at_level("WARNING"):
+        statuses = [client.post(path, headers={"Origin": ORIGIN}).status_code for _ in range(4)]
+        login = client.post("/api/auth/login", json={"email": agent.email, "password": PASSWORD})
+    # The widget and login keep working, and the limits still hold, per process.
+    assert statuses == [201, 201, 201, 429]
+    assert login.status_code == 200, login.get_json()
+    said = [r for r in caplog.records if "Rate limit storage unreachable" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in caplog.records]
+
+
+# -- Redis stops -------------------------------------------------------------------
+
+
 # -- the outbox with two senders ---------------------------------------------------
 
 
