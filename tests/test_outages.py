@@ -23,7 +23,7 @@ from services import mailer
 from services.mailer import queue_mail
 from tests.conftest import is_postgres
 from tests.factories import PASSWORD, make_interface, make_user, make_workspace
-from tests.live import GunicornServer, free_port
+from tests.live import Client, GunicornServer, free_port
 from tests.smtp import smtp_server  # noqa: F401 - fixture
 
 ORIGIN = "https://shop.example"
@@ -239,6 +239,35 @@ def _routes(chat):
     ]
 
 
+def _visitor_socket(server, chat):
+    status, _, ticket = call(server.url, "POST", f"/api/widget/{chat['key']}/sockets/ticket",
+                             token=chat["visitor_token"], origin=ORIGIN)
+    assert status == 201, ticket
+    sock = Client(server.url, ticket["ticket"], origin=ORIGIN, timeout=10)
+    assert sock.recv()["type"] == "hello"
+    sock.send({"type": "resume", "positions": {}, "ref": "r"})
+    sock.recv_until(lambda f: f["type"] == "ack")
+    return sock
+
+
+def _agent_says(server, chat, text):
+    status, _, sent = call(server.url, "POST", f"/api/conversations/{chat['conversation_id']}/messages",
+                           {"text": text, "client_id": text}, token=chat["agent_token"], origin=DASHBOARD)
+    assert status == 201, sent
+    return time.monotonic()
+
+
+def _heard_after(sock, text, seconds):
+    """Seconds until the visitor's socket hears the agent's message `text` (fails after `seconds`)."""
+    start = time.monotonic()
+    sock.ws.settimeout(seconds)
+    try:
+        sock.recv_until(lambda f: f["type"] == "message.created" and f["data"]["message"]["text"] == text)
+    except Exception as error:  # a socket timeout: the message did not come in time
+        raise AssertionError(f"{text!r} not heard within {seconds} s ({error.__class__.__name__})") from None
+    return time.monotonic() - start
+
+
 # -- PostgreSQL stops --------------------------------------------------------------
 
 
@@ -336,6 +365,111 @@ def test_rate_limits_are_kept_in_memory_while_redis_is_away(limits_in_an_absent_
 
 
 # -- Redis stops -------------------------------------------------------------------
+
+
+@needs_private_servers
+def test_redis_outage_keeps_serving_and_delivering_across_servers(private, servers):
+    _, redis_server, _ = private
+    one, two = servers
+    logged_before = {server: len(server.log()) for server in (one, two)}
+    chat = _setup_chat(one, two)
+    sock = _visitor_socket(one, chat)
+    _agent_says(two, chat, "before")
+    assert _heard_after(sock, "before", 5) < 2
+    calls = [route for route in _routes(chat) if route[0] in
+             ("widget open (browser)", "visitor ticket", "login", "visitor message", "agent ticket")]
+
+    redis_server.stop()
+    try:
+        for server in (one, two):
+            for name, method, path, body, token, origin in calls:
+                status, _, answer = call(server.url, method, path, body, token, origin)
+                assert status in (200, 201), (server.url, name, status, answer)
+        # The agent's server cannot publish; the visitor's server hears it from the event table, not later.
+        for text in ("during 1", "during 2"):
+            _agent_says(two, chat, text)
+            assert _heard_after(sock, text, 2.5) < 2.5
+    finally:
+        redis_server.start()
+
+    # Redis is back: the servers use it again, and messages go through at once.
+    _wait(lambda: all(call(s.url, "GET", "/readyz")[0] == 200 for s in (one, two)), 10, step=0.3)
+    time.sleep(1.5)  # the listeners' reconnect (backoff starts at well under a second)
+    _agent_says(two, chat, "after")
+    assert _heard_after(sock, "after", 2) < 2
+    for server in (one, two):
+        for name, method, path, body, token, origin in calls:
+            status, _, answer = call(server.url, method, path, body, token, origin)
+            assert status in (200, 201), (server.url, name, status, answer)
+    sock.close()
+
+    for server in (one, two):
+        log = server.log()[logged_before[server]:]
+        # Said once per outage, not once per request or per reconnect attempt.
+        assert log.count("Rate limit storage unreachable") == 1, log[-3000:]
+        assert log.count("broker connection lost") == 1, log[-3000:]
+        assert log.count("broker connection back") == 1, log[-3000:]
+        assert "Traceback" not in log, log[-3000:]
+
+
+@pytest.mark.skipif(not REDIS_SERVER, reason="needs the redis-server binary to run a private Redis")
+def test_broker_catches_sockets_up_from_the_table_while_redis_is_away_and_when_it_is_back():
+    import threading
+    import uuid
+
+    from services.broker import RESYNC, RedisBroker
+
+    redis_server = PrivateRedis()
+    redis_server.start()
+    positions = {"user:1": 4, "user:2": 7}  # what the event table says; "another process" writes to it
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    here = RedisBroker(redis_server.url, prefix=prefix, stream_positions=lambda streams: dict(positions))
+    there = RedisBroker(redis_server.url, prefix=prefix, stream_positions=lambda streams: {"user:3": 0})
+    heard, heard_there = [], []
+    changed = threading.Condition()
+
+    def on(log, stream):
+        def callback(frame):
+            with changed:
+                log.append((stream, frame.get("type"), frame.get("pos")))
+                changed.notify_all()
+        return callback
+
+    def wait_for(log, item, seconds):
+        with changed:
+            return changed.wait_for(lambda: item in log, seconds)
+
+    try:
+        for stream in positions:
+            here.subscribe(stream, on(heard, stream))
+        there.subscribe("user:3", on(heard_there, "user:3"))
+
+        redis_server.stop()
+        # The first look of an outage sends every socket to the table once...
+        assert wait_for(heard, ("user:2", RESYNC, None), 3), heard
+        assert wait_for(heard_there, ("user:3", RESYNC, None), 3), heard_there
+        del heard[:], heard_there[:]
+        # ...then only the streams that moved, within a poll.
+        positions["user:1"] = 5
+        start = time.monotonic()
+        assert wait_for(heard, ("user:1", RESYNC, None), 2.5), heard
+        assert time.monotonic() - start < 2.5
+        assert ("user:2", RESYNC, None) not in heard
+        # This process publishes while Redis is away: its own subscribers hear it at once.
+        here.publish("user:3", {"type": "x", "stream": "user:3", "pos": 1})
+        assert ("user:3", "x", 1) not in heard_there
+
+        redis_server.start()
+        # Back: the other process is told to read the stream it did not hear of (its own looks at the
+        # table find nothing new there), and events go through Redis again.
+        assert wait_for(heard_there, ("user:3", RESYNC, None), 8), heard_there
+        assert _wait(lambda: here.connected and there.connected, 8)
+        there.publish("user:1", {"type": "y", "stream": "user:1", "pos": 6})
+        assert wait_for(heard, ("user:1", "y", 6), 3), heard
+    finally:
+        here.close()
+        there.close()
+        redis_server.stop()
 
 
 # -- the outbox with two senders ---------------------------------------------------
