@@ -239,6 +239,18 @@ def _routes(chat):
     ]
 
 
+def _socket_refusal(server):
+    """(status, headers) with which the server refuses a WebSocket handshake (its ticket is checked first)."""
+    import websocket
+
+    try:
+        websocket.create_connection(server.url.replace("http://", "ws://") + "/ws?ticket=not-a-ticket",
+                                    origin=ORIGIN, timeout=10).close()
+    except websocket.WebSocketBadStatusException as error:
+        return error.status_code, {key.lower(): value for key, value in (error.resp_headers or {}).items()}
+    return 101, {}
+
+
 def _visitor_socket(server, chat):
     status, _, ticket = call(server.url, "POST", f"/api/widget/{chat['key']}/sockets/ticket",
                              token=chat["visitor_token"], origin=ORIGIN)
@@ -291,6 +303,9 @@ def test_database_outage_answers_503_with_retry_after_everywhere_and_recovers(pr
             status, _, _ = call(server.url, "GET", "/healthz")
             if status != 200:
                 problems.append(("liveness", status, None))
+            status, headers = _socket_refusal(server)
+            if status != 503 or not headers.get("retry-after"):
+                problems.append(("socket upgrade", status, headers))
         assert not problems, "\n".join(map(repr, problems))
     finally:
         pg.start()
@@ -304,6 +319,7 @@ def test_database_outage_answers_503_with_retry_after_everywhere_and_recovers(pr
         for name, method, path, body, token, origin in routes:
             status, _, answer = call(server.url, method, path, body, token, origin)
             assert status in (200, 201), (name, status, answer)
+        assert _socket_refusal(server)[0] == 401  # the ticket is read again, and is no ticket
 
 
 def test_widget_call_from_a_page_during_a_database_outage_is_503_not_500():
