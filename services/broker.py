@@ -85,7 +85,7 @@ class RedisBroker(MemoryBroker):
 
     POLL_S = 1.0  # how often sockets catch up from the event table while Redis is away
     RECONNECT_MIN_S = 0.2
-    RECONNECT_MAX_S = 5.0
+    RECONNECT_MAX_S = 3.0
     LIVENESS_S = 5.0  # a listener that hears nothing, not even its own ping, this long twice over reconnects
     DIRTY_MAX = 10_000  # beyond this many unheard-of streams, everyone resyncs everything instead
 

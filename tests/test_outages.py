@@ -408,9 +408,10 @@ def test_redis_outage_keeps_serving_and_delivering_across_servers(private, serve
     finally:
         redis_server.start()
 
-    # Redis is back: the servers use it again, and messages go through at once.
-    _wait(lambda: all(call(s.url, "GET", "/readyz")[0] == 200 for s in (one, two)), 10, step=0.3)
-    time.sleep(1.5)  # the listeners' reconnect (backoff starts at well under a second)
+    # Redis is back: the servers use it again (their listeners retry within a few seconds), and messages
+    # go through at once.
+    assert _wait(lambda: all("broker connection back" in s.log()[logged_before[s]:] for s in (one, two)), 10,
+                 step=0.3), [s.log()[logged_before[s]:] for s in (one, two)]
     _agent_says(two, chat, "after")
     assert _heard_after(sock, "after", 2) < 2
     for server in (one, two):
@@ -428,64 +429,106 @@ def test_redis_outage_keeps_serving_and_delivering_across_servers(private, serve
         assert "Traceback" not in log, log[-3000:]
 
 
-@pytest.mark.skipif(not REDIS_SERVER, reason="needs the redis-server binary to run a private Redis")
-def test_broker_catches_sockets_up_from_the_table_while_redis_is_away_and_when_it_is_back():
-    import threading
-    import uuid
+class Heard:
+    """What a broker's subscribers heard, with bounded waits."""
 
-    from services.broker import RESYNC, RedisBroker
+    def __init__(self):
+        import threading
 
-    redis_server = PrivateRedis()
-    redis_server.start()
-    positions = {"user:1": 4, "user:2": 7}  # what the event table says; "another process" writes to it
-    prefix = f"test-{uuid.uuid4().hex[:8]}"
-    here = RedisBroker(redis_server.url, prefix=prefix, stream_positions=lambda streams: dict(positions))
-    there = RedisBroker(redis_server.url, prefix=prefix, stream_positions=lambda streams: {"user:3": 0})
-    heard, heard_there = [], []
-    changed = threading.Condition()
+        self.items = []
+        self.changed = threading.Condition()
 
-    def on(log, stream):
+    def subscriber(self, stream):
         def callback(frame):
-            with changed:
-                log.append((stream, frame.get("type"), frame.get("pos")))
-                changed.notify_all()
+            with self.changed:
+                self.items.append((stream, frame.get("type"), frame.get("pos")))
+                self.changed.notify_all()
         return callback
 
-    def wait_for(log, item, seconds):
-        with changed:
-            return changed.wait_for(lambda: item in log, seconds)
+    def wait_for(self, item, seconds):
+        with self.changed:
+            return self.changed.wait_for(lambda: item in self.items, seconds)
 
+    def clear(self):
+        with self.changed:
+            del self.items[:]
+
+
+@pytest.fixture
+def private_redis():
+    if not REDIS_SERVER:
+        pytest.skip("needs the redis-server binary to run a private Redis")
+    server = PrivateRedis()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _brokers(url, *tables):
+    """One RedisBroker per event table (a dict of stream positions), sharing a channel prefix."""
+    import uuid
+
+    from services.broker import RedisBroker
+
+    prefix = f"test-{uuid.uuid4().hex[:8]}"
+    return [RedisBroker(url, prefix=prefix, stream_positions=lambda streams, table=table: dict(table))
+            for table in tables]
+
+
+def test_broker_catches_sockets_up_from_the_table_while_redis_is_away_and_when_it_is_back(private_redis):
+    from services.broker import RESYNC
+
+    table = {"user:1": 4, "user:2": 7}  # the event table's positions; "another process" writes to it
+    here, there = brokers = _brokers(private_redis.url, table, table)
+    heard = Heard()
     try:
-        for stream in positions:
-            here.subscribe(stream, on(heard, stream))
-        there.subscribe("user:3", on(heard_there, "user:3"))
+        for stream in table:
+            here.subscribe(stream, heard.subscriber(stream))
 
-        redis_server.stop()
+        private_redis.stop()
         # The first look of an outage sends every socket to the table once...
-        assert wait_for(heard, ("user:2", RESYNC, None), 3), heard
-        assert wait_for(heard_there, ("user:3", RESYNC, None), 3), heard_there
-        del heard[:], heard_there[:]
+        assert heard.wait_for(("user:2", RESYNC, None), 3), heard.items
+        heard.clear()
         # ...then only the streams that moved, within a poll.
-        positions["user:1"] = 5
+        table["user:1"] = 5
         start = time.monotonic()
-        assert wait_for(heard, ("user:1", RESYNC, None), 2.5), heard
+        assert heard.wait_for(("user:1", RESYNC, None), 2.5), heard.items
         assert time.monotonic() - start < 2.5
-        assert ("user:2", RESYNC, None) not in heard
-        # This process publishes while Redis is away: its own subscribers hear it at once.
-        here.publish("user:3", {"type": "x", "stream": "user:3", "pos": 1})
-        assert ("user:3", "x", 1) not in heard_there
+        assert ("user:2", RESYNC, None) not in heard.items
 
-        redis_server.start()
-        # Back: the other process is told to read the stream it did not hear of (its own looks at the
-        # table find nothing new there), and events go through Redis again.
-        assert wait_for(heard_there, ("user:3", RESYNC, None), 8), heard_there
-        assert _wait(lambda: here.connected and there.connected, 8)
+        private_redis.start()
+        assert _wait(lambda: here.connected and there.connected, 8), "the brokers did not reconnect"
         there.publish("user:1", {"type": "y", "stream": "user:1", "pos": 6})
-        assert wait_for(heard, ("user:1", "y", 6), 3), heard
+        assert heard.wait_for(("user:1", "y", 6), 3), heard.items
     finally:
-        here.close()
-        there.close()
-        redis_server.stop()
+        for broker in brokers:
+            broker.close()
+
+
+def test_a_publish_that_failed_is_announced_to_the_processes_that_never_lost_redis(private_redis):
+    from services.broker import RESYNC
+
+    here, there = brokers = _brokers(private_redis.url, {}, {})
+    heard_here, heard_there = Heard(), Heard()
+    try:
+        here.subscribe("user:3", heard_here.subscriber("user:3"))
+        there.subscribe("user:3", heard_there.subscriber("user:3"))
+        publish = here._redis.publish
+
+        def fails_once(*args):
+            here._redis.publish = publish
+            raise ConnectionError("lost on the way")
+
+        here._redis.publish = fails_once
+        here.publish("user:3", {"type": "x", "stream": "user:3", "pos": 1})
+        # This process's sockets hear it at once; the other process is told to read the table.
+        assert ("user:3", "x", 1) in heard_here.items
+        assert heard_there.wait_for(("user:3", RESYNC, None), 3), heard_there.items
+        assert ("user:3", "x", 1) not in heard_there.items
+        assert _wait(lambda: here.connected, 3)
+    finally:
+        for broker in brokers:
+            broker.close()
 
 
 # -- the outbox with two senders ---------------------------------------------------
