@@ -12,7 +12,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
@@ -28,8 +27,8 @@ from tests.smtp import smtp_server  # noqa: F401 - fixture
 
 ORIGIN = "https://shop.example"
 DASHBOARD = "http://localhost:3000"
-PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1:] or [None]
-PG_BIN = PG_BIN[0] or os.path.dirname(shutil.which("initdb") or "")
+# Debian keeps initdb and pg_ctl out of PATH, under the server's version.
+PG_BIN = (sorted(glob.glob("/usr/lib/postgresql/*/bin")) or [os.path.dirname(shutil.which("initdb") or "")])[-1]
 REDIS_SERVER = shutil.which("redis-server")
 
 
