@@ -80,7 +80,9 @@ class PrivateRedis:
         self.proc = subprocess.Popen([REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                                       "--appendonly", "no", "--daemonize", "no"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        assert _wait(self.ping, 10), "the private redis-server did not start"
+        if not _wait(self.ping, 10):
+            self.stop()
+            raise AssertionError("the private redis-server did not start")
 
     def stop(self):
         if self.proc is not None and self.proc.poll() is None:
@@ -142,8 +144,9 @@ def private():
     """A private PostgreSQL and Redis, and an app on them that writes the test data."""
     from app import create_app
 
-    pg, redis_server = PrivatePostgres().init(), PrivateRedis()
+    pg, redis_server = PrivatePostgres(), PrivateRedis()
     try:
+        pg.init()
         pg.start()
         redis_server.start()
         app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=pg.url, PASSWORD_HASH_PROFILE="fast",
