@@ -37,8 +37,9 @@ def create_app(config_class=Config, **overrides):
 
     from blueprints import register_blueprints
     from services.broker import make_broker
+    from services.events import stream_positions_reader
 
-    app.extensions["broker"] = make_broker(app.config)
+    app.extensions["broker"] = make_broker(app.config, stream_positions=stream_positions_reader(app))
     register_blueprints(api)
     from blueprints.pages import bp as pages_bp
     from blueprints.ws import bp as ws_bp

@@ -97,6 +97,20 @@ def error_body(status, message, code=None, errors=None):
     return body
 
 
+# How long a client should wait before it tries again during an outage.
+RETRY_AFTER_S = "5"
+
+
+def is_database_outage(error):
+    """A database error that means the database is away (not a bad statement)."""
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+def unavailable_response(message="Database temporarily unavailable, try again", errors=None):
+    """The 503 every outage answers: JSON, with Retry-After."""
+    return error_response(503, message, "unavailable", errors, headers={"Retry-After": RETRY_AFTER_S})
+
+
 def error_response(status, message, code=None, errors=None, headers=None):
     response = jsonify(error_body(status, message, code, errors))
     response.status_code = status
@@ -128,7 +142,7 @@ class Api(_SmorestApi):
         return response
 
 
-def _rollback():
+def rollback_quietly():
     """Drop what a failed request left in the session, so nothing later commits half of it.
 
     A session can outlive one request (a WebSocket, a test client inside an
@@ -147,22 +161,21 @@ def register_error_handlers(app):
 
     @app.errorhandler(DomainError)
     def _domain(error):
-        _rollback()
-        return error_response(error.status, error.message, error.code, error.errors)
+        rollback_quietly()
+        headers = {"Retry-After": RETRY_AFTER_S} if error.status == 503 else None
+        return error_response(error.status, error.message, error.code, error.errors, headers)
 
     @app.errorhandler(OperationalError)
     def _db_down(error):
         log.warning("database unavailable: %s", error.__class__.__name__)
-        _rollback()
-        return error_response(503, "Database temporarily unavailable, try again", "unavailable",
-                              headers={"Retry-After": "5"})
+        rollback_quietly()
+        return unavailable_response()
 
     @app.errorhandler(DBAPIError)
     def _db_error(error):
-        _rollback()
+        rollback_quietly()
         if error.connection_invalidated:
-            return error_response(503, "Database temporarily unavailable, try again", "unavailable",
-                                  headers={"Retry-After": "5"})
+            return unavailable_response()
         log.exception("database error")
         return error_response(500, "Internal server error", "internal_error")
 
@@ -173,7 +186,7 @@ def register_error_handlers(app):
 
             return api.handle_http_exception(error)
         log.exception("unhandled error")
-        _rollback()
+        rollback_quietly()
         return error_response(500, "Internal server error", "internal_error")
 
 

@@ -1,12 +1,15 @@
 """The public widget API, addressed by an interface's public key."""
+import logging
+
 from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
 from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
+from sqlalchemy.exc import DBAPIError
 
 from blueprints.common import errors
-from errors import NotFound
+from errors import NotFound, is_database_outage, rollback_quietly, unavailable_response
 from extensions import limiter
 from models.conversation import Visitor
 from schemas.conversations import (
@@ -25,6 +28,8 @@ from services.offline_forms import do_submit_offline_form
 from services.sockets import do_issue_ticket
 from services.visitors import access_visitor_conversation, access_widget, do_open_widget, origin_allowed
 from services.flow_runtime import start_flow
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint("widget", __name__, url_prefix="/api/widget/<string:public_key>",
                 description="The visitor's widget (public; a visitor token after opening)")
@@ -49,20 +54,41 @@ limiter.limit(lambda: current_app.config["WIDGET_LIMIT_PER_VISITOR"], key_func=_
 
 @blp.after_request
 def _cors(response):
-    """Allow the calling page when its origin is one of the interface's."""
+    """Allow the calling page when its origin is one of the interface's.
+
+    This runs after the error handlers: an exception here would skip them and
+    answer 500, so a database outage met here is answered as one (503).
+    """
     origin = request.headers.get("Origin")
     key = (request.view_args or {}).get("public_key")
-    if origin and key:
-        from services.visitors import interface_by_key
+    if not (origin and key):
+        return response
+    if response.status_code == 503:
+        # An outage answer tells nothing about the interface, and its database is most likely the one
+        # away: let the page read it and its Retry-After without asking.
+        return _allow(response, origin)
+    from services.visitors import interface_by_key
 
+    try:
         interface = interface_by_key(key)
-        if interface is not None and origin_allowed(interface, origin):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
-            response.headers["Access-Control-Expose-Headers"] = "Retry-After"
-            response.headers["Access-Control-Max-Age"] = "600"
-            response.headers.add("Vary", "Origin")
+    except DBAPIError as error:
+        if not is_database_outage(error):
+            raise
+        log.warning("database unavailable: %s", error.__class__.__name__)
+        rollback_quietly()
+        return _allow(unavailable_response(), origin)
+    if interface is not None and origin_allowed(interface, origin):
+        _allow(response, origin)
+    return response
+
+
+def _allow(response, origin):
+    response.headers["Access-Control-Allow-Origin"] = origin
+    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+    response.headers["Access-Control-Expose-Headers"] = "Retry-After"
+    response.headers["Access-Control-Max-Age"] = "600"
+    response.headers.add("Vary", "Origin")
     return response
 
 

@@ -7,7 +7,9 @@ gap in positions reads the missing events from the database.
 """
 import json
 import logging
+import random
 import threading
+import time
 from collections import defaultdict
 
 log = logging.getLogger(__name__)
@@ -70,11 +72,24 @@ class MemoryBroker:
 
 
 class RedisBroker(MemoryBroker):
-    """Publish through Redis; one listener thread per process dispatches locally."""
+    """Publish through Redis; one listener thread per process dispatches locally.
 
-    RECONNECT_S = 1.0
+    While Redis is away nothing stops: a publisher tells its own process's
+    sockets at once and remembers the streams the others did not hear of; the
+    listener tries to reconnect with a growing, jittered pause and meanwhile
+    looks at the event table every POLL_S, telling the sockets of streams that
+    moved to read it. When it is back, every stream that moved is read again
+    and the remembered streams are announced, so a delay is bounded by the
+    poll, never by the next event on a stream.
+    """
 
-    def __init__(self, url, prefix="livechat"):
+    POLL_S = 1.0  # how often sockets catch up from the event table while Redis is away
+    RECONNECT_MIN_S = 0.2
+    RECONNECT_MAX_S = 3.0
+    LIVENESS_S = 5.0  # a listener that hears nothing, not even its own ping, this long twice over reconnects
+    DIRTY_MAX = 10_000  # beyond this many unheard-of streams, everyone resyncs everything instead
+
+    def __init__(self, url, prefix="livechat", stream_positions=None):
         super().__init__()
         import redis
 
@@ -82,59 +97,159 @@ class RedisBroker(MemoryBroker):
                                            health_check_interval=15)
         self._url = url
         self._prefix = prefix
+        # stream_positions(streams) -> {stream: last position}: how the poll reads the event table.
+        self._stream_positions = stream_positions
+        self._seen = {}  # positions the last poll found, so the next one resyncs only streams that moved
+        self._next_poll = 0.0
+        self._connected = False
+        self._dirty = set()  # streams whose events other processes may not have heard of
+        self._dirty_overflow = False
+        self._state_lock = threading.Lock()
         self._stopped = threading.Event()
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._listen, name="broker-listener", daemon=True)
         self._thread.start()
         self._ready.wait(3)
 
+    # -- publishing ---------------------------------------------------------
+
     def publish(self, stream, frame):
-        try:
-            self._redis.publish(f"{self._prefix}:{stream}", json.dumps(frame, separators=(",", ":")))
-        except Exception:
-            # The event row is committed; subscribers catch up from the database.
-            log.warning("broker publish failed; subscribers will catch up", exc_info=True)
-            self.dispatch(stream, frame)
+        self.publish_many([(stream, frame)])
 
     def publish_many(self, items):
         """One round trip for a transaction's events (a live request's reach every agent at once)."""
-        if len(items) == 1:
-            return self.publish(*items[0])
+        if self._connected:
+            try:
+                if len(items) == 1:
+                    self._redis.publish(self._channel(items[0][0]), _dump(items[0][1]))
+                else:
+                    pipe = self._redis.pipeline(transaction=False)
+                    for stream, frame in items:
+                        pipe.publish(self._channel(stream), _dump(frame))
+                    pipe.execute()
+                if self._dirty or self._dirty_overflow:
+                    self._announce_dirty()
+                return
+            except Exception as error:
+                self._lost(error)
+        # The event rows are committed: this process's sockets hear them now, the others' from the table.
+        for stream, frame in items:
+            self.dispatch(stream, frame)
+        self._mark_dirty(stream for stream, frame in items if "pos" in frame)
+
+    def _channel(self, stream):
+        return f"{self._prefix}:{stream}"
+
+    def _mark_dirty(self, streams):
+        with self._state_lock:
+            self._dirty.update(streams)
+            if len(self._dirty) > self.DIRTY_MAX:
+                self._dirty.clear()
+                self._dirty_overflow = True
+
+    def _announce_dirty(self):
+        """Tell every process to read the streams it may have missed (published while Redis was away)."""
+        with self._state_lock:
+            streams, everything = self._dirty, self._dirty_overflow
+            self._dirty, self._dirty_overflow = set(), False
+        if not streams and not everything:
+            return
         try:
             pipe = self._redis.pipeline(transaction=False)
-            for stream, frame in items:
-                pipe.publish(f"{self._prefix}:{stream}", json.dumps(frame, separators=(",", ":")))
+            if everything:
+                pipe.publish(self._channel(RESYNC), _dump({"type": RESYNC}))
+            for stream in streams:
+                pipe.publish(self._channel(stream), _dump({"type": RESYNC, "stream": stream}))
             pipe.execute()
-        except Exception:
-            log.warning("broker publish failed; subscribers will catch up", exc_info=True)
-            for stream, frame in items:
-                self.dispatch(stream, frame)
+        except Exception as error:
+            with self._state_lock:
+                self._dirty.update(streams)
+                self._dirty_overflow = self._dirty_overflow or everything
+            self._lost(error)
+
+    # -- connection state ---------------------------------------------------
+
+    @property
+    def connected(self):
+        """Whether events go through Redis now (otherwise sockets catch up from the event table)."""
+        return self._connected
+
+    def _lost(self, error):
+        """Redis stopped answering: say so once, and catch up from the table until it is back."""
+        with self._state_lock:
+            was_connected, self._connected = self._connected, False
+            if was_connected:
+                self._seen = {}  # the first poll of an outage reads every stream once
+                self._next_poll = 0.0
+        if was_connected:
+            log.warning("broker connection lost (%s: %s); sockets catch up from the event table until it is back",
+                        error.__class__.__name__, error)
+
+    def _back(self, away_since):
+        with self._state_lock:
+            self._connected = True
+        if away_since is not None:
+            log.warning("broker connection back after %.1f s", time.monotonic() - away_since)
+
+    def resync_moved(self):
+        """Tell the sockets of every stream that moved since the last look to read the event table.
+
+        False when the table could not be read (the database may be away too).
+        """
+        with self._lock:
+            streams = list(self._subscribers)
+        if not streams:
+            return True
+        if self._stream_positions is None:
+            self.resync_all()
+            return True
+        try:
+            positions = self._stream_positions(streams)
+        except Exception as error:  # the next poll tries again
+            log.debug("broker catch-up: event table unreadable (%s)", error.__class__.__name__)
+            return False
+        with self._state_lock:
+            seen, self._seen = self._seen, {stream: positions.get(stream, 0) for stream in streams}
+        for stream in streams:
+            if stream not in seen or positions.get(stream, 0) > seen[stream]:
+                self.dispatch(stream, {"type": RESYNC, "stream": stream})
+        return True
+
+    # -- the listener -------------------------------------------------------
 
     def _listen(self):
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
+        failures = 0
+        away_since = None  # None until the first connection, and while connected
         first = True
         while not self._stopped.is_set():
             pubsub = None
             try:
-                client = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=None)
+                # No silent reconnect inside redis-py: a connection that drops must reach this loop, which
+                # resyncs, or what was published in between would wait for the next event on its stream.
+                client = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=self.LIVENESS_S,
+                                              retry=Retry(NoBackoff(), 0))
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe(f"{self._prefix}:*")
+                self._back(away_since)
                 self._ready.set()
-                if not first:
+                if not first and not self.resync_moved():
                     self.resync_all()  # anything published while we were away is in the database
-                first = False
-                strip = len(self._prefix) + 1
-                while not self._stopped.is_set():
-                    message = pubsub.get_message(timeout=0.25)
-                    if message is None:
-                        continue
-                    channel = message["channel"].decode()
-                    self.dispatch(channel[strip:], json.loads(message["data"]))
-            except Exception:
-                log.warning("broker connection lost; reconnecting", exc_info=True)
+                self._announce_dirty()
+                first, failures, away_since = False, 0, None
+                self._receive(pubsub)
+            except Exception as error:
+                if away_since is None:
+                    away_since = time.monotonic()
+                if first and failures == 0:
+                    log.warning("broker unreachable (%s: %s); retrying", error.__class__.__name__, error)
+                self._lost(error)
                 self._ready.set()
-                self._stopped.wait(self.RECONNECT_S)
+                failures += 1
+                self._wait_and_poll(_backoff_s(failures, self.RECONNECT_MIN_S, self.RECONNECT_MAX_S))
             finally:
                 if pubsub is not None:
                     try:
@@ -142,13 +257,58 @@ class RedisBroker(MemoryBroker):
                     except Exception:
                         pass
 
+    def _receive(self, pubsub):
+        strip = len(self._prefix) + 1
+        everything = self._channel(RESYNC)
+        last_heard = last_ping = time.monotonic()
+        while not self._stopped.is_set():
+            message = pubsub.get_message(timeout=0.25)
+            now = time.monotonic()
+            if message is not None:
+                last_heard = now
+                if message["type"] == "pmessage":
+                    channel = message["channel"].decode()
+                    if channel == everything:
+                        self.resync_all()
+                    else:
+                        self.dispatch(channel[strip:], json.loads(message["data"]))
+            if now - last_heard > 2 * self.LIVENESS_S:
+                raise ConnectionError("no answer from Redis")
+            if not self._connected:  # a publish failed: resubscribe, which catches everyone up
+                raise ConnectionError("publishing failed")
+            if now - last_ping > self.LIVENESS_S:
+                pubsub.ping()
+                last_ping = now
+
+    def _wait_and_poll(self, seconds):
+        """Wait before the next connection attempt, catching sockets up from the event table meanwhile."""
+        deadline = time.monotonic() + seconds
+        while not self._stopped.is_set():
+            now = time.monotonic()
+            if now >= self._next_poll:
+                self._next_poll = now + self.POLL_S
+                self.resync_moved()
+            if now >= deadline:
+                return
+            self._stopped.wait(max(min(self._next_poll, deadline) - time.monotonic(), 0))
+
     def close(self):
         self._stopped.set()
         self._thread.join(3)
 
 
-def make_broker(config):
+def _backoff_s(failures, low, high):
+    """Exponential backoff with full jitter: processes that lost Redis together do not return together."""
+    return random.uniform(low, min(high, low * 2 ** failures))
+
+
+def _dump(frame):
+    return json.dumps(frame, separators=(",", ":"))
+
+
+def make_broker(config, stream_positions=None):
+    """The broker for a configuration; stream_positions reads the event table when Redis is away."""
     url = config.get("REDIS_URL")
     if url:
-        return RedisBroker(url, prefix=config.get("BROKER_PREFIX", "livechat"))
+        return RedisBroker(url, prefix=config.get("BROKER_PREFIX", "livechat"), stream_positions=stream_positions)
     return MemoryBroker()

@@ -134,6 +134,29 @@ def last_pos(stream):
     return db.session.scalar(select(Stream.last_pos).where(Stream.key == stream)) or 0
 
 
+def last_positions(streams, chunk=500):
+    """{stream: last position} of the given streams; a stream without events is left out."""
+    streams = list(streams)
+    positions = {}
+    for start in range(0, len(streams), chunk):
+        positions.update(db.session.execute(
+            select(Stream.key, Stream.last_pos).where(Stream.key.in_(streams[start:start + chunk]))).all())
+    return positions
+
+
+def stream_positions_reader(app):
+    """last_positions for the broker's own thread, which has no app context of its own."""
+
+    def read(streams):
+        with app.app_context():
+            try:
+                return last_positions(streams)
+            finally:
+                db.session.remove()
+
+    return read
+
+
 @sa_event.listens_for(Session, "after_commit")
 def _publish_after_commit(session):
     pending = session.info.pop("pending_events", None)

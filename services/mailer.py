@@ -56,12 +56,18 @@ def backoff_s(attempts, config):
 
 
 def _claim(row_id, now):
-    """Lease one row; the database decides which sender gets it."""
+    """Lease one row for one attempt; the database decides which sender gets it.
+
+    The row must still be due: another sender may have read it as due too, made
+    its attempt and backed it off since. Without that check both would count an
+    attempt in the same round and the backoff would grow twice as fast.
+    """
     result = db.session.execute(
         update(OutboxMail)
         .where(
             OutboxMail.id == row_id,
             OutboxMail.status == OutboxStatus.PENDING.value,
+            OutboxMail.next_attempt_at <= now,
             or_(OutboxMail.locked_until.is_(None), OutboxMail.locked_until < now),
         )
         .values(locked_until=now + timedelta(seconds=LEASE_S), attempts=OutboxMail.attempts + 1)

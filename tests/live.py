@@ -44,11 +44,18 @@ class ThreadServer:
 class GunicornServer:
     """The app served by a gunicorn process with the given environment."""
 
-    def __init__(self, env, worker_class="gthread"):
+    def __init__(self, env, worker_class="gthread", log_path=None):
         self.port = free_port()
         self.env = {**os.environ, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "0", **env}
         self.worker_class = worker_class
         self.proc = None
+        # A server that logs a lot (an outage) writes to a file: an unread pipe would fill and stop it.
+        self.log_path = log_path
+        self._log = None
+
+    def log(self):
+        """What the server wrote to stderr so far (with log_path only)."""
+        return Path(self.log_path).read_text(errors="replace") if self.log_path else ""
 
     @property
     def url(self):
@@ -58,12 +65,15 @@ class GunicornServer:
         cmd = [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "--bind",
                f"127.0.0.1:{self.port}", "--worker-class", self.worker_class, "--workers", "1",
                "--access-logfile", "/dev/null", "wsgi:app"]
+        if self.log_path:
+            self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=self._log or subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError("gunicorn exited: " + self.proc.stderr.read().decode()[-2000:])
+                output = self.log() if self._log else self.proc.stderr.read().decode()
+                raise RuntimeError("gunicorn exited: " + output[-2000:])
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
                     return self
@@ -77,6 +87,9 @@ class GunicornServer:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
+            self.proc.wait(10)
+        if self._log is not None:
+            self._log.close()
 
 
 class Client:
