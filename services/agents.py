@@ -10,7 +10,7 @@ from errors import Conflict, Forbidden, NotFound, ValidationFailed
 from extensions import db
 from models import Interface, Role, User, Workspace
 from services.auth import new_password_link, normalise_email
-from services.mailer import queue_mail
+from services.mailer import cancel_pending, queue_mail
 from services.pagination import paginate
 
 # Ids are INTEGER columns; a larger number names nothing (and would overflow the driver).
@@ -194,6 +194,8 @@ def do_update_user(actor, user, data):
     if role != user.role or is_active != user.is_active:
         user.token_version += 1
         end_sessions(user, "deactivated" if not is_active else "role_changed")
+    if email != user.email or not is_active:
+        cancel_pending("invitation", user.workspace_id, user.email)
     user.role, user.is_active, user.email = role, is_active, email
     if "name" in data:
         user.name = data["name"].strip()
@@ -212,6 +214,7 @@ def do_delete_user(actor, user):
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account", code="cannot_delete_self")
     end_sessions(user, "deleted")
+    cancel_pending("invitation", user.workspace_id, user.email)
     db.session.flush()
     db.session.delete(user)
     db.session.commit()
@@ -233,6 +236,7 @@ def do_resend_invitation(actor, user):
         raise Conflict("This user has already set a password", code="invitation_accepted")
     if not user.is_active:
         raise Conflict("This user is deactivated", code="user_inactive")
+    cancel_pending("invitation", user.workspace_id, user.email)  # its link stops working now
     link, expires_at = new_password_link(user)
     _queue_invitation(user, link, expires_at, actor.name)
     db.session.commit()

@@ -88,3 +88,61 @@ def test_conversation_updated_after_takeover_transfer_and_end_carries_the_last_s
     assert client.post(f"/api/conversations/{cid}/end", json={},
                        headers=world["auth"].headers(second)).status_code == 200
     _last_update_matches_rest(client, world, widget, second)
+
+
+# -- mail whose cause is gone is not sent -----------------------------------------------------------
+
+
+def _invitations_to(email):
+    from models import OutboxMail
+
+    db.session.expire_all()
+    mails = db.session.scalars(select(OutboxMail).where(OutboxMail.kind == "invitation").order_by(OutboxMail.id))
+    return [mail for mail in mails if mail.recipients == [email]]
+
+
+def _admin_headers(world):
+    return world["auth"].headers(world["admin"])
+
+
+def test_an_invitation_to_an_agent_deleted_before_it_went_out_is_cancelled(client, world):
+    from services.mailer import send_due
+
+    headers = _admin_headers(world)
+    created = client.post("/api/agents", json={"name": "Typo", "email": "ann@exmaple.com"}, headers=headers)
+    assert created.status_code == 201
+    assert client.delete(f"/api/agents/{created.get_json()['id']}", headers=headers).status_code == 204
+    [mail] = _invitations_to("ann@exmaple.com")
+    assert mail.status == "cancelled"
+    assert send_due() == (0, 0)
+    assert _invitations_to("ann@exmaple.com")[0].sent_at is None
+
+
+def test_an_invitation_to_a_corrected_address_cancels_the_one_to_the_typo(client, world):
+    headers = _admin_headers(world)
+    created = client.post("/api/agents", json={"name": "Typo", "email": "bob@exmaple.com"}, headers=headers)
+    agent_id = created.get_json()["id"]
+    assert client.patch(f"/api/agents/{agent_id}", json={"email": "bob@example.com"},
+                        headers=headers).status_code == 200
+    assert [mail.status for mail in _invitations_to("bob@exmaple.com")] == ["cancelled"]
+
+
+def test_a_resent_invitation_cancels_the_unsent_one_whose_link_no_longer_works(client, world):
+    headers = _admin_headers(world)
+    agent_id = client.post("/api/agents", json={"name": "Cy", "email": "cy@example.com"},
+                           headers=headers).get_json()["id"]
+    assert client.post(f"/api/agents/{agent_id}/invitation", headers=headers).status_code == 202
+    assert [mail.status for mail in _invitations_to("cy@example.com")] == ["cancelled", "pending"]
+
+
+def test_the_sender_skips_an_invitation_whose_user_is_gone(client, world):
+    from models import User
+    from services.mailer import send_due
+
+    headers = _admin_headers(world)
+    agent_id = client.post("/api/agents", json={"name": "Di", "email": "di@example.com"},
+                           headers=headers).get_json()["id"]
+    db.session.execute(User.__table__.delete().where(User.id == agent_id))  # gone by a path that cancels nothing
+    db.session.commit()
+    assert send_due() == (0, 0)
+    assert [mail.status for mail in _invitations_to("di@example.com")] == ["cancelled"]
