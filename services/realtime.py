@@ -42,10 +42,11 @@ TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization fai
 class CloseSocket(Exception):
     """Raised by the session when the transport must close the connection."""
 
-    def __init__(self, code, reason):
+    def __init__(self, code, reason, frames=()):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.frames = list(frames)  # sent before the close: why it closes (session.revoked)
 
 
 def error_frame(status, code, message, errors=None, ref=None):
@@ -140,7 +141,7 @@ class SocketSession:
         if self.kind == "user":
             user = db.session.get(User, self.principal_id)
             if user is None or not user.is_active:
-                raise CloseSocket(4401, "session revoked")
+                raise CloseSocket(4401, "session revoked", self._until_revoked())
             return user
         visitor = db.session.get(Visitor, self.principal_id)
         if visitor is None:
@@ -232,10 +233,32 @@ class SocketSession:
                 return [{"type": ServerFrame.REFETCH.value, "stream": stream, "pos": self.positions[stream]}]
             return self._accept(stream, events)
         if "pos" in frame:
+            accepted = self._accept(stream, [frame])
             if frame["type"] == EventType.SESSION_REVOKED and self.kind == "user":
-                raise CloseSocket(4401, "session revoked")
-            return self._accept(stream, [frame])
+                raise CloseSocket(4401, "session revoked", accepted)
+            return accepted
         return [frame]  # ephemeral
+
+    def _until_revoked(self):
+        """The user stream's events up to its session.revoked, when this socket has not had them yet.
+
+        A command can find the user gone before the broker brings the news; the
+        client still hears why its socket closes.
+        """
+        stream = user_stream(self.principal_id)
+        if stream not in self.positions:
+            return []
+        try:
+            events = replay(stream, self.positions[stream]) or []
+        except DBAPIError:
+            db.session.rollback()
+            return []
+        out = []
+        for frame in self._accept(stream, events):
+            out.append(frame)
+            if frame["type"] == EventType.SESSION_REVOKED:
+                break
+        return out
 
     # -- client frames ------------------------------------------------------
 

@@ -146,3 +146,67 @@ def test_the_sender_skips_an_invitation_whose_user_is_gone(client, world):
     db.session.commit()
     assert send_due() == (0, 0)
     assert [mail.status for mail in _invitations_to("di@example.com")] == ["cancelled"]
+
+
+# -- a revoked session hears why before its socket closes ---------------------------------------
+
+
+def _frames_until_close(sock, limit=200):
+    """Text frames the server sent, then its close code."""
+    import json
+
+    import websocket
+
+    frames = []
+    for _ in range(limit):
+        opcode, data = sock.ws.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return frames, int.from_bytes(data[:2], "big")
+        if opcode == websocket.ABNF.OPCODE_TEXT:
+            frames.append(json.loads(data))
+    raise AssertionError("the socket was not closed")
+
+
+@pytest.mark.parametrize("how", ["delete", "deactivate", "demote"])
+def test_a_revoked_user_hears_session_revoked_then_the_socket_closes(client, world, server, how):
+    from tests.live import Client
+
+    agent = world["agents"][0]
+    if how == "demote":
+        agent.role = "admin"
+        db.session.commit()
+    ticket = client.post("/api/sockets/ticket", headers=world["auth"].headers(agent)).get_json()["ticket"]
+    sock = Client(server.url, ticket)
+    sock.recv()
+    sock.send({"type": "resume", "positions": {}, "ref": "r"})
+    sock.recv_until(lambda f: f.get("ref") == "r")
+    headers = _admin_headers(world)
+    if how == "delete":
+        assert client.delete(f"/api/agents/{agent.id}", headers=headers).status_code == 204
+    else:
+        change = {"is_active": False} if how == "deactivate" else {"role": "agent"}
+        assert client.patch(f"/api/agents/{agent.id}", json=change, headers=headers).status_code == 200
+    frames, code = _frames_until_close(sock)
+    assert code == 4401
+    reason = {"delete": "deleted", "deactivate": "deactivated", "demote": "role_changed"}[how]
+    assert frames and frames[-1]["type"] == "session.revoked" and frames[-1]["data"] == {"reason": reason}
+    assert frames[-1]["stream"] == f"user:{agent.id}" and frames[-1]["pos"]
+
+
+def test_a_command_that_finds_the_user_gone_first_still_sends_session_revoked(client, world):
+    import json
+
+    from models import User
+    from services.agents import do_delete_user
+    from services.realtime import CloseSocket, SocketSession
+
+    agent_id, admin_id = world["agents"][0].id, world["admin"].id
+    session = SocketSession(world["agents"][0], push=lambda stream, frame: None)
+    session.handle_text(json.dumps({"type": "resume", "positions": {}}))
+    do_delete_user(db.session.get(User, admin_id), db.session.get(User, agent_id))
+    with pytest.raises(CloseSocket) as closed:  # before the broker's news reached the session
+        session.handle_text(json.dumps({"type": "subscribe", "stream": f"user:{agent_id}"}))
+    assert closed.value.code == 4401
+    assert closed.value.frames[-1]["type"] == "session.revoked"
+    assert closed.value.frames[-1]["data"] == {"reason": "deleted"}
+    session.unsubscribe_all()
