@@ -10,6 +10,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.base import StrEnum
+from models.live_request import WithdrawReason
+from models.user import SessionEndReason
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import ID_RANGE, CallSchema, IceCandidateSchema, validate_sdp
 from schemas.conversations import ConversationSchema, MessageSchema
@@ -98,7 +100,9 @@ class NotificationDataSchema(ma.Schema):
 
 class NotificationWithdrawnSchema(ma.Schema):
     notification_id = fields.Integer(required=True)
-    reason = fields.String(required=True, metadata={"description": "claimed, expired, cancelled, offline"})
+    reason = fields.String(required=True, validate=validate.OneOf(WithdrawReason.values()),
+                           metadata={"description": "claimed: you accepted it; the others say why it no longer "
+                                                    "needs you (agent_*: this agent's own state changed)"})
 
 
 class RequestUpdatedSchema(ma.Schema):
@@ -110,7 +114,7 @@ class RequestUpdatedSchema(ma.Schema):
 
 
 class SessionRevokedSchema(ma.Schema):
-    reason = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(SessionEndReason.values()))
 
 
 class ConversationReadSchema(ma.Schema):

@@ -8,7 +8,7 @@ from sqlalchemy.orm import selectinload
 
 from errors import Conflict, Forbidden, NotFound, ValidationFailed
 from extensions import db
-from models import Interface, Role, User, Workspace
+from models import Interface, Role, SessionEndReason, User, Workspace, WithdrawReason
 from services.auth import new_password_link, normalise_email
 from services.mailer import cancel_pending, queue_mail
 from services.pagination import paginate
@@ -193,7 +193,7 @@ def do_update_user(actor, user, data):
 
     if role != user.role or is_active != user.is_active:
         user.token_version += 1
-        end_sessions(user, "deactivated" if not is_active else "role_changed")
+        end_sessions(user, SessionEndReason.DEACTIVATED if not is_active else SessionEndReason.ROLE_CHANGED)
     if email != user.email or not is_active:
         cancel_pending("invitation", user.workspace_id, user.email)
     user.role, user.is_active, user.email = role, is_active, email
@@ -213,7 +213,7 @@ def do_delete_user(actor, user):
     _check_keeps_an_admin(user, role=Role.AGENT, is_active=False)
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account", code="cannot_delete_self")
-    end_sessions(user, "deleted")
+    end_sessions(user, SessionEndReason.DELETED)
     cancel_pending("invitation", user.workspace_id, user.email)
     db.session.flush()
     db.session.delete(user)
@@ -226,8 +226,9 @@ def end_sessions(user, reason):
     from services.assignments import requeue_agent
     from services.events import emit, user_stream
 
-    requeue_agent(user, f"agent_{reason}")
-    emit(EventType.SESSION_REVOKED, {"reason": reason}, [user_stream(user.id)], user.workspace_id)
+    reason = SessionEndReason(reason)
+    requeue_agent(user, WithdrawReason(f"agent_{reason.value}"))
+    emit(EventType.SESSION_REVOKED, {"reason": reason.value}, [user_stream(user.id)], user.workspace_id)
 
 
 def do_resend_invitation(actor, user):

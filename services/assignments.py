@@ -12,7 +12,7 @@ from errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 from models import (
     AuditAction, Availability, Component, ComponentType, Conversation, ConversationStatus, LiveRequest,
-    Notification, NotificationStatus, RequestKind, RequestStatus, Role, SenderType, User,
+    Notification, NotificationStatus, RequestKind, RequestStatus, Role, SenderType, User, WithdrawReason,
 )
 from models.base import utcnow
 from services.audit import audit
@@ -129,8 +129,8 @@ def assign(request, conversation, agent, action, reason):
         weight=weight_of(conversation.interface, kind)))
     db.session.refresh(conversation)
     agent.last_assigned_at = utcnow()
-    withdraw_for_request(request, "claimed", claimed_by=agent.id)
-    withdraw_new_chat(conversation, "claimed")
+    withdraw_for_request(request, WithdrawReason.CLAIMED, claimed_by=agent.id)
+    withdraw_new_chat(conversation, WithdrawReason.CLAIMED)
     component = live_chat_component(conversation.interface_id, request.component_id)
     if component is not None:
         stage = Stage.VIDEO_CHAT if kind == RequestKind.VIDEO else Stage.ASSIGNED
@@ -195,7 +195,7 @@ def do_takeover(agent, conversation_id):
         raise CapacityFull()
     db.session.refresh(conversation)
     agent.last_assigned_at = utcnow()
-    withdraw_new_chat(conversation, "taken_over")
+    withdraw_new_chat(conversation, WithdrawReason.TAKEN_OVER)
     component = live_chat_component(conversation.interface_id)
     if component is not None:
         show_stage(conversation, component, Stage.TAKEOVER, agent=agent)
@@ -292,7 +292,7 @@ def do_end(user, conversation_id, reason=None):
         raise NotActive()
     db.session.refresh(conversation)
     add_message(conversation, SenderType.SYSTEM, "The chat has ended.", data={"event": "ended"})
-    withdraw([Notification.conversation_id == conversation.id], "ended")
+    withdraw([Notification.conversation_id == conversation.id], WithdrawReason.ENDED)
     emit_conversation_updated(conversation, [user_stream(previous_id)])
     audit(AuditAction.ENDED, conversation.workspace_id, user, conversation.id, reason=reason)
     db.session.commit()

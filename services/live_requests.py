@@ -14,7 +14,7 @@ from errors import Conflict, NotFound
 from extensions import db
 from models import (
     AuditAction, Component, Conversation, ConversationStatus, LiveRequest, NotificationType, RequestKind,
-    RequestStatus, RoutingMode,
+    RequestStatus, RoutingMode, WithdrawReason,
 )
 from models.base import utcnow
 from schemas.events import EphemeralType, EventType
@@ -159,7 +159,7 @@ def _expire(request_id, now):
     request = db.session.get(LiveRequest, request_id)
     db.session.refresh(request)
     conversation = db.session.get(Conversation, request.conversation_id)
-    withdraw_for_request(request, "expired")
+    withdraw_for_request(request, WithdrawReason.EXPIRED)
     audit(AuditAction.EXPIRED, request.workspace_id, None, request.conversation_id, request.id)
     component = db.session.get(Component, request.component_id) if request.component_id else None
     offline_path(conversation, request, component)
@@ -201,7 +201,7 @@ def do_cancel_request(visitor, conversation_id):
         db.session.rollback()
         raise NoPendingRequest()
     db.session.refresh(request)
-    withdraw_for_request(request, "cancelled")
+    withdraw_for_request(request, WithdrawReason.CANCELLED)
     db.session.execute(update(Conversation).where(Conversation.id == conversation.id,
                                                   Conversation.status == ConversationStatus.WAITING)
                        .values(status=ConversationStatus.BOT))

@@ -6,7 +6,7 @@ from sqlalchemy import func, insert, select, update
 from extensions import db
 from models import (
     Availability, Conversation, ConversationStatus, Notification, NotificationStatus, NotificationType, User,
-    interface_agents,
+    WithdrawReason, interface_agents,
 )
 from models.base import utcnow
 from schemas.events import EventType
@@ -96,6 +96,7 @@ def withdraw(where, reason, claimed_by=None):
     ).all()
     if not pending:
         return []
+    reason = WithdrawReason(reason).value  # only what the specs list goes out
     table, now = Notification.__table__, utcnow()
     outcomes = {NotificationStatus.CLAIMED: [row.id for row in pending if row.user_id == claimed_by],
                 NotificationStatus.WITHDRAWN: [row.id for row in pending if row.user_id != claimed_by]}

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from extensions import db
-from models import Availability, User
+from models import Availability, User, WithdrawReason
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ def do_set_availability(user, availability):
 
     availability = Availability(availability)
     if availability == Availability.OFFLINE and user.availability != Availability.OFFLINE:
-        requeue_agent(user, "agent_offline")
+        requeue_agent(user, WithdrawReason.AGENT_OFFLINE)
     user.availability = availability
     db.session.commit()
     return user
@@ -119,7 +119,7 @@ def sweep_absent(now=None):
             db.session.rollback()
             continue
         user = db.session.get(User, user_id)
-        requeue_agent(user, "agent_offline")
+        requeue_agent(user, WithdrawReason.AGENT_OFFLINE)
         db.session.commit()
         gone.append(user_id)
     return gone

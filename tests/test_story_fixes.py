@@ -210,3 +210,42 @@ def test_a_command_that_finds_the_user_gone_first_still_sends_session_revoked(cl
     assert closed.value.frames[-1]["type"] == "session.revoked"
     assert closed.value.frames[-1]["data"] == {"reason": "deleted"}
     session.unsubscribe_all()
+
+
+# -- notification.withdrawn says why, with a reason the specs list --------------------------------
+
+
+def _asyncapi_enum(schema_name, field):
+    import json
+    from pathlib import Path
+
+    doc = json.loads((Path(__file__).parent.parent / "openapi" / "asyncapi.json").read_text())
+    return doc["components"]["schemas"][schema_name]["properties"][field].get("enum")
+
+
+def test_every_withdrawn_reason_the_server_sends_is_in_the_asyncapi_enum(client, world):
+    from models import Notification
+
+    go_online(*world["agents"])
+    first, second = world["agents"]
+    headers = world["auth"].headers(first)
+    taken = visitor(client, world)
+    press(client, taken, "button_0")  # new_chat_initiated for both
+    assert client.post(f"/api/conversations/{taken.conversation_id}/takeover", headers=headers).status_code == 200
+    assert client.post(f"/api/conversations/{taken.conversation_id}/end", json={},
+                       headers=headers).status_code == 200
+    waiting, _ = ask(client, world)
+    admin = _admin_headers(world)
+    assert client.patch(f"/api/agents/{second.id}", json={"is_active": False}, headers=admin).status_code == 200
+    assert client.delete(f"/api/agents/{first.id}", headers=admin).status_code == 204
+    db.session.expire_all()
+    sent = {payload["reason"] for stream in (f"user:{first.id}", f"user:{second.id}")
+            for payload in events(stream, "notification.withdrawn")}
+    assert {"taken_over", "agent_deactivated"} <= sent
+    enum = _asyncapi_enum("NotificationWithdrawn", "reason")
+    assert enum and sent <= set(enum)
+    assert {"claimed", "expired", "cancelled", "taken_over", "ended", "agent_offline", "agent_deleted",
+            "agent_deactivated", "agent_role_changed"} == set(enum)
+    stored = {n.reason for n in db.session.scalars(select(Notification)) if n.reason}
+    assert stored <= set(enum)
+    assert set(_asyncapi_enum("SessionRevoked", "reason")) == {"deleted", "deactivated", "role_changed"}
