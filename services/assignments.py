@@ -22,7 +22,8 @@ from services.flow_engine import enter
 from services.flow_runtime import apply, load_flow, renderer, show_stage
 from services.interfaces import is_member, serves
 from services.live_requests import resolve, update_queue
-from services.notifications import open_chat_counts, withdraw, withdraw_for_request, withdraw_new_chat
+from services.capacity import fits, load_of, open_chat_counts, weight_of
+from services.notifications import withdraw, withdraw_for_request, withdraw_new_chat
 from services.render import Stage
 
 
@@ -88,16 +89,8 @@ def lock_agent(agent_id):
     ).rowcount == 1
 
 
-def load_of(agent_id):
-    return open_chat_counts([agent_id])[agent_id]
-
-
 def _has_room(agent, weight):
-    return load_of(agent.id) + weight <= agent.max_chats
-
-
-def weight_of(interface, kind):
-    return interface.video_weight if RequestKind(kind) == RequestKind.VIDEO else 1
+    return fits(agent, load_of(agent.id), weight)
 
 
 def live_chat_component(interface_id, component_id=None):
@@ -169,11 +162,11 @@ def auto_assign(request, conversation, candidates):
     agents = db.session.scalars(select(User).where(User.id.in_(ids))).all()
     counts = open_chat_counts(ids)
     weight = weight_of(conversation.interface, request.kind)
-    with_room = [a for a in agents if counts[a.id] + weight <= a.max_chats and a.availability == Availability.ONLINE]
-    if not with_room:
+    candidates = [a for a in agents if fits(a, counts[a.id], weight) and a.availability == Availability.ONLINE]
+    if not candidates:
         return None
     never = utcnow().replace(year=1970)
-    chosen = min(with_room, key=lambda a: (counts[a.id], a.last_assigned_at or never, a.id))
+    chosen = min(candidates, key=lambda a: (counts[a.id], a.last_assigned_at or never, a.id))
     resolve(request.id, RequestStatus.ACCEPTED, agent_id=chosen.id)
     db.session.refresh(request)
     reason = {"mode": "least_busy", "load": counts[chosen.id], "loads": {str(a.id): counts[a.id] for a in agents}}
@@ -190,7 +183,7 @@ def do_takeover(agent, conversation_id):
     if taken != 1:
         db.session.rollback()
         raise NotInBotPhase("Only a conversation the bot leads can be taken over")
-    if not lock_agent(agent.id) or load_of(agent.id) > agent.max_chats:  # the load counts this chat now
+    if not lock_agent(agent.id) or not fits(agent, load_of(agent.id), 0):  # the load counts this chat now
         db.session.rollback()
         raise CapacityFull()
     db.session.refresh(conversation)
@@ -243,7 +236,7 @@ def do_transfer(user, conversation_id, target_id, note=None):
     if not _release(conversation, agent_id=target.id):
         db.session.rollback()
         raise NotActive()
-    if not lock_agent(target.id) or load_of(target.id) > target.max_chats:
+    if not lock_agent(target.id) or not fits(target, load_of(target.id), 0):  # counts the chat already
         db.session.rollback()
         raise TargetFull()
     db.session.refresh(conversation)

@@ -19,6 +19,7 @@ from models import (
 from models.base import utcnow
 from schemas.events import EphemeralType, EventType
 from services.audit import audit
+from services.capacity import weight_of
 from services.conversations import emit_conversation_updated
 from services.events import announce, conversation_stream, emit
 from services.flow_runtime import continue_after, show_stage
@@ -58,7 +59,7 @@ def _open(conversation, kind, component, exclude, welcome):
     from services.assignments import auto_assign
 
     interface = conversation.interface
-    agents = [agent for agent in eligible_agents(interface.id) if agent.id not in exclude]
+    agents = [agent for agent in eligible_agents(interface.id, weight_of(interface, kind)) if agent.id not in exclude]
     now = utcnow()
     request = LiveRequest(
         workspace_id=conversation.workspace_id, interface_id=interface.id, conversation_id=conversation.id,

@@ -249,3 +249,39 @@ def test_every_withdrawn_reason_the_server_sends_is_in_the_asyncapi_enum(client,
     stored = {n.reason for n in db.session.scalars(select(Notification)) if n.reason}
     assert stored <= set(enum)
     assert set(_asyncapi_enum("SessionRevoked", "reason")) == {"deleted", "deactivated", "role_changed"}
+
+
+# -- room is one rule, with the video weight, for offering and accepting ----------------------------
+
+
+def _busy(world, agent, chats=1, weight=1):
+    """Give agent open chats of other visitors (each weighing `weight`)."""
+    from models import Visitor
+
+    for _ in range(chats):
+        other = Visitor(workspace_id=world["workspace"].id, interface_id=world["interface"].id)
+        db.session.add(other)
+        db.session.flush()
+        db.session.add(Conversation(workspace_id=world["workspace"].id, interface_id=world["interface"].id,
+                                    visitor_id=other.id, status="active", agent_id=agent.id, weight=weight))
+    db.session.commit()
+
+
+def _offered(agent, kind):
+    from models import Notification
+
+    db.session.expire_all()
+    return db.session.scalars(select(Notification).where(Notification.user_id == agent.id,
+                                                         Notification.type == kind)).all()
+
+
+def test_broadcast_offers_video_only_to_agents_with_room_for_its_weight(client, world):
+    world["interface"].video_weight = 2
+    roomy, text_only = world["agents"]
+    _busy(world, text_only)  # 1 of 2: room for a text chat, not for a video chat
+    go_online(roomy, text_only)
+    ask(client, world, "video_chat")
+    assert len(_offered(roomy, "video_chat_request")) == 1
+    assert _offered(text_only, "video_chat_request") == []
+    ask(client, world, "live_chat")
+    assert len(_offered(text_only, "live_chat_request")) == 1
