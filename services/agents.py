@@ -204,6 +204,11 @@ def do_update_user(actor, user, data):
     if interfaces is not None:
         user.interfaces = interfaces
     with _unique_email(email):
+        db.session.flush()
+        if "max_chats" in data or interfaces is not None:
+            from services.live_requests import offer_waiting
+
+            offer_waiting(user.id)  # more room, or more interfaces: what waits may fit now
         db.session.commit()
     return user
 

@@ -21,7 +21,7 @@ from services.events import user_stream
 from services.flow_engine import enter
 from services.flow_runtime import apply, load_flow, renderer, show_stage
 from services.interfaces import is_member, serves
-from services.live_requests import resolve, update_queue
+from services.live_requests import offer_waiting, resolve, update_queue
 from services.capacity import fits, load_of, open_chat_counts, weight_of
 from services.notifications import withdraw, withdraw_for_request, withdraw_new_chat
 from services.render import Stage
@@ -167,7 +167,8 @@ def auto_assign(request, conversation, candidates):
         return None
     never = utcnow().replace(year=1970)
     chosen = min(candidates, key=lambda a: (counts[a.id], a.last_assigned_at or never, a.id))
-    resolve(request.id, RequestStatus.ACCEPTED, agent_id=chosen.id)
+    if not resolve(request.id, RequestStatus.ACCEPTED, agent_id=chosen.id):
+        return None  # accepted, cancelled or expired meanwhile
     db.session.refresh(request)
     reason = {"mode": "least_busy", "load": counts[chosen.id], "loads": {str(a.id): counts[a.id] for a in agents}}
     assign(request, conversation, chosen, AuditAction.AUTO_ASSIGNED, reason)
@@ -244,6 +245,7 @@ def do_transfer(user, conversation_id, target_id, note=None):
     add_message(conversation, SenderType.SYSTEM, f"{target.name} has joined the chat.",
                 data={"event": "transferred", "from_agent_id": previous_id, "to_agent_id": target.id})
     emit_conversation_updated(conversation, [user_stream(previous_id), user_stream(target.id)])
+    offer_waiting(previous_id)
     audit(AuditAction.TRANSFERRED, conversation.workspace_id, user, conversation.id, from_agent_id=previous_id,
           to_agent_id=target.id, note=note)
     db.session.commit()
@@ -270,6 +272,7 @@ def do_hand_back(user, conversation_id, component_id=None):
                 data={"event": "handed_back", "agent_id": previous_id})
     apply(conversation, enter(flow, index, renderer(conversation)))
     emit_conversation_updated(conversation, [user_stream(previous_id)])
+    offer_waiting(previous_id)
     audit(AuditAction.HANDED_BACK, conversation.workspace_id, user, conversation.id,
           component_id=conversation.component_id)
     db.session.commit()
@@ -287,6 +290,7 @@ def do_end(user, conversation_id, reason=None):
     add_message(conversation, SenderType.SYSTEM, "The chat has ended.", data={"event": "ended"})
     withdraw([Notification.conversation_id == conversation.id], WithdrawReason.ENDED)
     emit_conversation_updated(conversation, [user_stream(previous_id)])
+    offer_waiting(previous_id)
     audit(AuditAction.ENDED, conversation.workspace_id, user, conversation.id, reason=reason)
     db.session.commit()
     return conversation

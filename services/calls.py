@@ -271,7 +271,11 @@ def _close(call, by, reason, conversation_active):
     db.session.flush()
     emit_call_updated(call)
     if changed:
+        from services.live_requests import offer_waiting
+
         emit_conversation_updated(conversation, [user_stream(call.agent_id)] if call.agent_id else [])
+        if call.agent_id:
+            offer_waiting(call.agent_id)  # the chat weighs 1 again: what waits may fit now
 
 
 def end_call(call, by, reason, statuses=(CallStatus.RINGING, CallStatus.ACTIVE), pending_only=False):

@@ -91,10 +91,16 @@ def do_set_availability(user, availability):
     """Set the user's availability; going offline hands their chats back to the queue."""
     from services.assignments import requeue_agent
 
+    from services.live_requests import offer_waiting
+
     availability = Availability(availability)
     if availability == Availability.OFFLINE and user.availability != Availability.OFFLINE:
         requeue_agent(user, WithdrawReason.AGENT_OFFLINE)
+    coming_online = availability == Availability.ONLINE and user.availability != Availability.ONLINE
     user.availability = availability
+    if coming_online:
+        db.session.flush()
+        offer_waiting(user.id)
     db.session.commit()
     return user
 

@@ -285,3 +285,165 @@ def test_broadcast_offers_video_only_to_agents_with_room_for_its_weight(client, 
     assert _offered(text_only, "video_chat_request") == []
     ask(client, world, "live_chat")
     assert len(_offered(text_only, "live_chat_request")) == 1
+
+
+# -- the welcome message comes first, whoever is online ---------------------------------------------
+
+
+def test_the_welcome_message_is_shown_before_the_offline_message_when_nobody_is_online(client, world):
+    _, asked = ask(client, world)
+    texts = [m["text"] for m in asked["messages"] if m["sender_type"] == "bot"]
+    assert texts[-2:] == ["Please wait a moment while we connect you with one of our agents.",
+                          "Sorry, none of our agents is available right now."]
+    assert [m["data"]["stage"] for m in asked["messages"][-2:]] == ["welcome", "offline"]
+    assert asked["conversation"]["status"] == "bot"
+
+
+# -- a busy team is not an absent team ---------------------------------------------------------------
+
+
+def _use_routing(world, mode):
+    from models import RoutingMode
+
+    world["interface"].routing_mode = RoutingMode(mode)
+    db.session.commit()
+
+
+@pytest.mark.parametrize("mode", ["broadcast", "least_busy"])
+def test_when_every_online_agent_is_full_the_request_waits_in_the_queue(client, world, mode):
+    _use_routing(world, mode)
+    for agent in world["agents"]:
+        _busy(world, agent, chats=2)
+    go_online(*world["agents"])
+    widget, asked = ask(client, world)
+    assert asked["conversation"]["status"] == "waiting"
+    assert [m["data"]["stage"] for m in asked["messages"] if m["sender_type"] == "bot"][-1] == "welcome"
+    request = request_of(client, widget)
+    assert request["status"] == "pending" and request["queue_position"] == 1
+    assert all(_offered(agent, "live_chat_request") == [] for agent in world["agents"])
+
+
+@pytest.mark.parametrize("mode", ["broadcast", "least_busy"])
+def test_a_video_request_waits_when_agents_have_room_for_text_only(client, world, mode):
+    _use_routing(world, mode)
+    world["interface"].video_weight = 2
+    for agent in world["agents"]:
+        _busy(world, agent, chats=1)
+    go_online(*world["agents"])
+    widget, asked = ask(client, world, "video_chat")
+    assert asked["conversation"]["status"] == "waiting"
+    assert request_of(client, widget)["status"] == "pending"
+    assert all(_offered(agent, "video_chat_request") == [] for agent in world["agents"])
+
+
+def test_a_waiting_request_still_times_out_to_the_offline_path(client, world):
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from services.live_requests import sweep_expired
+
+    for agent in world["agents"]:
+        _busy(world, agent, chats=2)
+    go_online(*world["agents"])
+    widget, _ = ask(client, world)
+    assert sweep_expired(now=utcnow() + timedelta(hours=1)) == 1
+    assert request_of(client, widget)["status"] == "expired"
+    assert widget.messages().get_json()["items"][-1]["data"]["stage"] == "offline"
+
+
+def _chat_with(client, world, agent):
+    """A visitor whose chat `agent` took over; returns the widget."""
+    widget = visitor(client, world)
+    response = client.post(f"/api/conversations/{widget.conversation_id}/takeover",
+                           headers=world["auth"].headers(agent))
+    assert response.status_code == 200, response.get_json()
+    return widget
+
+
+def _free_room(client, world, agent, widget, how):
+    headers = world["auth"].headers(agent)
+    cid = widget.conversation_id
+    if how == "end":
+        response = client.post(f"/api/conversations/{cid}/end", json={}, headers=headers)
+    elif how == "hand_back":
+        response = client.post(f"/api/conversations/{cid}/hand-back", json={}, headers=headers)
+    else:
+        other = world["agents"][1]
+        other.max_chats = 5
+        db.session.commit()
+        response = client.post(f"/api/conversations/{cid}/transfer", json={"agent_id": other.id}, headers=headers)
+    assert response.status_code == 200, response.get_json()
+
+
+@pytest.mark.parametrize("how", ["end", "hand_back", "transfer"])
+def test_broadcast_offers_the_waiting_request_to_an_agent_who_frees_room(client, world, how):
+    agent, other = world["agents"]
+    agent.max_chats = 1
+    db.session.commit()
+    go_online(agent)
+    held = _chat_with(client, world, agent)
+    widget, _ = ask(client, world)
+    assert request_of(client, widget)["status"] == "pending" and _offered(agent, "live_chat_request") == []
+    if how == "transfer":
+        go_online(other)
+    _free_room(client, world, agent, held, how)
+    [offer] = _offered(agent, "live_chat_request")
+    assert offer.request_id == request_of(client, widget)["request_id"] and offer.status.value == "pending"
+    accepted = client.post(f"/api/requests/{offer.request_id}/accept", headers=world["auth"].headers(agent))
+    assert accepted.status_code == 200
+
+
+@pytest.mark.parametrize("how", ["end", "hand_back", "transfer"])
+def test_least_busy_assigns_the_waiting_request_to_an_agent_who_frees_room(client, world, how):
+    _use_routing(world, "least_busy")
+    agent, other = world["agents"]
+    agent.max_chats = 1
+    db.session.commit()
+    go_online(agent)
+    held = _chat_with(client, world, agent)
+    widget, _ = ask(client, world)
+    assert request_of(client, widget)["status"] == "pending"
+    if how == "transfer":
+        go_online(other)
+    _free_room(client, world, agent, held, how)
+    assert request_of(client, widget)["status"] == "accepted"
+    conversation = client.get(widget.url(), headers=widget.headers()).get_json()
+    assert conversation["status"] == "active" and conversation["agent_id"] == agent.id
+
+
+def test_an_agent_coming_online_is_offered_what_waits(client, world):
+    first, second = world["agents"]
+    first.max_chats = 1
+    db.session.commit()
+    go_online(first)
+    _chat_with(client, world, first)
+    widget, _ = ask(client, world)
+    response = client.put("/api/availability", json={"availability": "online"}, headers=world["auth"].headers(second))
+    assert response.status_code == 200
+    assert [n.request_id for n in _offered(second, "live_chat_request")] == [request_of(client, widget)["request_id"]]
+
+
+def test_a_video_request_is_offered_once_the_video_weight_fits(client, world):
+    world["interface"].video_weight = 2
+    agent = world["agents"][0]
+    go_online(agent)
+    held = _chat_with(client, world, agent)
+    agent.max_chats = 2
+    db.session.commit()
+    widget, _ = ask(client, world, "video_chat")
+    assert request_of(client, widget)["status"] == "pending" and _offered(agent, "video_chat_request") == []
+    _free_room(client, world, agent, held, "end")
+    assert len(_offered(agent, "video_chat_request")) == 1
+
+
+def test_raising_max_chats_offers_what_waits(client, world):
+    agent = world["agents"][0]
+    agent.max_chats = 1
+    db.session.commit()
+    go_online(agent)
+    _chat_with(client, world, agent)
+    widget, _ = ask(client, world)
+    assert _offered(agent, "live_chat_request") == []
+    assert client.patch(f"/api/agents/{agent.id}", json={"max_chats": 2},
+                        headers=_admin_headers(world)).status_code == 200
+    assert [n.request_id for n in _offered(agent, "live_chat_request")] == [request_of(client, widget)["request_id"]]
