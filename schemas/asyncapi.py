@@ -118,7 +118,10 @@ def _control_messages():
         "frame.hello": {"name": ServerFrame.HELLO.value, "summary": "Sent once on connect", "payload": {
             "type": "object", "required": ["type", "kind", "id", "streams"], "properties": {
                 "type": {"type": "string", "enum": ["hello"]}, "kind": {"type": "string", "enum": ["user", "visitor"]},
-                "id": {"type": "integer"}, "commands": {"type": "array", "items": {"type": "string"}},
+                "id": {"type": "integer"},
+                "commands": {"type": "array", "items": {"type": "string"},
+                             "description": "The commands you may send (agents' and visitors' differ); "
+                                            "any other is answered with a 403 error"},
                 "streams": {"type": "object", "additionalProperties": {"type": "integer"},
                             "description": "Your default streams and their latest positions"}}}},
         "frame.ack": {"name": ServerFrame.ACK.value, "summary": "A command succeeded", "payload": {

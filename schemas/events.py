@@ -302,6 +302,17 @@ COMMAND_SCHEMAS = {
 AGENT_COMMANDS = {CommandType.REQUEST_ACCEPT, CommandType.CONVERSATION_TAKEOVER, CommandType.CONVERSATION_TRANSFER,
                   CommandType.CONVERSATION_HAND_BACK, CommandType.CONVERSATION_END}
 
+# Who may send what: hello lists a principal's commands, and the socket refuses the others with 403.
+USER_ONLY_COMMANDS = AGENT_COMMANDS | {CommandType.CALL_OFFER_VIDEO}
+VISITOR_ONLY_COMMANDS = {CommandType.CALL_ACCEPT_VIDEO, CommandType.CALL_DECLINE_VIDEO}
+
+
+def commands_for(kind):
+    """The commands a principal of this kind ("user" or "visitor") may send, in declaration order."""
+    barred = VISITOR_ONLY_COMMANDS if kind == "user" else USER_ONLY_COMMANDS
+    return [command for command in CommandType if command not in barred]
+
+
 # Commands about calls, handled by services/calls.py (which checks who may send each).
 CALL_COMMANDS = {CommandType.CALL_OFFER, CommandType.CALL_ANSWER, CommandType.CALL_CANDIDATE, CommandType.CALL_HANGUP,
                  CommandType.CALL_OFFER_VIDEO, CommandType.CALL_ACCEPT_VIDEO, CommandType.CALL_DECLINE_VIDEO,

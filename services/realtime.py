@@ -18,6 +18,7 @@ from models import User
 from models.conversation import Conversation
 from schemas.events import (
     AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
+    commands_for,
 )
 from services.broker import RESYNC
 from services.interfaces import serves
@@ -131,6 +132,7 @@ class SocketSession:
         self.signal_bucket = TokenBucket(SIGNAL_RATE_PER_S, SIGNAL_BURST)
         self.rejected = 0
         self._callbacks = {}
+        self.commands = frozenset(commands_for(self.kind))
 
     # -- principal --------------------------------------------------------
 
@@ -154,7 +156,7 @@ class SocketSession:
         self.heartbeat(batched=False)
         db.session.remove()
         return [{"type": ServerFrame.HELLO.value, "kind": self.kind, "id": self.principal_id, "streams": streams,
-                 "commands": CommandType.values()}]
+                 "commands": [command.value for command in commands_for(self.kind)]}]
 
     def heartbeat(self, batched=True):
         """Keep the user's presence (a visitor's: in their live call) fresh while this socket is open.
@@ -318,6 +320,8 @@ class SocketSession:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _dispatch(self, command_type, command, ref):
+        if command_type not in self.commands:
+            raise Forbidden("Only agents can do this" if self.kind == "visitor" else "Only visitors can do this")
         if command_type == CommandType.PING:
             return [{"type": ServerFrame.PONG.value, "ref": ref}]
         if command_type == CommandType.MESSAGE_SEND:

@@ -447,3 +447,46 @@ def test_raising_max_chats_offers_what_waits(client, world):
     assert client.patch(f"/api/agents/{agent.id}", json={"max_chats": 2},
                         headers=_admin_headers(world)).status_code == 200
     assert [n.request_id for n in _offered(agent, "live_chat_request")] == [request_of(client, widget)["request_id"]]
+
+
+# -- hello lists what the principal may send ----------------------------------------------------------
+
+
+def test_hello_lists_only_the_commands_the_principal_may_send(client, world):
+    from models import Visitor
+    from services.realtime import SocketSession
+
+    agent_only = {"request.accept", "conversation.takeover", "conversation.transfer", "conversation.hand_back",
+                  "conversation.end", "call.offer_video"}
+    visitor_only = {"call.accept_video", "call.decline_video"}
+    from models import User
+
+    agent_id = world["agents"][0].id
+    widget = visitor(client, world)
+    guest = db.session.get(Conversation, widget.conversation_id).visitor
+    [hello] = SocketSession(guest, push=None).hello()
+    assert hello["kind"] == "visitor"
+    assert not agent_only & set(hello["commands"])
+    assert {"resume", "message.send", "typing", "read", "call.hangup"} | visitor_only <= set(hello["commands"])
+    [hello] = SocketSession(db.session.get(User, agent_id), push=None).hello()
+    assert agent_only <= set(hello["commands"]) and not visitor_only & set(hello["commands"])
+    assert isinstance(guest, Visitor)
+
+
+def test_a_command_not_in_hello_is_refused_with_403(client, world):
+    import json
+
+    from services.realtime import SocketSession
+
+    from models import User
+
+    agent_id = world["agents"][0].id
+    widget = visitor(client, world)
+    guest = db.session.get(Conversation, widget.conversation_id).visitor
+    session = SocketSession(guest, push=None)
+    [answer] = session.handle_text(json.dumps({"type": "call.offer_video", "conversation_id": widget.conversation_id,
+                                               "ref": "v"}))
+    assert answer["type"] == "error" and answer["status"] == 403 and answer["ref"] == "v"
+    session = SocketSession(db.session.get(User, agent_id), push=None)
+    [answer] = session.handle_text(json.dumps({"type": "call.accept_video", "call_id": 1, "ref": "a"}))
+    assert answer["type"] == "error" and answer["status"] == 403
