@@ -115,9 +115,12 @@ class Config:
 
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
-    RATELIMIT_HEADERS_ENABLED = True
+    # Off: Flask-Limiter would put its X-RateLimit-* headers and a Retry-After on every answer, 200s
+    # included. Retry-After goes only with 429 (errors.py, from the limit that was hit) and 503.
+    RATELIMIT_HEADERS_ENABLED = False
     LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "20/minute")
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute;20/hour")
+    SET_PASSWORD_LIMIT_PER_ADDRESS = os.environ.get("SET_PASSWORD_LIMIT_PER_ADDRESS", "10/minute")
 
     WIDGET_LIMIT_PER_ADDRESS = os.environ.get("WIDGET_LIMIT_PER_ADDRESS", "300/minute")
     WIDGET_LIMIT_PER_VISITOR = os.environ.get("WIDGET_LIMIT_PER_VISITOR", "120/minute")

@@ -490,3 +490,51 @@ def test_a_command_not_in_hello_is_refused_with_403(client, world):
     session = SocketSession(db.session.get(User, agent_id), push=None)
     [answer] = session.handle_text(json.dumps({"type": "call.accept_video", "call_id": 1, "ref": "a"}))
     assert answer["type"] == "error" and answer["status"] == 403
+
+
+# -- limits: Retry-After only when it means something; each limit follows its own setting ----------
+
+
+def test_widget_and_api_answers_that_are_not_throttled_carry_no_retry_after(client, world):
+    widget = Widget(client, world["interface"], origin=ORIGIN)
+    opened = client.post(f"/api/widget/{widget.key}/sessions", headers={"Origin": ORIGIN})
+    assert opened.status_code == 201 and "Retry-After" not in opened.headers
+    widget.token = opened.get_json()["visitor_token"]
+    widget.conversation_id = opened.get_json()["conversation"]["id"]
+    read = widget.messages()
+    assert read.status_code == 200 and "Retry-After" not in read.headers
+    login = client.post("/api/auth/login", json={"email": world["admin"].email, "password": "wrong"})
+    assert login.status_code == 401 and "Retry-After" not in login.headers
+
+
+@pytest.mark.parametrize("app_config", [{"WIDGET_LIMIT_PER_ADDRESS": "100000/minute",
+                                         "WIDGET_LIMIT_PER_VISITOR": "5/minute"}])
+def test_widget_opens_from_one_address_follow_the_per_address_setting(client, world):
+    for _ in range(30):  # new visitors, no token: the per-visitor limit has nobody to count
+        assert client.post(f"/api/widget/{world['interface'].public_key}/sessions",
+                           headers={"Origin": ORIGIN}).status_code == 201
+
+
+@pytest.mark.parametrize("app_config", [{"WIDGET_LIMIT_PER_ADDRESS": "100000/minute",
+                                         "WIDGET_LIMIT_PER_VISITOR": "5/minute"}])
+def test_one_visitor_is_held_to_the_per_visitor_setting(client, world):
+    widget = visitor(client, world)  # opened without a token yet: not the visitor's to count
+    answers = [widget.messages().status_code for _ in range(6)]
+    assert answers == [200] * 5 + [429]
+    throttled = widget.messages()
+    assert throttled.status_code == 429 and int(throttled.headers["Retry-After"]) > 0
+    assert visitor(client, world).messages().status_code == 200  # another visitor from the same address
+
+
+@pytest.mark.parametrize("app_config", [{"WIDGET_LIMIT_PER_ADDRESS": "5/minute"}])
+def test_the_per_address_setting_holds_opens_from_one_address(client, world):
+    answers = [client.post(f"/api/widget/{world['interface'].public_key}/sessions",
+                           headers={"Origin": ORIGIN}).status_code for _ in range(6)]
+    assert answers == [201] * 5 + [429]
+
+
+@pytest.mark.parametrize("app_config", [{"SET_PASSWORD_LIMIT_PER_ADDRESS": "2/minute"}])
+def test_set_password_is_held_to_its_own_setting(client, world):
+    answers = [client.post("/api/auth/set-password", json={"token": "x" * 40, "password": "a new passphrase"}
+                           ).status_code for _ in range(3)]
+    assert answers == [400, 400, 429]
