@@ -10,7 +10,7 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.base import StrEnum
-from models.live_request import WithdrawReason
+from models.live_request import NotificationType, RequestKind, RequestStatus, WithdrawReason
 from models.user import SessionEndReason
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import ID_RANGE, CallSchema, IceCandidateSchema, validate_sdp
@@ -90,7 +90,7 @@ class ConversationUpdatedSchema(ma.Schema):
 
 class NotificationDataSchema(ma.Schema):
     notification_id = fields.Integer(required=True)
-    notification_type = fields.String(required=True)
+    notification_type = fields.String(required=True, validate=validate.OneOf(NotificationType.values()))
     conversation_id = fields.Integer(required=True)
     interface_id = fields.Integer(required=True)
     request_id = fields.Integer(allow_none=True)
@@ -107,8 +107,8 @@ class NotificationWithdrawnSchema(ma.Schema):
 
 class RequestUpdatedSchema(ma.Schema):
     request_id = fields.Integer(required=True)
-    kind = fields.String(required=True)
-    status = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(RequestKind.values()))
+    status = fields.String(required=True, validate=validate.OneOf(RequestStatus.values()))
     queue_position = fields.Integer(allow_none=True)
     deadline_at = fields.DateTime(allow_none=True)
 
@@ -119,13 +119,13 @@ class SessionRevokedSchema(ma.Schema):
 
 class ConversationReadSchema(ma.Schema):
     conversation_id = fields.Integer(required=True)
-    reader = fields.String(required=True, metadata={"description": "visitor or agent"})
+    reader = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
     seq = fields.Integer(required=True)
 
 
 class TypingSchema(ma.Schema):
     conversation_id = fields.Integer(required=True)
-    sender_type = fields.String(required=True)
+    sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
     sender_name = fields.String(allow_none=True)
     typing = fields.Boolean(required=True)
 
