@@ -538,3 +538,20 @@ def test_set_password_is_held_to_its_own_setting(client, world):
     answers = [client.post("/api/auth/set-password", json={"token": "x" * 40, "password": "a new passphrase"}
                            ).status_code for _ in range(3)]
     assert answers == [400, 400, 429]
+
+
+def test_a_call_that_ends_frees_its_video_weight_for_what_waits(client, world):
+    world["interface"].video_weight = 2
+    agent = world["agents"][0]
+    agent.max_chats = 2
+    db.session.commit()
+    go_online(agent)
+    video, _ = ask(client, world, "video_chat")
+    headers = world["auth"].headers(agent)
+    accepted = client.post(f"/api/requests/{request_of(client, video)['request_id']}/accept", headers=headers)
+    assert accepted.status_code == 200
+    waiting, _ = ask(client, world)
+    assert request_of(client, waiting)["status"] == "pending" and _offered(agent, "live_chat_request") == []
+    hung_up = client.post(f"/api/conversations/{video.conversation_id}/call/hangup", headers=headers)
+    assert hung_up.status_code == 200, hung_up.get_json()
+    assert [n.request_id for n in _offered(agent, "live_chat_request")] == [request_of(client, waiting)["request_id"]]
