@@ -25,6 +25,8 @@ def create_app(config_class=Config, **overrides):
     jwt.init_app(app)
     mail.init_app(app)
     sock.init_app(app)
+    # Registered before the limiter's own hook, so it runs after it (Flask runs them in reverse).
+    app.after_request(_retry_after_only_when_it_applies)
     limiter.init_app(app)
     # The widget answers CORS per interface itself (blueprints/widget.py).
     cors.init_app(app, resources={r"/api/(?!widget/).*": {"origins": app.config["CORS_ORIGINS"]}},
@@ -51,6 +53,13 @@ def create_app(config_class=Config, **overrides):
 
     register_cli(app)
     return app
+
+
+def _retry_after_only_when_it_applies(response):
+    """Retry-After means "come back later": only a 429 or a 503 says that."""
+    if response.status_code not in (429, 503):
+        response.headers.pop("Retry-After", None)
+    return response
 
 
 def _migrations_dir():

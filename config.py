@@ -115,6 +115,7 @@ class Config:
 
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
+    # X-RateLimit-* go on every limited answer; Retry-After only with 429 and 503 (app.py strips it elsewhere).
     RATELIMIT_HEADERS_ENABLED = True
     # Redis away: limits are counted in each process's memory until it answers again, so the widget and
     # login keep working (Flask-Limiter logs the switch once, and checks Redis again with a growing pause).
@@ -123,6 +124,7 @@ class Config:
     RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
     LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "20/minute")
     LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute;20/hour")
+    SET_PASSWORD_LIMIT_PER_ADDRESS = os.environ.get("SET_PASSWORD_LIMIT_PER_ADDRESS", "10/minute")
 
     WIDGET_LIMIT_PER_ADDRESS = os.environ.get("WIDGET_LIMIT_PER_ADDRESS", "300/minute")
     WIDGET_LIMIT_PER_VISITOR = os.environ.get("WIDGET_LIMIT_PER_VISITOR", "120/minute")

@@ -4,6 +4,8 @@
 status. Domain errors carry both, so REST and the WebSocket render them alike.
 """
 import logging
+import math
+import time
 
 import marshmallow as ma
 from flask import jsonify
@@ -119,6 +121,16 @@ def error_response(status, message, code=None, errors=None, headers=None):
     return response
 
 
+def _retry_after_s():
+    """Seconds until the limit this request broke lets it through again (60 when it cannot tell)."""
+    from extensions import limiter  # here: extensions builds its Api from this module
+
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    return max(1, math.ceil(current.reset_at - time.time()))
+
+
 class Api(_SmorestApi):
     """flask-smorest Api rendering HTTP errors in the project's shape."""
 
@@ -132,8 +144,7 @@ class Api(_SmorestApi):
         )
         headers = dict(data.get("headers") or {})
         if error.code == 429 and "Retry-After" not in headers:
-            retry = getattr(error, "retry_after", None)
-            headers["Retry-After"] = str(int(retry or 60))
+            headers["Retry-After"] = str(_retry_after_s())
         if isinstance(error, InternalServerError):
             message = "Internal server error"
         response = error_response(error.code, message, data.get("code"), errors, headers)

@@ -66,7 +66,7 @@ class Me(MethodView):
 
 @blp.route("/set-password")
 class SetPassword(MethodView):
-    decorators = [limiter.limit("10/minute", scope="set-password")]
+    decorators = [limiter.limit(lambda: current_app.config["SET_PASSWORD_LIMIT_PER_ADDRESS"], scope="set-password")]
 
     @blp.arguments(SetPasswordSchema)
     @blp.response(204)

@@ -37,19 +37,31 @@ blp = Blueprint("widget", __name__, url_prefix="/api/widget/<string:public_key>"
 VISITOR_BEARER = [{"visitorToken": []}]
 
 
+def _visitor_id():
+    """The visitor a valid token names, else None (decoded once per request)."""
+    cache = request.environ  # per request: flask.g can outlive one when an app context is already pushed
+    if "livechat.widget_visitor_id" not in cache:
+        cache["livechat.widget_visitor_id"] = None
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            try:
+                cache["livechat.widget_visitor_id"] = str(decode_token(header[7:])["sub"])
+            except Exception:  # an invalid token is nobody's: the per-address limit holds it
+                pass
+    return cache["livechat.widget_visitor_id"]
+
+
 def _visitor_key():
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Bearer "):
-        try:
-            return "visitor:" + decode_token(header[7:])["sub"]
-        except Exception:  # an invalid token is limited by address like anyone else
-            pass
-    return "addr:" + (get_remote_address() or "-")
+    return "visitor:" + (_visitor_id() or "-")
 
 
-limiter.limit(lambda: current_app.config["WIDGET_LIMIT_PER_ADDRESS"], scope="widget-address")(blp)
+# Two limits, each following its own setting: every request counts against its address; a request with a
+# visitor token counts against that visitor too. A request without one (opening the widget) is no
+# visitor's yet, so the per-visitor limit must not fall back to the address and cap opens at its rate.
+limiter.limit(lambda: current_app.config["WIDGET_LIMIT_PER_ADDRESS"], key_func=get_remote_address,
+              scope="widget-address")(blp)
 limiter.limit(lambda: current_app.config["WIDGET_LIMIT_PER_VISITOR"], key_func=_visitor_key,
-              scope="widget-visitor")(blp)
+              scope="widget-visitor", exempt_when=lambda: _visitor_id() is None)(blp)
 
 
 @blp.after_request

@@ -87,7 +87,12 @@ def socket(ws):
             frames = session.handle_text(payload) if kind == "frame" else session.deliver(stream, payload)
             send(frames)
     except CloseSocket as close:
-        ws.close(reason=close.code, message=close.reason)
+        try:
+            send(close.frames)
+        except ConnectionClosed:
+            pass
+        else:
+            ws.close(reason=close.code, message=close.reason)
     except ConnectionClosed:
         pass
     finally:

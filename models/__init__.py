@@ -2,7 +2,7 @@
 from models.auth import PasswordToken, PasswordTokenPurpose, RevokedToken  # noqa: F401
 from models.interface import Interface, RoutingMode  # noqa: F401
 from models.outbox import OutboxMail, OutboxStatus  # noqa: F401
-from models.user import Availability, Role, User, interface_agents  # noqa: F401
+from models.user import Availability, Role, SessionEndReason, User, interface_agents  # noqa: F401
 from models.workspace import Workspace  # noqa: F401
 from models.conversation import Conversation, ConversationStatus, Message, SenderType, Visitor  # noqa: F401
 from models.event import Event, Stream  # noqa: F401
@@ -10,6 +10,7 @@ from models.ticket import SocketTicket  # noqa: F401
 from models.flow import ButtonStyle, Component, ComponentType, FormFieldType  # noqa: F401
 from models.live_request import (  # noqa: F401
     LiveRequest, Notification, NotificationStatus, NotificationType, OfflineSubmission, RequestKind, RequestStatus,
+    WithdrawReason,
 )
 from models.audit import AuditAction, AuditEntry  # noqa: F401
 from models.call import Call, CallEndReason, CallSide, CallStatus  # noqa: F401

@@ -33,6 +33,20 @@ class NotificationStatus(StrEnum):
     WITHDRAWN = "withdrawn"  # someone else took it, or it expired or was cancelled
 
 
+class WithdrawReason(StrEnum):
+    """Why a notification stopped being pending: every value notification.withdrawn carries."""
+
+    CLAIMED = "claimed"                        # an agent accepted the request (theirs is claimed)
+    EXPIRED = "expired"                        # nobody accepted before the deadline
+    CANCELLED = "cancelled"                    # the visitor withdrew the request
+    TAKEN_OVER = "taken_over"                  # an agent took the bot conversation over
+    ENDED = "ended"                            # the chat was ended
+    AGENT_OFFLINE = "agent_offline"            # this agent went offline (or was absent past the grace period)
+    AGENT_DELETED = "agent_deleted"            # this agent was deleted
+    AGENT_DEACTIVATED = "agent_deactivated"    # this agent was deactivated
+    AGENT_ROLE_CHANGED = "agent_role_changed"  # this agent's role changed
+
+
 class LiveRequest(db.Model):
     __tablename__ = "live_requests"
     __table_args__ = (

@@ -12,6 +12,7 @@ class OutboxStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # gave up after the maximum number of attempts
+    CANCELLED = "cancelled"  # its cause went away before it was sent (a deleted user's invitation)
 
 
 class OutboxMail(db.Model):

@@ -22,6 +22,14 @@ class Availability(StrEnum):
     OFFLINE = "offline"
 
 
+class SessionEndReason(StrEnum):
+    """Why a user's sessions ended at once (session.revoked)."""
+
+    DELETED = "deleted"
+    DEACTIVATED = "deactivated"
+    ROLE_CHANGED = "role_changed"
+
+
 interface_agents = Table(
     "interface_agents",
     db.metadata,

@@ -35,9 +35,9 @@ EVENT_SUMMARIES = {
     EventType.NEW_CHAT_INITIATED: "A visitor made their first action on an interface you serve",
     EventType.LIVE_CHAT_REQUEST: "A visitor asks for a live chat",
     EventType.VIDEO_CHAT_REQUEST: "A visitor asks for a video chat",
-    EventType.NOTIFICATION_WITHDRAWN: "A notification no longer needs you (claimed, expired, cancelled)",
+    EventType.NOTIFICATION_WITHDRAWN: "A notification no longer needs you; its reason says why",
     EventType.REQUEST_UPDATED: "The visitor's live request changed (queue position, outcome)",
-    EventType.SESSION_REVOKED: "Your session ended (deleted, deactivated); the socket closes",
+    EventType.SESSION_REVOKED: "Your session ended (deleted, deactivated, role changed); sent before the socket closes with 4401",
     EventType.CONVERSATION_READ: "The other side has read up to a message",
     EventType.CALL_UPDATED: "A call changed: offered, ringing, active, ended (who, when, how long)",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
@@ -118,7 +118,10 @@ def _control_messages():
         "frame.hello": {"name": ServerFrame.HELLO.value, "summary": "Sent once on connect", "payload": {
             "type": "object", "required": ["type", "kind", "id", "streams"], "properties": {
                 "type": {"type": "string", "enum": ["hello"]}, "kind": {"type": "string", "enum": ["user", "visitor"]},
-                "id": {"type": "integer"}, "commands": {"type": "array", "items": {"type": "string"}},
+                "id": {"type": "integer"},
+                "commands": {"type": "array", "items": {"type": "string"},
+                             "description": "The commands you may send (agents' and visitors' differ); "
+                                            "any other is answered with a 403 error"},
                 "streams": {"type": "object", "additionalProperties": {"type": "integer"},
                             "description": "Your default streams and their latest positions"}}}},
         "frame.ack": {"name": ServerFrame.ACK.value, "summary": "A command succeeded", "payload": {

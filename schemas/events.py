@@ -10,6 +10,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.base import StrEnum
+from models.live_request import NotificationType, RequestKind, RequestStatus, WithdrawReason
+from models.user import SessionEndReason
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import ID_RANGE, CallSchema, IceCandidateSchema, validate_sdp
 from schemas.conversations import ConversationSchema, MessageSchema
@@ -88,7 +90,7 @@ class ConversationUpdatedSchema(ma.Schema):
 
 class NotificationDataSchema(ma.Schema):
     notification_id = fields.Integer(required=True)
-    notification_type = fields.String(required=True)
+    notification_type = fields.String(required=True, validate=validate.OneOf(NotificationType.values()))
     conversation_id = fields.Integer(required=True)
     interface_id = fields.Integer(required=True)
     request_id = fields.Integer(allow_none=True)
@@ -98,30 +100,32 @@ class NotificationDataSchema(ma.Schema):
 
 class NotificationWithdrawnSchema(ma.Schema):
     notification_id = fields.Integer(required=True)
-    reason = fields.String(required=True, metadata={"description": "claimed, expired, cancelled, offline"})
+    reason = fields.String(required=True, validate=validate.OneOf(WithdrawReason.values()),
+                           metadata={"description": "claimed: you accepted it; the others say why it no longer "
+                                                    "needs you (agent_*: this agent's own state changed)"})
 
 
 class RequestUpdatedSchema(ma.Schema):
     request_id = fields.Integer(required=True)
-    kind = fields.String(required=True)
-    status = fields.String(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(RequestKind.values()))
+    status = fields.String(required=True, validate=validate.OneOf(RequestStatus.values()))
     queue_position = fields.Integer(allow_none=True)
     deadline_at = fields.DateTime(allow_none=True)
 
 
 class SessionRevokedSchema(ma.Schema):
-    reason = fields.String(required=True)
+    reason = fields.String(required=True, validate=validate.OneOf(SessionEndReason.values()))
 
 
 class ConversationReadSchema(ma.Schema):
     conversation_id = fields.Integer(required=True)
-    reader = fields.String(required=True, metadata={"description": "visitor or agent"})
+    reader = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
     seq = fields.Integer(required=True)
 
 
 class TypingSchema(ma.Schema):
     conversation_id = fields.Integer(required=True)
-    sender_type = fields.String(required=True)
+    sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
     sender_name = fields.String(allow_none=True)
     typing = fields.Boolean(required=True)
 
@@ -297,6 +301,17 @@ COMMAND_SCHEMAS = {
 # Commands only users (agents and admins) may send.
 AGENT_COMMANDS = {CommandType.REQUEST_ACCEPT, CommandType.CONVERSATION_TAKEOVER, CommandType.CONVERSATION_TRANSFER,
                   CommandType.CONVERSATION_HAND_BACK, CommandType.CONVERSATION_END}
+
+# Who may send what: hello lists a principal's commands, and the socket refuses the others with 403.
+USER_ONLY_COMMANDS = AGENT_COMMANDS | {CommandType.CALL_OFFER_VIDEO}
+VISITOR_ONLY_COMMANDS = {CommandType.CALL_ACCEPT_VIDEO, CommandType.CALL_DECLINE_VIDEO}
+
+
+def commands_for(kind):
+    """The commands a principal of this kind ("user" or "visitor") may send, in declaration order."""
+    barred = VISITOR_ONLY_COMMANDS if kind == "user" else USER_ONLY_COMMANDS
+    return [command for command in CommandType if command not in barred]
+
 
 # Commands about calls, handled by services/calls.py (which checks who may send each).
 CALL_COMMANDS = {CommandType.CALL_OFFER, CommandType.CALL_ANSWER, CommandType.CALL_CANDIDATE, CommandType.CALL_HANGUP,

@@ -8,9 +8,9 @@ from sqlalchemy.orm import selectinload
 
 from errors import Conflict, Forbidden, NotFound, ValidationFailed
 from extensions import db
-from models import Interface, Role, User, Workspace
+from models import Interface, Role, SessionEndReason, User, Workspace, WithdrawReason
 from services.auth import new_password_link, normalise_email
-from services.mailer import queue_mail
+from services.mailer import cancel_pending, queue_mail
 from services.pagination import paginate
 
 # Ids are INTEGER columns; a larger number names nothing (and would overflow the driver).
@@ -193,7 +193,9 @@ def do_update_user(actor, user, data):
 
     if role != user.role or is_active != user.is_active:
         user.token_version += 1
-        end_sessions(user, "deactivated" if not is_active else "role_changed")
+        end_sessions(user, SessionEndReason.DEACTIVATED if not is_active else SessionEndReason.ROLE_CHANGED)
+    if email != user.email or not is_active:
+        cancel_pending("invitation", user.workspace_id, user.email)
     user.role, user.is_active, user.email = role, is_active, email
     if "name" in data:
         user.name = data["name"].strip()
@@ -202,6 +204,11 @@ def do_update_user(actor, user, data):
     if interfaces is not None:
         user.interfaces = interfaces
     with _unique_email(email):
+        db.session.flush()
+        if "max_chats" in data or interfaces is not None:
+            from services.live_requests import offer_waiting
+
+            offer_waiting(user.id)  # more room, or more interfaces: what waits may fit now
         db.session.commit()
     return user
 
@@ -211,7 +218,8 @@ def do_delete_user(actor, user):
     _check_keeps_an_admin(user, role=Role.AGENT, is_active=False)
     if user.id == actor.id:
         raise Conflict("You cannot delete your own account", code="cannot_delete_self")
-    end_sessions(user, "deleted")
+    end_sessions(user, SessionEndReason.DELETED)
+    cancel_pending("invitation", user.workspace_id, user.email)
     db.session.flush()
     db.session.delete(user)
     db.session.commit()
@@ -223,8 +231,9 @@ def end_sessions(user, reason):
     from services.assignments import requeue_agent
     from services.events import emit, user_stream
 
-    requeue_agent(user, f"agent_{reason}")
-    emit(EventType.SESSION_REVOKED, {"reason": reason}, [user_stream(user.id)], user.workspace_id)
+    reason = SessionEndReason(reason)
+    requeue_agent(user, WithdrawReason(f"agent_{reason.value}"))
+    emit(EventType.SESSION_REVOKED, {"reason": reason.value}, [user_stream(user.id)], user.workspace_id)
 
 
 def do_resend_invitation(actor, user):
@@ -233,6 +242,7 @@ def do_resend_invitation(actor, user):
         raise Conflict("This user has already set a password", code="invitation_accepted")
     if not user.is_active:
         raise Conflict("This user is deactivated", code="user_inactive")
+    cancel_pending("invitation", user.workspace_id, user.email)  # its link stops working now
     link, expires_at = new_password_link(user)
     _queue_invitation(user, link, expires_at, actor.name)
     db.session.commit()

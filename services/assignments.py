@@ -12,7 +12,7 @@ from errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 from models import (
     AuditAction, Availability, Component, ComponentType, Conversation, ConversationStatus, LiveRequest,
-    Notification, NotificationStatus, RequestKind, RequestStatus, Role, SenderType, User,
+    Notification, NotificationStatus, RequestKind, RequestStatus, Role, SenderType, User, WithdrawReason,
 )
 from models.base import utcnow
 from services.audit import audit
@@ -21,8 +21,9 @@ from services.events import user_stream
 from services.flow_engine import enter
 from services.flow_runtime import apply, load_flow, renderer, show_stage
 from services.interfaces import is_member, serves
-from services.live_requests import resolve, update_queue
-from services.notifications import open_chat_counts, withdraw, withdraw_for_request, withdraw_new_chat
+from services.live_requests import offer_waiting, resolve, update_queue
+from services.capacity import fits, load_of, open_chat_counts, weight_of
+from services.notifications import withdraw, withdraw_for_request, withdraw_new_chat
 from services.render import Stage
 
 
@@ -88,16 +89,8 @@ def lock_agent(agent_id):
     ).rowcount == 1
 
 
-def load_of(agent_id):
-    return open_chat_counts([agent_id])[agent_id]
-
-
 def _has_room(agent, weight):
-    return load_of(agent.id) + weight <= agent.max_chats
-
-
-def weight_of(interface, kind):
-    return interface.video_weight if RequestKind(kind) == RequestKind.VIDEO else 1
+    return fits(agent, load_of(agent.id), weight)
 
 
 def live_chat_component(interface_id, component_id=None):
@@ -129,8 +122,8 @@ def assign(request, conversation, agent, action, reason):
         weight=weight_of(conversation.interface, kind)))
     db.session.refresh(conversation)
     agent.last_assigned_at = utcnow()
-    withdraw_for_request(request, "claimed", claimed_by=agent.id)
-    withdraw_new_chat(conversation, "claimed")
+    withdraw_for_request(request, WithdrawReason.CLAIMED, claimed_by=agent.id)
+    withdraw_new_chat(conversation, WithdrawReason.CLAIMED)
     component = live_chat_component(conversation.interface_id, request.component_id)
     if component is not None:
         stage = Stage.VIDEO_CHAT if kind == RequestKind.VIDEO else Stage.ASSIGNED
@@ -169,12 +162,13 @@ def auto_assign(request, conversation, candidates):
     agents = db.session.scalars(select(User).where(User.id.in_(ids))).all()
     counts = open_chat_counts(ids)
     weight = weight_of(conversation.interface, request.kind)
-    with_room = [a for a in agents if counts[a.id] + weight <= a.max_chats and a.availability == Availability.ONLINE]
-    if not with_room:
+    candidates = [a for a in agents if fits(a, counts[a.id], weight) and a.availability == Availability.ONLINE]
+    if not candidates:
         return None
     never = utcnow().replace(year=1970)
-    chosen = min(with_room, key=lambda a: (counts[a.id], a.last_assigned_at or never, a.id))
-    resolve(request.id, RequestStatus.ACCEPTED, agent_id=chosen.id)
+    chosen = min(candidates, key=lambda a: (counts[a.id], a.last_assigned_at or never, a.id))
+    if not resolve(request.id, RequestStatus.ACCEPTED, agent_id=chosen.id):
+        return None  # accepted, cancelled or expired meanwhile
     db.session.refresh(request)
     reason = {"mode": "least_busy", "load": counts[chosen.id], "loads": {str(a.id): counts[a.id] for a in agents}}
     assign(request, conversation, chosen, AuditAction.AUTO_ASSIGNED, reason)
@@ -190,12 +184,12 @@ def do_takeover(agent, conversation_id):
     if taken != 1:
         db.session.rollback()
         raise NotInBotPhase("Only a conversation the bot leads can be taken over")
-    if not lock_agent(agent.id) or load_of(agent.id) > agent.max_chats:  # the load counts this chat now
+    if not lock_agent(agent.id) or not fits(agent, load_of(agent.id), 0):  # the load counts this chat now
         db.session.rollback()
         raise CapacityFull()
     db.session.refresh(conversation)
     agent.last_assigned_at = utcnow()
-    withdraw_new_chat(conversation, "taken_over")
+    withdraw_new_chat(conversation, WithdrawReason.TAKEN_OVER)
     component = live_chat_component(conversation.interface_id)
     if component is not None:
         show_stage(conversation, component, Stage.TAKEOVER, agent=agent)
@@ -243,7 +237,7 @@ def do_transfer(user, conversation_id, target_id, note=None):
     if not _release(conversation, agent_id=target.id):
         db.session.rollback()
         raise NotActive()
-    if not lock_agent(target.id) or load_of(target.id) > target.max_chats:
+    if not lock_agent(target.id) or not fits(target, load_of(target.id), 0):  # counts the chat already
         db.session.rollback()
         raise TargetFull()
     db.session.refresh(conversation)
@@ -251,6 +245,7 @@ def do_transfer(user, conversation_id, target_id, note=None):
     add_message(conversation, SenderType.SYSTEM, f"{target.name} has joined the chat.",
                 data={"event": "transferred", "from_agent_id": previous_id, "to_agent_id": target.id})
     emit_conversation_updated(conversation, [user_stream(previous_id), user_stream(target.id)])
+    offer_waiting(previous_id)
     audit(AuditAction.TRANSFERRED, conversation.workspace_id, user, conversation.id, from_agent_id=previous_id,
           to_agent_id=target.id, note=note)
     db.session.commit()
@@ -277,6 +272,7 @@ def do_hand_back(user, conversation_id, component_id=None):
                 data={"event": "handed_back", "agent_id": previous_id})
     apply(conversation, enter(flow, index, renderer(conversation)))
     emit_conversation_updated(conversation, [user_stream(previous_id)])
+    offer_waiting(previous_id)
     audit(AuditAction.HANDED_BACK, conversation.workspace_id, user, conversation.id,
           component_id=conversation.component_id)
     db.session.commit()
@@ -292,8 +288,9 @@ def do_end(user, conversation_id, reason=None):
         raise NotActive()
     db.session.refresh(conversation)
     add_message(conversation, SenderType.SYSTEM, "The chat has ended.", data={"event": "ended"})
-    withdraw([Notification.conversation_id == conversation.id], "ended")
+    withdraw([Notification.conversation_id == conversation.id], WithdrawReason.ENDED)
     emit_conversation_updated(conversation, [user_stream(previous_id)])
+    offer_waiting(previous_id)
     audit(AuditAction.ENDED, conversation.workspace_id, user, conversation.id, reason=reason)
     db.session.commit()
     return conversation

@@ -25,7 +25,8 @@ from models import Call, CallEndReason, CallSide, CallStatus, Conversation, Conv
 from models.base import utcnow
 from schemas.calls import CallSchema
 from schemas.events import EventType
-from services.assignments import CapacityFull, NotActive, NotYourChat, access_conversation, load_of, lock_agent
+from services.assignments import CapacityFull, NotActive, NotYourChat, access_conversation, lock_agent
+from services.capacity import fits, load_of
 from services.chat import access_conversation_as
 from services.conversations import add_message, emit_conversation_updated
 from services.events import conversation_stream, emit, user_stream
@@ -169,7 +170,7 @@ def do_offer_video(agent, conversation_id):
         db.session.rollback()
         raise NotActive()
     call = _insert_call(conversation, agent, CallSide.AGENT, accepted=False)
-    if not lock_agent(agent.id) or load_of(agent.id) > agent.max_chats:  # the load counts the video weight now
+    if not lock_agent(agent.id) or not fits(agent, load_of(agent.id), 0):  # the load counts the video weight now
         db.session.rollback()
         raise CapacityFull()
     add_message(conversation, SenderType.SYSTEM, f"{agent.name} invites you to a video call.",
@@ -270,7 +271,11 @@ def _close(call, by, reason, conversation_active):
     db.session.flush()
     emit_call_updated(call)
     if changed:
+        from services.live_requests import offer_waiting
+
         emit_conversation_updated(conversation, [user_stream(call.agent_id)] if call.agent_id else [])
+        if call.agent_id:
+            offer_waiting(call.agent_id)  # the chat weighs 1 again: what waits may fit now
 
 
 def end_call(call, by, reason, statuses=(CallStatus.RINGING, CallStatus.ACTIVE), pending_only=False):

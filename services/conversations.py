@@ -2,6 +2,7 @@
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.attributes import set_committed_value
 
 from errors import Conflict, NotFound
 from extensions import db
@@ -35,6 +36,9 @@ def _next_seq(conversation_id):
 def add_message(conversation, sender_type, text, *, sender=None, client_id=None, data=None):
     """Append a message and its event to the current transaction (the caller commits)."""
     seq = _next_seq(conversation.id)
+    # The number was taken by a statement the ORM does not watch: the loaded conversation learns it here,
+    # so whatever is dumped of it later in this transaction (conversation.updated) is not a number behind.
+    set_committed_value(conversation, "last_seq", seq)
     values = {"workspace_id": conversation.workspace_id, "conversation_id": conversation.id, "seq": seq,
               "sender_type": SenderType(sender_type), "sender_id": getattr(sender, "id", None),
               "sender_name": getattr(sender, "name", None), "client_id": client_id, "text": text, "data": data,

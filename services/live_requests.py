@@ -1,5 +1,10 @@
 """Live and video requests: asking, waiting in the queue, the offline path, the deadline.
 
+A request goes the offline path at once only when no agent of the interface
+is online. When agents are online but none has room for it (max chats, video
+weight), it waits in the queue until one has room (offer_waiting) or its
+deadline passes.
+
 The deadline is a column. sweep_expired() acts on requests whose deadline
 passed with a conditional UPDATE, so two workers sweeping at once, or an
 accept racing the deadline, end in exactly one outcome; a restart loses no
@@ -13,16 +18,18 @@ from sqlalchemy.exc import IntegrityError
 from errors import Conflict, NotFound
 from extensions import db
 from models import (
-    AuditAction, Component, Conversation, ConversationStatus, LiveRequest, NotificationType, RequestKind,
-    RequestStatus, RoutingMode,
+    AuditAction, Availability, Component, Conversation, ConversationStatus, Interface, LiveRequest, Notification,
+    NotificationStatus, NotificationType, RequestKind, RequestStatus, RoutingMode, User, WithdrawReason,
+    interface_agents,
 )
 from models.base import utcnow
 from schemas.events import EphemeralType, EventType
 from services.audit import audit
+from services.capacity import fits, load_of, weight_of, with_room
 from services.conversations import emit_conversation_updated
 from services.events import announce, conversation_stream, emit
 from services.flow_runtime import continue_after, show_stage
-from services.notifications import eligible_agents, notify, withdraw_for_request
+from services.notifications import notify, online_agents, withdraw_for_request
 from services.render import Stage
 from services.visitors import access_visitor_conversation
 
@@ -58,37 +65,81 @@ def _open(conversation, kind, component, exclude, welcome):
     from services.assignments import auto_assign
 
     interface = conversation.interface
-    agents = [agent for agent in eligible_agents(interface.id) if agent.id not in exclude]
+    online = [agent for agent in online_agents(interface.id) if agent.id not in exclude]
+    agents = with_room(online, weight_of(interface, kind))  # busy agents are not absent: the request waits
     now = utcnow()
     request = LiveRequest(
         workspace_id=conversation.workspace_id, interface_id=interface.id, conversation_id=conversation.id,
-        component_id=component.id if component is not None else None, kind=kind, status=RequestStatus.PENDING if agents else RequestStatus.OFFLINE,
+        component_id=component.id if component is not None else None, kind=kind,
+        status=RequestStatus.PENDING if online else RequestStatus.OFFLINE,
         deadline_at=now + timedelta(seconds=interface.request_timeout_s), created_at=now,
-        resolved_at=None if agents else now,
+        resolved_at=None if online else now,
     )
     try:
         with db.session.begin_nested():
             db.session.add(request)
     except IntegrityError:
         raise AlreadyWaiting() from None
-    if not agents:
-        return offline_path(conversation, request, component)
     messages = []
-    if welcome and component is not None:
+    if welcome and component is not None:  # shown once the visitor asks, whatever comes next
         messages.append(show_stage(conversation, component, Stage.WELCOME, request_id=request.id))
+    if not online:
+        return messages + offline_path(conversation, request, component)
     conversation.status = ConversationStatus.WAITING
     db.session.flush()
     if interface.routing_mode == RoutingMode.LEAST_BUSY:
-        if auto_assign(request, conversation, agents) is None:
-            resolve(request.id, RequestStatus.OFFLINE, now=now)
-            db.session.refresh(request)
-            messages += offline_path(conversation, request, component)
+        if not agents or auto_assign(request, conversation, agents) is None:
+            audit(AuditAction.ROUTED, conversation.workspace_id, None, conversation.id, request.id,
+                  mode="least_busy", queued=True, online=[agent.id for agent in online])
+            update_queue(interface.id)
         return messages
     audit(AuditAction.ROUTED, conversation.workspace_id, None, conversation.id, request.id,
-          mode="broadcast", notified=[agent.id for agent in agents])
+          mode="broadcast", notified=[agent.id for agent in agents], queued=not agents)
     notify(agents, NOTIFICATION_OF[kind], conversation, request)
     update_queue(interface.id)
     return messages
+
+
+def offer_waiting(agent_id):
+    """The agent may have room now: offer them what waits on their interfaces, oldest first (caller commits).
+
+    Called when a chat leaves them (ended, transferred, handed back, its call
+    ended), when they come online and when their max chats or interfaces
+    change. Broadcast: they are notified of each waiting request that fits
+    them, once. Least busy: each waiting request that fits goes to the least
+    busy agent with room, as when it was asked.
+    """
+    from services.assignments import auto_assign, lock_agent
+
+    agent = db.session.get(User, agent_id)
+    if agent is None or not agent.is_active or agent.availability != Availability.ONLINE:
+        return
+    now = utcnow()
+    waiting = db.session.scalars(select(LiveRequest).join(
+        interface_agents, interface_agents.c.interface_id == LiveRequest.interface_id).where(
+        interface_agents.c.user_id == agent.id, LiveRequest.status == RequestStatus.PENDING,
+        LiveRequest.deadline_at > now).order_by(LiveRequest.id)).all()
+    for request in waiting:
+        interface = db.session.get(Interface, request.interface_id)
+        weight = weight_of(interface, request.kind)
+        if not fits(agent, load_of(agent.id), weight):
+            continue
+        conversation = db.session.get(Conversation, request.conversation_id)
+        if interface.routing_mode == RoutingMode.LEAST_BUSY:
+            # The request row first, as everywhere: then the agents' rows in auto_assign.
+            held = db.session.scalar(select(LiveRequest.id).where(
+                LiveRequest.id == request.id, LiveRequest.status == RequestStatus.PENDING).with_for_update())
+            if held is not None:
+                auto_assign(request, conversation, with_room(online_agents(interface.id), weight))
+            continue
+        lock_agent(agent.id)  # two offers to one agent take turns: each sees the other's notification
+        offered = db.session.scalar(select(Notification.id).where(
+            Notification.request_id == request.id, Notification.user_id == agent.id,
+            Notification.status == NotificationStatus.PENDING).limit(1))
+        if offered is None:
+            audit(AuditAction.ROUTED, request.workspace_id, None, request.conversation_id, request.id,
+                  mode="broadcast", notified=[agent.id], room_freed=True)
+            notify([agent], NOTIFICATION_OF[request.kind], conversation, request)
 
 
 def offline_path(conversation, request, component):
@@ -159,7 +210,7 @@ def _expire(request_id, now):
     request = db.session.get(LiveRequest, request_id)
     db.session.refresh(request)
     conversation = db.session.get(Conversation, request.conversation_id)
-    withdraw_for_request(request, "expired")
+    withdraw_for_request(request, WithdrawReason.EXPIRED)
     audit(AuditAction.EXPIRED, request.workspace_id, None, request.conversation_id, request.id)
     component = db.session.get(Component, request.component_id) if request.component_id else None
     offline_path(conversation, request, component)
@@ -201,7 +252,7 @@ def do_cancel_request(visitor, conversation_id):
         db.session.rollback()
         raise NoPendingRequest()
     db.session.refresh(request)
-    withdraw_for_request(request, "cancelled")
+    withdraw_for_request(request, WithdrawReason.CANCELLED)
     db.session.execute(update(Conversation).where(Conversation.id == conversation.id,
                                                   Conversation.status == ConversationStatus.WAITING)
                        .values(status=ConversationStatus.BOT))

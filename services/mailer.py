@@ -10,7 +10,7 @@ from sqlalchemy import or_, select, update
 
 from errors import ValidationFailed
 from extensions import db
-from models import OutboxMail, OutboxStatus
+from models import OutboxMail, OutboxStatus, User
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,32 @@ def queue_mail(kind, recipients, subject, body_text, body_html=None, reply_to=No
     )
     db.session.add(row)
     return row
+
+
+def cancel_pending(kind, workspace_id, recipient):
+    """Cancel the unsent mails of a kind to one address (the caller commits); returns how many.
+
+    For mail whose cause went away before it left: an invitation to a user
+    deleted, deactivated or moved to another address, or superseded by a new link.
+    """
+    rows = db.session.execute(select(OutboxMail.id, OutboxMail.recipients).where(
+        OutboxMail.kind == kind, OutboxMail.workspace_id == workspace_id,
+        OutboxMail.status == OutboxStatus.PENDING.value)).all()
+    ids = [row.id for row in rows if list(row.recipients) == [recipient]]
+    if not ids:
+        return 0
+    return db.session.execute(update(OutboxMail).where(
+        OutboxMail.id.in_(ids), OutboxMail.status == OutboxStatus.PENDING.value)
+        .values(status=OutboxStatus.CANCELLED.value, locked_until=None)).rowcount
+
+
+def _cause_gone(row):
+    """True when what the mail is about no longer exists (checked just before sending)."""
+    if row.kind != "invitation":
+        return False
+    invitee = db.session.scalar(select(User.id).where(
+        User.workspace_id == row.workspace_id, User.email == row.recipients[0], User.is_active))
+    return invitee is None
 
 
 def backoff_s(attempts, config):
@@ -98,6 +124,10 @@ def send_due(limit=50):
         row = db.session.get(OutboxMail, row_id)
         if row is None:  # deleted with its workspace meanwhile
             db.session.rollback()
+            continue
+        if row.status != OutboxStatus.PENDING.value or _cause_gone(row):
+            row.status, row.locked_until = OutboxStatus.CANCELLED.value, None
+            db.session.commit()
             continue
         try:
             message = _message(row)

@@ -1,30 +1,16 @@
 """Agent notifications: who is offered what, and withdrawing what no longer needs them."""
 from types import SimpleNamespace
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from extensions import db
 from models import (
-    Availability, Conversation, ConversationStatus, Notification, NotificationStatus, NotificationType, User,
-    interface_agents,
+    Availability, Notification, NotificationStatus, NotificationType, User, WithdrawReason, interface_agents,
 )
 from models.base import utcnow
 from schemas.events import EventType
+from services.capacity import with_room
 from services.events import emit, user_stream
-
-
-def open_chat_counts(user_ids):
-    """How much of their max chats each user uses now (a video chat may weigh more than one)."""
-    if not user_ids:
-        return {}
-    rows = db.session.execute(
-        select(Conversation.agent_id, func.sum(Conversation.weight)).where(
-            Conversation.agent_id.in_(user_ids), Conversation.status == ConversationStatus.ACTIVE)
-        .group_by(Conversation.agent_id)
-    ).all()
-    counts = dict.fromkeys(user_ids, 0)
-    counts.update({agent_id: int(count or 0) for agent_id, count in rows})
-    return counts
 
 
 def interface_agents_of(interface_id):
@@ -34,15 +20,14 @@ def interface_agents_of(interface_id):
     ).all()
 
 
-def has_room(user, counts):
-    return counts.get(user.id, 0) < user.max_chats
+def online_agents(interface_id):
+    """Agents of the interface who are online, with room or not."""
+    return [a for a in interface_agents_of(interface_id) if a.availability == Availability.ONLINE]
 
 
-def eligible_agents(interface_id):
-    """Agents of the interface who are online and under their max chats."""
-    agents = [a for a in interface_agents_of(interface_id) if a.availability == Availability.ONLINE]
-    counts = open_chat_counts([a.id for a in agents])
-    return [agent for agent in agents if has_room(agent, counts)]
+def eligible_agents(interface_id, weight=1):
+    """Agents of the interface who are online and have room for a chat of this weight."""
+    return with_room(online_agents(interface_id), weight)
 
 
 def notification_data(notification, visitor_name=None):
@@ -96,6 +81,7 @@ def withdraw(where, reason, claimed_by=None):
     ).all()
     if not pending:
         return []
+    reason = WithdrawReason(reason).value  # only what the specs list goes out
     table, now = Notification.__table__, utcnow()
     outcomes = {NotificationStatus.CLAIMED: [row.id for row in pending if row.user_id == claimed_by],
                 NotificationStatus.WITHDRAWN: [row.id for row in pending if row.user_id != claimed_by]}

@@ -14,7 +14,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from extensions import db
-from models import Availability, User
+from models import Availability, User, WithdrawReason
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
@@ -91,10 +91,16 @@ def do_set_availability(user, availability):
     """Set the user's availability; going offline hands their chats back to the queue."""
     from services.assignments import requeue_agent
 
+    from services.live_requests import offer_waiting
+
     availability = Availability(availability)
     if availability == Availability.OFFLINE and user.availability != Availability.OFFLINE:
-        requeue_agent(user, "agent_offline")
+        requeue_agent(user, WithdrawReason.AGENT_OFFLINE)
+    coming_online = availability == Availability.ONLINE and user.availability != Availability.ONLINE
     user.availability = availability
+    if coming_online:
+        db.session.flush()
+        offer_waiting(user.id)
     db.session.commit()
     return user
 
@@ -119,7 +125,7 @@ def sweep_absent(now=None):
             db.session.rollback()
             continue
         user = db.session.get(User, user_id)
-        requeue_agent(user, "agent_offline")
+        requeue_agent(user, WithdrawReason.AGENT_OFFLINE)
         db.session.commit()
         gone.append(user_id)
     return gone

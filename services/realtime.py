@@ -18,6 +18,7 @@ from models import User
 from models.conversation import Conversation
 from schemas.events import (
     AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
+    commands_for,
 )
 from services.broker import RESYNC
 from services.interfaces import serves
@@ -42,10 +43,11 @@ TRANSIENT_SQLSTATES = {"40P01", "40001"}  # deadlock detected, serialization fai
 class CloseSocket(Exception):
     """Raised by the session when the transport must close the connection."""
 
-    def __init__(self, code, reason):
+    def __init__(self, code, reason, frames=()):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.frames = list(frames)  # sent before the close: why it closes (session.revoked)
 
 
 def error_frame(status, code, message, errors=None, ref=None):
@@ -130,6 +132,7 @@ class SocketSession:
         self.signal_bucket = TokenBucket(SIGNAL_RATE_PER_S, SIGNAL_BURST)
         self.rejected = 0
         self._callbacks = {}
+        self.commands = frozenset(commands_for(self.kind))
 
     # -- principal --------------------------------------------------------
 
@@ -140,7 +143,7 @@ class SocketSession:
         if self.kind == "user":
             user = db.session.get(User, self.principal_id)
             if user is None or not user.is_active:
-                raise CloseSocket(4401, "session revoked")
+                raise CloseSocket(4401, "session revoked", self._until_revoked())
             return user
         visitor = db.session.get(Visitor, self.principal_id)
         if visitor is None:
@@ -153,7 +156,7 @@ class SocketSession:
         self.heartbeat(batched=False)
         db.session.remove()
         return [{"type": ServerFrame.HELLO.value, "kind": self.kind, "id": self.principal_id, "streams": streams,
-                 "commands": CommandType.values()}]
+                 "commands": [command.value for command in commands_for(self.kind)]}]
 
     def heartbeat(self, batched=True):
         """Keep the user's presence (a visitor's: in their live call) fresh while this socket is open.
@@ -232,10 +235,32 @@ class SocketSession:
                 return [{"type": ServerFrame.REFETCH.value, "stream": stream, "pos": self.positions[stream]}]
             return self._accept(stream, events)
         if "pos" in frame:
+            accepted = self._accept(stream, [frame])
             if frame["type"] == EventType.SESSION_REVOKED and self.kind == "user":
-                raise CloseSocket(4401, "session revoked")
-            return self._accept(stream, [frame])
+                raise CloseSocket(4401, "session revoked", accepted)
+            return accepted
         return [frame]  # ephemeral
+
+    def _until_revoked(self):
+        """The user stream's events up to its session.revoked, when this socket has not had them yet.
+
+        A command can find the user gone before the broker brings the news; the
+        client still hears why its socket closes.
+        """
+        stream = user_stream(self.principal_id)
+        if stream not in self.positions:
+            return []
+        try:
+            events = replay(stream, self.positions[stream]) or []
+        except DBAPIError:
+            db.session.rollback()
+            return []
+        out = []
+        for frame in self._accept(stream, events):
+            out.append(frame)
+            if frame["type"] == EventType.SESSION_REVOKED:
+                break
+        return out
 
     # -- client frames ------------------------------------------------------
 
@@ -295,6 +320,8 @@ class SocketSession:
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
     def _dispatch(self, command_type, command, ref):
+        if command_type not in self.commands:
+            raise Forbidden("Only agents can do this" if self.kind == "visitor" else "Only visitors can do this")
         if command_type == CommandType.PING:
             return [{"type": ServerFrame.PONG.value, "ref": ref}]
         if command_type == CommandType.MESSAGE_SEND:

@@ -121,7 +121,8 @@ def test_least_busy_routing_assigns_without_a_click(client, world):
     client.post(widget.url("/actions"), json={"type": "button", "button_id": "button_0"}, headers=widget.headers())
     full = client.post(widget.url("/actions"), json={"type": "button", "button_id": "live_chat"},
                        headers=widget.headers()).get_json()
-    assert full["messages"][-1]["text"] == "Sorry, none of our agents is available right now."
+    assert full["messages"][-1]["text"] == "Please wait a moment while we connect you with one of our agents."
+    assert full["conversation"]["status"] == "waiting"  # a full team is busy, not absent: the request waits
     reasons = db.session.scalars(select(AuditEntry).where(AuditEntry.action == "auto_assigned")).all()
     assert len(reasons) == 4 and all(r.details["mode"] == "least_busy" for r in reasons)
 

@@ -129,7 +129,7 @@ def test_an_agent_at_max_chats_is_not_notified(client, world):
     act(widget, type="button", button_id="button_0")
     asked = act(widget, type="button", button_id="live_chat").get_json()
     assert notifications(full, "live_chat_request") == []
-    assert asked["conversation"]["status"] == "bot"  # nobody had room: the offline path at once
+    assert asked["conversation"]["status"] == "waiting"  # online but busy: the request waits for room
 
 
 def test_queue_positions_stay_current(client, world):
