@@ -15,6 +15,9 @@ def create_app(config_class=Config, **overrides):
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config_class)
     app.config.update(overrides)
+    import logs
+
+    logs.init_app(app)
     if not app.config.get("JWT_SECRET_KEY"):
         app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
 

@@ -127,6 +127,10 @@ class Config:
     # per-interface list).
     CORS_ORIGINS = _env_list("CORS_ORIGINS", ["http://localhost:3000"])
 
+    # Logs: one JSON object a line on stdout (logs.py); "text" leaves logging as Python sets it up.
+    LOG_LEVEL = os.environ.get("LOG_LEVEL", "INFO").upper()
+    LOG_FORMAT = os.environ.get("LOG_FORMAT", "json")
+
     API_TITLE = "Live chat API"
     API_VERSION = "1.0.0"
     OPENAPI_VERSION = "3.0.3"

@@ -1,5 +1,9 @@
 """gunicorn settings; every value can be overridden from the environment."""
 import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import logs  # noqa: E402 - needs the project on the path, whatever gunicorn's working directory
 
 bind = os.environ.get("BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
@@ -14,6 +18,8 @@ graceful_timeout = 20
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 # Never log query strings: set-password links carry their token there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
+# gunicorn's own lines, its access log and the app's: JSON, one object a line on stdout (logs.py).
+logconfig_dict = logs.logconfig_dict(os.environ.get("LOG_LEVEL"))
 
 
 def post_worker_init(worker):

@@ -3,6 +3,7 @@
 The ticket and the Origin are checked in before_request, so a refused client
 gets a plain HTTP error and never an upgraded socket.
 """
+import logging
 import queue
 import threading
 import time
@@ -22,6 +23,7 @@ from services.realtime import CloseSocket, SocketSession
 from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
 from services.visitors import origin_allowed
 
+log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
 blp = ApiBlueprint("sockets", __name__, url_prefix="/api/sockets", description="WebSocket tickets")
 
@@ -50,6 +52,8 @@ def _check_ticket_and_origin():
     if not allowed:
         return error_response(403, "This origin may not open a socket", "origin_not_allowed")
     g.socket_session = SocketSession(principal, push=None)
+    g.log_context = {"user_id" if isinstance(principal, User) else "visitor_id": principal.id,
+                     "workspace_id": principal.workspace_id}
 
 
 @sock.route("/ws", bp=bp)
@@ -67,6 +71,7 @@ def socket(ws):
             inbox.put(("closed", None, None))
 
     threading.Thread(target=read, name="ws-reader", daemon=True).start()
+    log.info("socket opened")
     send = lambda frames: [ws.send(_dump(frame)) for frame in frames]  # noqa: E731
     try:
         send(session.hello())
@@ -92,6 +97,7 @@ def socket(ws):
         pass
     finally:
         session.unsubscribe_all()
+        log.info("socket closed")
 
 
 def _dump(frame):

@@ -1,0 +1,198 @@
+"""Operations: JSON logs with request ids, start-up checks, proxies, metrics, socket caps, the CLI."""
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import websocket
+from flask_jwt_extended import verify_jwt_in_request
+
+import logs
+from extensions import db
+from tests.factories import PASSWORD, make_workspace
+
+
+# ---------------------------------------------------------------------------
+# Structured logs
+
+
+def json_lines(text):
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def format_record(message, *args, name="livechat.test", level=logging.INFO):
+    record = logging.LogRecord(name, level, __file__, 1, message, args, None)
+    return logs.Formatter().format(record)
+
+
+def test_a_sane_request_id_is_kept_and_anything_else_replaced(client):
+    assert client.get("/healthz", headers={"X-Request-ID": "abc.DEF_1-2"}).headers["X-Request-ID"] == "abc.DEF_1-2"
+    for bad in ["x" * 65, "has space", "semi;colon", "é", ""]:
+        given = client.get("/healthz", headers={"X-Request-ID": bad}).headers["X-Request-ID"]
+        assert given != bad and len(given) == 32 and given.isalnum()
+    first, second = (client.get("/healthz").headers["X-Request-ID"] for _ in range(2))
+    assert first != second
+    # Errors carry it too, including those answered before the view runs.
+    assert client.get("/api/nowhere", headers={"X-Request-ID": "r-404"}).headers["X-Request-ID"] == "r-404"
+
+
+def test_log_lines_are_json_with_the_request_id_user_and_workspace(app, auth):
+    workspace, admin = make_workspace()
+    headers = {**auth.headers(admin), "X-Request-ID": "req-42"}
+    with app.test_request_context("/api/auth/me", headers=headers):
+        app.preprocess_request()
+        verify_jwt_in_request()
+        captured = [format_record("handled %s", "it", name="livechat.probe")]
+    line = json.loads(captured[-1])
+    assert line["message"] == "handled it" and line["level"] == "INFO" and line["logger"] == "livechat.probe"
+    assert line["request_id"] == "req-42"
+    assert line["user_id"] == admin.id and line["workspace_id"] == workspace.id
+    assert line["time"].endswith("+00:00")
+
+
+@pytest.mark.parametrize("message, secret", [
+    ("GET /set-password?token=%s HTTP/1.1", "s3cr3t-link-token"),
+    ("GET /ws?x=1&ticket=%s", "tick-et_value"),
+    ("GET /x?refresh_token=%s&a=b", "refresh-value"),
+    ("headers: Authorization: Bearer %s", "opaque-bearer-value"),
+    ("headers %s", {"Authorization": "Bearer dict-bearer-value"}),
+    ("a bare jwt %s in text", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"),
+])
+def test_the_formatter_redacts_tokens_tickets_and_authorization(message, secret):
+    line = format_record(message, secret)
+    value = secret if isinstance(secret, str) else "dict-bearer-value"
+    assert value not in line
+    assert "[redacted]" in json.loads(line)["message"]
+
+
+def test_request_logs_never_carry_tokens_tickets_or_authorization(app, auth, caplog):
+    """Whatever reaches a log record on the way through a request is free of credentials once formatted."""
+    workspace, admin = make_workspace()
+    headers = auth.headers(admin)
+    access_token = headers["Authorization"].split()[1]
+    client = app.test_client()
+    with caplog.at_level(logging.DEBUG):
+        client.get("/api/auth/me?token=query-token-value&ticket=query-ticket-value", headers=headers)
+        client.get("/ws?ticket=socket-ticket-value", headers=headers)
+        client.post("/api/auth/set-password", json={"token": "body-link-token", "password": "x"})
+        logging.getLogger("livechat.probe").warning("request %s %s", "GET /x?ticket=socket-ticket-value",
+                                                    {"Authorization": f"Bearer {access_token}"})
+    formatted = "\n".join(logs.Formatter().format(record) for record in caplog.records)
+    assert formatted
+    for secret in ["query-token-value", "query-ticket-value", "socket-ticket-value", "body-link-token",
+                   access_token]:
+        assert secret not in formatted
+
+
+# ---------------------------------------------------------------------------
+# gunicorn as shipped
+
+
+class ShippedGunicorn:
+    """`gunicorn -c gunicorn.conf.py wsgi:app` with its output kept in a file."""
+
+    def __init__(self, tmp_path, env):
+        from tests.live import free_port
+
+        self.port = free_port()
+        self.out = tmp_path / "gunicorn.out"
+        self.env = {**os.environ, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "0",
+                    "INSTANCE_PATH": str(tmp_path), "PUBLIC_URL": f"http://127.0.0.1:{self.port}", **env}
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        from tests.live import ROOT
+
+        self.handle = open(self.out, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"),
+             "--bind", f"127.0.0.1:{self.port}", "wsgi:app"],
+            cwd=ROOT, env=self.env, stdout=self.handle, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, self.out.read_text()[-3000:]
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("gunicorn did not start in time")
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.handle.close()
+
+    def lines(self):
+        return self.out.read_text().splitlines()
+
+
+def http(base, method, path, body=None, headers=None):
+    request = urllib.request.Request(base + path, method=method,
+                                     data=json.dumps(body).encode() if body is not None else None)
+    request.add_header("Content-Type", "application/json")
+    for key, value in (headers or {}).items():
+        request.add_header(key, value)
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def shipped_env():
+    from config import TestConfig
+    from tests.conftest import database_url
+
+    env = {"DATABASE_URL": database_url(), "JWT_SECRET_KEY": TestConfig.JWT_SECRET_KEY,
+           "RATELIMIT_STORAGE_URI": "memory://"}
+    if os.environ.get("TEST_REDIS_URL"):
+        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+    return env
+
+
+def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app, tmp_path):
+    workspace, admin = make_workspace()
+    db.session.commit()
+    with ShippedGunicorn(tmp_path, shipped_env()) as server:
+        status, headers, _ = http(server.url, "GET", "/healthz", headers={"X-Request-ID": "probe-1"})
+        assert status == 200 and headers["X-Request-ID"] == "probe-1"
+        http(server.url, "GET", "/set-password?token=link-secret-value")
+        http(server.url, "GET", "/ws?ticket=ticket-secret-value", headers={"X-Request-ID": "probe-ws"})
+        http(server.url, "GET", "/api/auth/me", headers={"Authorization": "Bearer bearer-secret-value"})
+        status, _, body = http(server.url, "POST", "/api/auth/login", {"email": admin.email, "password": PASSWORD})
+        access_token = json.loads(body)["access_token"]
+        status, _, body = http(server.url, "POST", "/api/sockets/ticket",
+                               headers={"Authorization": f"Bearer {access_token}"})
+        ticket = json.loads(body)["ticket"]
+        ws = websocket.create_connection(server.url.replace("http", "ws") + f"/ws?ticket={ticket}", timeout=10,
+                                         suppress_origin=True, header=["X-Request-ID: probe-socket"])
+        assert json.loads(ws.recv())["type"] == "hello"
+        ws.close()
+        time.sleep(0.5)
+    lines = server.lines()
+    records = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON object
+    access = [record for record in records if record["logger"] == "gunicorn.access"]
+    by_id = {record.get("request_id"): record for record in access}
+    assert by_id["probe-1"]["path"] == "/healthz" and by_id["probe-1"]["status"] == 200
+    assert by_id["probe-ws"]["path"] == "/ws" and by_id["probe-ws"]["status"] == 400
+    assert all(record.get("request_id") for record in access) and len(access) >= 4
+    assert any(record["logger"] == "gunicorn.error" for record in records)
+    socket_lines = [record for record in records if record.get("request_id") == "probe-socket"
+                    and record["logger"] == "blueprints.ws"]
+    assert {record["message"] for record in socket_lines} == {"socket opened", "socket closed"}
+    assert all(record["user_id"] == admin.id and record["workspace_id"] == workspace.id for record in socket_lines)
+    text = "\n".join(lines)
+    for secret in ["link-secret-value", "ticket-secret-value", "bearer-secret-value", ticket, access_token]:
+        assert secret not in text
