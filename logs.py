@@ -125,20 +125,27 @@ def _int(value):
         return None
 
 
-def logconfig_dict(level=None):
-    """One logging configuration for gunicorn (its logconfig_dict) and for the app outside gunicorn."""
+def logconfig_dict(level=None, access_path=None):
+    """One logging configuration for gunicorn (its logconfig_dict) and for the app outside gunicorn.
+
+    Everything goes to stdout, except the access log when access_path names a file.
+    """
     level = (level or os.environ.get("LOG_LEVEL") or "INFO").upper()
-    handler = {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
+    handlers = {"json": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}}
+    access = {"level": "INFO", "handlers": [], "propagate": True}
+    if access_path and access_path != "-":
+        handlers["access"] = {"class": "logging.FileHandler", "formatter": "json", "filename": access_path}
+        access = {"level": "INFO", "handlers": ["access"], "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"json": {"()": Formatter}},
-        "handlers": {"json": handler},
+        "handlers": handlers,
         "root": {"level": level, "handlers": ["json"]},
         "loggers": {
             # Propagate to the root's one handler: one stream, one format.
             "gunicorn.error": {"level": level, "handlers": [], "propagate": True},
-            "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+            "gunicorn.access": access,
             "werkzeug": {"level": "WARNING"},
             "alembic.runtime.plugins": {"level": "WARNING"},
         },
