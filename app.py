@@ -5,7 +5,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from config import Config, instance_secret
+from config import Config, check_settings, instance_secret
 from errors import register_error_handlers, register_jwt_errors
 from extensions import api, cors, db, jwt, limiter, mail, migrate, sock
 
@@ -15,6 +15,8 @@ def create_app(config_class=Config, **overrides):
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config_class)
     app.config.update(overrides)
+    if not app.config["TESTING"]:
+        check_settings(app.config)
     import logs
 
     logs.init_app(app)

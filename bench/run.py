@@ -259,7 +259,8 @@ def server_for(key, services, db_url, port, out, cpus, run_id, threads=None, wor
         return Server(cmd, env, port, log_path, cpus)
     env.update({
         "DATABASE_URL": db_url, "JWT_SECRET_KEY": "bench-" + run_id + "-" + "k" * 32,
-        "INSTANCE_PATH": str(out / "instance"), "PASSWORD_HASH_PROFILE": "fast",
+        "INSTANCE_PATH": str(out / "instance"), "PASSWORD_HASH_PROFILE": "fast", "TEST_SERVER": "1",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CORS_ORIGINS": DASHBOARD_ORIGIN, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "1",
         # Every simulated visitor comes from 127.0.0.1: per-address limits would see one visitor.
         "WIDGET_LIMIT_PER_ADDRESS": "1000000/minute", "WIDGET_LIMIT_PER_VISITOR": "1000000/minute",

@@ -196,3 +196,65 @@ def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app
     text = "\n".join(lines)
     for secret in ["link-secret-value", "ticket-secret-value", "bearer-secret-value", ticket, access_token]:
         assert secret not in text
+
+
+# ---------------------------------------------------------------------------
+# Start-up checks
+
+
+def import_config(env):
+    """Import config.py in a fresh interpreter with env; return (exit code, output)."""
+    from tests.live import ROOT
+
+    clean = {k: v for k, v in os.environ.items() if k not in env}
+    proc = subprocess.run([sys.executable, "-c", "import config"], cwd=ROOT, env={**clean, **env},
+                          capture_output=True, text=True, timeout=30)
+    return proc.returncode, proc.stderr
+
+
+@pytest.mark.parametrize("name, value", [
+    ("OUTBOX_POLL_S", "abc"), ("OUTBOX_POLL_S", "0"), ("DB_POOL_SIZE", "-1"), ("SWEEP_INTERVAL_S", "nan"),
+    ("MAIL_USE_TLS", "maybe"), ("PASSWORD_HASH_PROFILE", "cheap"), ("WIDGET_LIMIT_PER_ADDRESS", "lots"),
+    ("LOG_FORMAT", "xml"),
+])
+def test_a_bad_setting_names_its_variable(name, value):
+    code, output = import_config({name: value})
+    assert code != 0
+    last = output.strip().splitlines()[-1]
+    assert last.startswith("config.SettingsError: ") and name in last and repr(value) in last
+
+
+def production_app(**settings):
+    from app import create_app
+    from config import Config
+
+    base = {"SQLALCHEMY_DATABASE_URI": "postgresql+psycopg://nobody@127.0.0.1:1/none", "REDIS_URL": None,
+            "JWT_SECRET_KEY": "k" * 40, "PUBLIC_URL": "https://chat.example.com", "PASSWORD_HASH_PROFILE": "default",
+            "OUTBOX_SENDER_THREAD": False, "SWEEPER_THREAD": False, "LOG_FORMAT": "text"}
+    return create_app(Config, **{**base, **settings})
+
+
+@pytest.mark.parametrize("settings, named", [
+    ({"JWT_SECRET_KEY": None}, "JWT_SECRET_KEY is not set"),
+    ({"JWT_SECRET_KEY": "short"}, "JWT_SECRET_KEY is shorter"),
+    ({"PUBLIC_URL": "http://localhost:5000"}, "PUBLIC_URL is not set"),
+    ({"PUBLIC_URL": ""}, "PUBLIC_URL is not set"),
+    ({"PASSWORD_HASH_PROFILE": "fast"}, "PASSWORD_HASH_PROFILE=fast"),
+])
+def test_a_deployment_refuses_to_start_with_embedded_only_settings(settings, named):
+    from config import SettingsError
+
+    with pytest.raises(SettingsError, match=named):
+        production_app(**settings)
+
+
+def test_a_deployment_with_its_settings_starts_and_the_embedded_default_needs_none(tmp_path):
+    from config import SettingsError
+
+    assert production_app().config["JWT_SECRET_KEY"] == "k" * 40
+    assert production_app(PASSWORD_HASH_PROFILE="fast", TEST_SERVER=True)  # the test suite's own servers
+    # (without JWT_SECRET_KEY it would use the one generated in instance/)
+    assert production_app(SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/x.db", PUBLIC_URL="http://localhost:5000",
+                          PASSWORD_HASH_PROFILE="fast")
+    with pytest.raises(SettingsError):
+        production_app(JWT_SECRET_KEY=None, PUBLIC_URL=None)
