@@ -191,6 +191,10 @@ class Config:
     # A call still ringing this long (not accepted, or never answered by the browsers) ends.
     CALL_RING_TIMEOUT_S = _env_int("CALL_RING_TIMEOUT_S", 120)
 
+    # How many proxies in front of the server set X-Forwarded-For/-Proto (werkzeug's ProxyFix): 0 trusts
+    # none, and then the peer address is the client's, whatever the headers say.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
     RATELIMIT_HEADERS_ENABLED = True

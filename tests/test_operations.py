@@ -258,3 +258,34 @@ def test_a_deployment_with_its_settings_starts_and_the_embedded_default_needs_no
                           PASSWORD_HASH_PROFILE="fast")
     with pytest.raises(SettingsError):
         production_app(JWT_SECRET_KEY=None, PUBLIC_URL=None)
+
+
+# ---------------------------------------------------------------------------
+# Behind a proxy
+
+
+def login_from(client, n, forwarded_for, peer="10.0.0.1"):
+    return client.post("/api/auth/login", json={"email": f"nobody{n}@example.com", "password": "x" * 12},
+                       headers={"X-Forwarded-For": forwarded_for}, environ_base={"REMOTE_ADDR": peer})
+
+
+def test_without_a_trusted_proxy_x_forwarded_for_is_ignored(app, client):
+    app.config["LOGIN_LIMIT_PER_ADDRESS"] = "3/minute"
+    statuses = [login_from(client, n, f"203.0.113.{n}").status_code for n in range(4)]
+    assert statuses == [401, 401, 401, 429]  # one bucket: the peer's, whatever the header claims
+    with app.test_request_context(headers={"X-Forwarded-For": "203.0.113.9"}, environ_base={"REMOTE_ADDR": "10.0.0.1"}):
+        from extensions import client_address
+
+        assert client_address() == "10.0.0.1"
+
+
+@pytest.mark.parametrize("app_config", [{"TRUSTED_PROXIES": 1}])
+def test_behind_a_trusted_proxy_limits_key_on_the_client_it_names(app, client):
+    app.config["LOGIN_LIMIT_PER_ADDRESS"] = "3/minute"
+    first = [login_from(client, n, "198.51.100.1").status_code for n in range(4)]
+    assert first == [401, 401, 401, 429]
+    assert login_from(client, 9, "198.51.100.2").status_code == 401  # another client behind the same proxy
+    # Only the last hop is the proxy's own: an address the client prepended is not believed.
+    assert login_from(client, 10, "6.6.6.6, 198.51.100.1").status_code == 429
+    response = client.get("/healthz", headers={"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"})
+    assert response.status_code == 200
