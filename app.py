@@ -20,6 +20,9 @@ def create_app(config_class=Config, **overrides):
     import logs
 
     logs.init_app(app)
+    import metrics
+
+    metrics.init_app(app)
     if not app.config.get("JWT_SECRET_KEY"):
         app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
 

@@ -194,6 +194,8 @@ class Config:
     # How many proxies in front of the server set X-Forwarded-For/-Proto (werkzeug's ProxyFix): 0 trusts
     # none, and then the peer address is the client's, whatever the headers say.
     TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+    # /metrics asks for "Authorization: Bearer <METRICS_TOKEN>" when set; it is open when unset.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
 
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"

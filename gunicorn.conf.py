@@ -33,3 +33,38 @@ def post_worker_init(worker):
     # the cyclic collector stops walking it on every full collection, which were pauses of every socket.
     gc.collect()
     gc.freeze()
+
+
+# Metrics (metrics.py): every worker writes its samples into PROMETHEUS_MULTIPROC_DIR and a scrape of any
+# worker reads them all. Unset, a fresh directory under instance/ serves this run and is removed after it.
+# Set before any worker imports prometheus_client, which reads it once.
+_own_metrics_dir = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _own_metrics_dir:
+    import tempfile
+
+    _instance = os.environ.get("INSTANCE_PATH") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
+    os.makedirs(_instance, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=_instance)
+
+
+def on_starting(server):
+    """Start from empty metrics: the files of an earlier run would add to this one's counters."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.remove(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """A dead worker's sockets are no longer open (the live gauges drop its samples)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _own_metrics_dir:
+        import shutil
+
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

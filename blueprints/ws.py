@@ -17,7 +17,9 @@ from simple_websocket import ConnectionClosed
 from blueprints.common import errors, login_required
 from errors import error_response
 from extensions import sock
+from metrics import SOCKET_FRAMES, SOCKETS_OPEN, frame_type
 from models import User
+from schemas.events import CommandType, EphemeralType, EventType, ServerFrame
 from schemas.sockets import TicketSchema
 from services.realtime import CloseSocket, SocketSession
 from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
@@ -25,6 +27,8 @@ from services.visitors import origin_allowed
 
 log = logging.getLogger(__name__)
 bp = Blueprint("ws", __name__)
+_IN_TYPES = {str(kind) for kind in CommandType}
+_OUT_TYPES = {str(kind) for enum in (EventType, EphemeralType, ServerFrame) for kind in enum}
 blp = ApiBlueprint("sockets", __name__, url_prefix="/api/sockets", description="WebSocket tickets")
 
 
@@ -52,6 +56,7 @@ def _check_ticket_and_origin():
     if not allowed:
         return error_response(403, "This origin may not open a socket", "origin_not_allowed")
     g.socket_session = SocketSession(principal, push=None)
+    g.socket_role = principal.role.value if isinstance(principal, User) else "visitor"
     g.log_context = {"user_id" if isinstance(principal, User) else "visitor_id": principal.id,
                      "workspace_id": principal.workspace_id}
 
@@ -72,7 +77,14 @@ def socket(ws):
 
     threading.Thread(target=read, name="ws-reader", daemon=True).start()
     log.info("socket opened")
-    send = lambda frames: [ws.send(_dump(frame)) for frame in frames]  # noqa: E731
+
+    def send(frames):
+        for frame in frames:
+            ws.send(_dump(frame))
+            SOCKET_FRAMES.labels("out", frame_type(frame, _OUT_TYPES)).inc()
+
+    role = g.socket_role
+    SOCKETS_OPEN.labels(role).inc()
     try:
         send(session.hello())
         refresh_s = current_app.config["PRESENCE_REFRESH_S"]
@@ -89,7 +101,11 @@ def socket(ws):
                 continue
             if kind == "closed":
                 break
-            frames = session.handle_text(payload) if kind == "frame" else session.deliver(stream, payload)
+            if kind == "frame":
+                SOCKET_FRAMES.labels("in", _in_type(payload)).inc()
+                frames = session.handle_text(payload)
+            else:
+                frames = session.deliver(stream, payload)
             send(frames)
     except CloseSocket as close:
         ws.close(reason=close.code, message=close.reason)
@@ -97,7 +113,18 @@ def socket(ws):
         pass
     finally:
         session.unsubscribe_all()
+        SOCKETS_OPEN.labels(role).dec()
         log.info("socket closed")
+
+
+def _in_type(text):
+    """A client frame's type for the metrics; the session parses it again for real."""
+    import json
+
+    try:
+        return frame_type(json.loads(text), _IN_TYPES) if isinstance(text, str) and len(text) < 65536 else "other"
+    except (ValueError, RecursionError):
+        return "other"
 
 
 def _dump(frame):

@@ -10,6 +10,8 @@ import logging
 import threading
 from collections import defaultdict
 
+from metrics import BROKER_CONNECTED
+
 log = logging.getLogger(__name__)
 
 RESYNC = "_resync"  # told to local subscribers when the broker may have lost messages
@@ -120,6 +122,7 @@ class RedisBroker(MemoryBroker):
                 client = redis.Redis.from_url(self._url, socket_connect_timeout=2, socket_timeout=None)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
                 pubsub.psubscribe(f"{self._prefix}:*")
+                BROKER_CONNECTED.set(1)
                 self._ready.set()
                 if not first:
                     self.resync_all()  # anything published while we were away is in the database
@@ -132,6 +135,7 @@ class RedisBroker(MemoryBroker):
                     channel = message["channel"].decode()
                     self.dispatch(channel[strip:], json.loads(message["data"]))
             except Exception:
+                BROKER_CONNECTED.set(0)
                 log.warning("broker connection lost; reconnecting", exc_info=True)
                 self._ready.set()
                 self._stopped.wait(self.RECONNECT_S)
@@ -150,5 +154,7 @@ class RedisBroker(MemoryBroker):
 def make_broker(config):
     url = config.get("REDIS_URL")
     if url:
+        BROKER_CONNECTED.set(0)  # until the listener has subscribed
         return RedisBroker(url, prefix=config.get("BROKER_PREFIX", "livechat"))
+    BROKER_CONNECTED.set(1)
     return MemoryBroker()

@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 
 from errors import Conflict, NotFound
 from extensions import db
+from metrics import LIVE_REQUESTS, count_after_commit
 from models import (
     AuditAction, Component, Conversation, ConversationStatus, LiveRequest, NotificationType, RequestKind,
     RequestStatus, RoutingMode,
@@ -71,7 +72,9 @@ def _open(conversation, kind, component, exclude, welcome):
             db.session.add(request)
     except IntegrityError:
         raise AlreadyWaiting() from None
+    count_after_commit(db.session, LIVE_REQUESTS, outcome="opened")
     if not agents:
+        count_after_commit(db.session, LIVE_REQUESTS, outcome=RequestStatus.OFFLINE.value)
         return offline_path(conversation, request, component)
     messages = []
     if welcome and component is not None:
@@ -147,9 +150,12 @@ def resolve(request_id, status, *, agent_id=None, now=None):
         conditions.append(LiveRequest.deadline_at <= now)
     elif status == RequestStatus.ACCEPTED:
         conditions.append(LiveRequest.deadline_at > now)
-    return db.session.execute(
+    moved = db.session.execute(
         update(LiveRequest).where(*conditions).values(status=status, resolved_at=now, agent_id=agent_id)
     ).rowcount == 1
+    if moved:
+        count_after_commit(db.session, LIVE_REQUESTS, outcome=RequestStatus(status).value)
+    return moved
 
 
 def _expire(request_id, now):

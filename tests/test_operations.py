@@ -179,8 +179,25 @@ def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app
         ws = websocket.create_connection(server.url.replace("http", "ws") + f"/ws?ticket={ticket}", timeout=10,
                                          suppress_origin=True, header=["X-Request-ID: probe-socket"])
         assert json.loads(ws.recv())["type"] == "hello"
+        ws.send(json.dumps({"type": "ping", "ref": "p1"}))
+        ws.recv()
         ws.close()
         time.sleep(0.5)
+        status, _, body = http(server.url, "GET", "/metrics")
+        assert status == 200
+        assert list(tmp_path.glob("metrics-*/*.db"))  # multiprocess mode, in a directory of its own
+    assert not list(tmp_path.glob("metrics-*"))  # removed with the server
+    exposition = body.decode()
+    series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+              for line in exposition.splitlines() if line and not line.startswith("#")}
+    assert series['livechat_http_request_duration_seconds_count{method="GET",route="/healthz",status="2xx"}'] >= 2
+    assert series['livechat_http_request_duration_seconds_count{method="POST",route="/api/auth/login",'
+                  'status="2xx"}'] == 1
+    assert series['livechat_sockets_open{role="admin"}'] == 0
+    assert series['livechat_socket_frames_total{direction="out",type="hello"}'] == 1
+    assert series['livechat_socket_frames_total{direction="in",type="ping"}'] == 1
+    assert series["livechat_broker_connected"] == 1
+    assert series["livechat_outbox_backlog"] == 0
     lines = server.lines()
     records = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON object
     access = [record for record in records if record["logger"] == "gunicorn.access"]
@@ -289,3 +306,60 @@ def test_behind_a_trusted_proxy_limits_key_on_the_client_it_names(app, client):
     assert login_from(client, 10, "6.6.6.6, 198.51.100.1").status_code == 429
     response = client.get("/healthz", headers={"X-Forwarded-For": "198.51.100.3", "X-Forwarded-Proto": "https"})
     assert response.status_code == 200
+
+
+# ---------------------------------------------------------------------------
+# Metrics
+
+
+def sample(name, **labels):
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0
+
+
+def test_metrics_are_open_without_a_token_and_outside_the_api_document(app, client):
+    from extensions import api
+
+    response = client.get("/metrics")
+    assert response.status_code == 200 and response.content_type.startswith("text/plain")
+    assert b"livechat_outbox_backlog 0.0" in response.data and b"# TYPE livechat_sockets_open gauge" in response.data
+    assert "/metrics" not in api.spec.to_dict()["paths"]
+
+
+@pytest.mark.parametrize("app_config", [{"METRICS_TOKEN": "scrape-me-0123456789"}])
+def test_metrics_need_the_bearer_token_when_one_is_set(app, client):
+    for headers in [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "scrape-me-0123456789"}]:
+        response = client.get("/metrics", headers=headers)
+        assert response.status_code == 401
+        assert response.get_json()["code"] == "unauthorized" and response.headers["WWW-Authenticate"]
+    assert client.get("/metrics", headers={"Authorization": "Bearer scrape-me-0123456789"}).status_code == 200
+
+
+def test_http_latency_is_labelled_by_route_template(app, client, auth):
+    workspace, admin = make_workspace()
+    headers = auth.headers(admin)
+    labels = {"method": "GET", "route": "/api/agents/<int:agent_id>", "status": "4xx"}
+    before = sample("livechat_http_request_duration_seconds_count", **labels)
+    assert client.get("/api/agents/987654", headers=headers).status_code == 404
+    assert sample("livechat_http_request_duration_seconds_count", **labels) == before + 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'route="/api/agents/<int:agent_id>"' in text and "987654" not in text
+
+
+def test_an_outcome_is_counted_once_committed_and_never_when_rolled_back(app):
+    from metrics import LIVE_REQUESTS, count_after_commit
+
+    from sqlalchemy import text
+
+    before = sample("livechat_live_requests_total", outcome="expired")
+    db.session.execute(text("SELECT 1"))
+    count_after_commit(db.session, LIVE_REQUESTS, outcome="expired")
+    db.session.rollback()
+    db.session.execute(text("SELECT 1"))
+    db.session.commit()
+    assert sample("livechat_live_requests_total", outcome="expired") == before
+    db.session.execute(text("SELECT 1"))
+    count_after_commit(db.session, LIVE_REQUESTS, outcome="expired")
+    db.session.commit()
+    assert sample("livechat_live_requests_total", outcome="expired") == before + 1
