@@ -205,6 +205,8 @@ class Config:
 
     WIDGET_LIMIT_PER_ADDRESS = _env_limit("WIDGET_LIMIT_PER_ADDRESS", "300/minute")
     WIDGET_LIMIT_PER_VISITOR = _env_limit("WIDGET_LIMIT_PER_VISITOR", "120/minute")
+    # Sockets one address may hold open in one server process (0: no cap); past it the upgrade is a 429.
+    SOCKET_LIMIT_PER_ADDRESS = _env_int("SOCKET_LIMIT_PER_ADDRESS", 50)
     SOCK_SERVER_OPTIONS = {"ping_interval": _env_int("SOCKET_PING_S", 25), "max_message_size": 64 * 1024}
 
     # Origins of the admin and agent single-page apps (the widget has its own

@@ -19,6 +19,8 @@ SOCKETS_OPEN = Gauge("livechat_sockets_open", "WebSockets open now, by role (adm
                      multiprocess_mode="livesum")
 SOCKET_FRAMES = Counter("livechat_socket_frames", "WebSocket frames by direction (in, out) and frame type",
                         ["direction", "type"])
+SOCKETS_REFUSED = Counter("livechat_sockets_refused", "Socket upgrades refused before the upgrade, by reason",
+                          ["reason"])
 LIVE_REQUESTS = Counter("livechat_live_requests",
                         "Live requests by outcome, counted once committed: opened, and then one of offline "
                         "(nobody available), accepted, expired, cancelled", ["outcome"])

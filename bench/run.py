@@ -264,6 +264,7 @@ def server_for(key, services, db_url, port, out, cpus, run_id, threads=None, wor
         "CORS_ORIGINS": DASHBOARD_ORIGIN, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "1",
         # Every simulated visitor comes from 127.0.0.1: per-address limits would see one visitor.
         "WIDGET_LIMIT_PER_ADDRESS": "1000000/minute", "WIDGET_LIMIT_PER_VISITOR": "1000000/minute",
+        "SOCKET_LIMIT_PER_ADDRESS": "0",
         "LOGIN_LIMIT_PER_ADDRESS": "100000/minute", "LOGIN_LIMIT_PER_ACCOUNT": "100000/minute",
         "ACCESS_TOKEN_TTL_S": "7200", "GUNICORN_WORKER_CLASS": target["worker"],
         "WEB_CONCURRENCY": str(target["workers"]), "GUNICORN_ACCESSLOG": str(logs / f"{key}-{port}.access.log"),

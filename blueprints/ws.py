@@ -16,12 +16,13 @@ from simple_websocket import ConnectionClosed
 
 from blueprints.common import errors, login_required
 from errors import error_response
-from extensions import sock
-from metrics import SOCKET_FRAMES, SOCKETS_OPEN, frame_type
+from extensions import client_address, sock
+from metrics import SOCKET_FRAMES, SOCKETS_OPEN, SOCKETS_REFUSED, frame_type
 from models import User
 from schemas.events import CommandType, EphemeralType, EventType, ServerFrame
 from schemas.sockets import TicketSchema
 from services.realtime import CloseSocket, SocketSession
+from services.socket_slots import AddressSlots
 from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
 from services.visitors import origin_allowed
 
@@ -40,6 +41,26 @@ class SocketTicket(MethodView):
     def post(self):
         """Get a single-use ticket that opens the WebSocket at /ws?ticket=..."""
         return do_issue_ticket(current_user)
+
+
+@bp.before_request
+def _hold_a_slot():
+    """Refuse an address past its open sockets before anything else (its ticket stays unused)."""
+    slots = current_app.extensions.setdefault("socket_slots", AddressSlots())
+    address = client_address()
+    if not slots.take(address, current_app.config["SOCKET_LIMIT_PER_ADDRESS"]):
+        SOCKETS_REFUSED.labels("per_address").inc()
+        return error_response(429, "Too many sockets open from this address", "too_many_sockets",
+                              headers={"Retry-After": "30"})
+    g.socket_slot = (slots, address)
+
+
+@bp.teardown_request
+def _give_back_the_slot(error=None):
+    # The socket's request ends when the socket does (or at once when the upgrade was refused).
+    held = g.pop("socket_slot", None)
+    if held is not None:
+        held[0].give_back(held[1])
 
 
 @bp.before_request

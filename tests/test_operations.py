@@ -363,3 +363,53 @@ def test_an_outcome_is_counted_once_committed_and_never_when_rolled_back(app):
     count_after_commit(db.session, LIVE_REQUESTS, outcome="expired")
     db.session.commit()
     assert sample("livechat_live_requests_total", outcome="expired") == before + 1
+
+
+# ---------------------------------------------------------------------------
+# Sockets per address
+
+SHOP = "https://shop.example"
+
+
+@pytest.mark.parametrize("app_config", [{"SOCKET_LIMIT_PER_ADDRESS": 2}])
+def test_an_address_past_its_sockets_is_refused_before_the_upgrade(app, client, server):
+    from tests.factories import make_interface
+    from tests.live import Client
+    from tests.widget_helpers import Widget
+
+    workspace, _ = make_workspace()
+    widget = Widget(client, make_interface(workspace, allowed_origins=[SHOP]), origin=SHOP)
+    widget.open()
+    open_now = [Client(server.url, widget.ticket(), origin=SHOP) for _ in range(2)]
+    for socket_client in open_now:
+        assert socket_client.recv()["type"] == "hello"
+    spare = widget.ticket()
+    assert app.extensions["socket_slots"].held("127.0.0.1") == 2
+    refused = sample("livechat_sockets_refused_total", reason="per_address")
+    with pytest.raises(websocket.WebSocketBadStatusException) as refusal:
+        Client(server.url, spare, origin=SHOP)
+    assert refusal.value.status_code == 429 and refusal.value.resp_headers["retry-after"] == "30"
+    assert json.loads(refusal.value.resp_body) == {"code": "too_many_sockets", "status": 429,
+                                                   "message": "Too many sockets open from this address"}
+    assert sample("livechat_sockets_refused_total", reason="per_address") == refused + 1
+    # A closed socket gives its slot back, and the refused ticket was never used.
+    open_now.pop().close()
+    slots = app.extensions["socket_slots"]
+    deadline = time.monotonic() + 5
+    while slots.held("127.0.0.1") > 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    again = Client(server.url, spare, origin=SHOP)
+    assert again.recv()["type"] == "hello"
+    again.close()
+    open_now[0].close()
+
+
+def test_refused_upgrades_give_their_slot_back_at_once(app, server):
+    from tests.live import Client
+
+    app.config["SOCKET_LIMIT_PER_ADDRESS"] = 1
+    for _ in range(3):  # a bad ticket: refused after the slot was taken
+        with pytest.raises(websocket.WebSocketBadStatusException) as refusal:
+            Client(server.url, "nope")
+        assert refusal.value.status_code != 429
+    assert app.extensions["socket_slots"].held("127.0.0.1") == 0
