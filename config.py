@@ -50,6 +50,14 @@ def _env_float(name, default, minimum=0.0):
     return number
 
 
+def _env_urls(name, schemes):
+    urls = _env_list(name)
+    for url in urls:
+        if not url.startswith(schemes):
+            raise SettingsError(f"{name}: {url!r} does not start with {' or '.join(schemes)}")
+    return urls
+
+
 def _env_limit(name, default):
     """A rate limit string such as "20/minute;100/hour", checked now rather than at the first request."""
     from limits import parse_many
@@ -184,12 +192,14 @@ class Config:
     # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
     # TURN is offered only with a shared secret (coturn's static-auth-secret): each
     # participant gets credentials that expire after TURN_TTL_S.
-    STUN_URLS = _env_list("STUN_URLS")
-    TURN_URLS = _env_list("TURN_URLS")
+    STUN_URLS = _env_urls("STUN_URLS", ("stun:", "stuns:"))
+    TURN_URLS = _env_urls("TURN_URLS", ("turn:", "turns:"))
     TURN_SECRET = os.environ.get("TURN_SECRET") or None
-    TURN_TTL_S = _env_int("TURN_TTL_S", 3600)
+    if TURN_URLS and not TURN_SECRET:
+        raise SettingsError("TURN_URLS is set but TURN_SECRET is not: TURN is only offered with its shared secret")
+    TURN_TTL_S = _env_int("TURN_TTL_S", 3600, minimum=1)
     # A call still ringing this long (not accepted, or never answered by the browsers) ends.
-    CALL_RING_TIMEOUT_S = _env_int("CALL_RING_TIMEOUT_S", 120)
+    CALL_RING_TIMEOUT_S = _env_int("CALL_RING_TIMEOUT_S", 120, minimum=1)
 
     # How many proxies in front of the server set X-Forwarded-For/-Proto (werkzeug's ProxyFix): 0 trusts
     # none, and then the peer address is the client's, whatever the headers say.
