@@ -232,13 +232,35 @@ def import_config(env):
 @pytest.mark.parametrize("name, value", [
     ("OUTBOX_POLL_S", "abc"), ("OUTBOX_POLL_S", "0"), ("DB_POOL_SIZE", "-1"), ("SWEEP_INTERVAL_S", "nan"),
     ("MAIL_USE_TLS", "maybe"), ("PASSWORD_HASH_PROFILE", "cheap"), ("WIDGET_LIMIT_PER_ADDRESS", "lots"),
-    ("LOG_FORMAT", "xml"),
+    ("LOG_FORMAT", "xml"), ("TURN_TTL_S", "0"), ("STUN_URLS", "stun.example.com:3478"),
 ])
 def test_a_bad_setting_names_its_variable(name, value):
     code, output = import_config({name: value})
     assert code != 0
     last = output.strip().splitlines()[-1]
     assert last.startswith("config.SettingsError: ") and name in last and repr(value) in last
+
+
+def test_turn_urls_without_their_secret_refuse_to_start():
+    code, output = import_config({"TURN_URLS": "turn:turn.example.com:3478", "TURN_SECRET": ""})
+    assert code != 0 and "TURN_URLS is set but TURN_SECRET is not" in output
+    assert import_config({"TURN_URLS": "turn:turn.example.com:3478", "TURN_SECRET": "s" * 20})[0] == 0
+
+
+def test_the_readme_lists_every_setting_config_and_gunicorn_read():
+    import re
+
+    from tests.live import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    read = set()
+    for name in ("config.py", "gunicorn.conf.py"):
+        source = (ROOT / name).read_text()
+        read |= set(re.findall(r'(?:_env_\w+\(|environ(?:\.get)?[(\[])"([A-Z][A-Z0-9_]+)"', source))
+        read |= set(re.findall(r'"((?:DB|GUNICORN)_[A-Z_]+)"', source))
+    assert len(read) > 40
+    assert sorted(name for name in read if f"`{name}`" not in table) == []
 
 
 def production_app(**settings):
@@ -413,3 +435,54 @@ def test_refused_upgrades_give_their_slot_back_at_once(app, server):
             Client(server.url, "nope")
         assert refusal.value.status_code != 429
     assert app.extensions["socket_slots"].held("127.0.0.1") == 0
+
+
+# ---------------------------------------------------------------------------
+# The first minutes
+
+
+def test_every_url_make_run_prints_answers(client):
+    import re
+
+    from tests.live import ROOT
+
+    makefile = (ROOT / "Makefile").read_text()
+    run_recipe = makefile.split("\nrun: migrate\n", 1)[1].split("\n\n", 1)[0]
+    paths = set(re.findall(r"http://\$\(HOST\):\$\(PORT\)(/[\w./-]*)", run_recipe))
+    assert {"/api/docs", "/api/openapi.json", "/healthz", "/metrics"} <= paths
+    for path in paths - {"/api/auth/login"}:
+        assert client.get(path).status_code == 200, path
+    assert client.post("/api/auth/login", json={"email": "a@example.com", "password": "x" * 12}).status_code == 401
+    assert "/api" not in paths  # nothing answers there
+
+
+def test_admin_link_issues_a_fresh_single_use_link_and_voids_the_older_ones(app, client, runner):
+    from tests.factories import make_user
+
+    workspace, admin = make_workspace()
+    agent = make_user(workspace)
+    db.session.commit()
+
+    def link(*args):
+        result = runner.invoke(args=["workspace", "admin-link", *args])
+        assert result.exit_code == 0, result.output
+        assert admin.email in result.output
+        return result.output.strip().rsplit("token=", 1)[1]
+
+    older, newer = link(), link("--email", admin.email.upper())
+    new_password = "a fresh admin passphrase"
+    assert client.post("/api/auth/set-password", json={"token": older, "password": new_password}).status_code == 400
+    assert client.post("/api/auth/set-password", json={"token": newer, "password": new_password}).status_code == 204
+    assert client.post("/api/auth/set-password", json={"token": newer, "password": new_password}).status_code == 400
+    assert client.post("/api/auth/login", json={"email": admin.email, "password": new_password}).status_code == 200
+    for email in [agent.email, "nobody@example.com"]:
+        result = runner.invoke(args=["workspace", "admin-link", "--email", email])
+        assert result.exit_code != 0 and "No active admin" in result.output
+    assert runner.invoke(args=["workspace", "admin-link", "--email", "not an address"]).exit_code != 0
+
+
+def test_ensure_default_says_how_to_get_a_new_admin_link_on_later_runs(app, runner):
+    first = runner.invoke(args=["workspace", "ensure-default"])
+    assert first.exit_code == 0 and "set-password?token=" in first.output
+    later = runner.invoke(args=["workspace", "ensure-default"])
+    assert later.exit_code == 0 and "make admin-link" in later.output and "token=" not in later.output
