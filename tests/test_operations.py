@@ -158,7 +158,8 @@ def shipped_env():
     env = {"DATABASE_URL": database_url(), "JWT_SECRET_KEY": TestConfig.JWT_SECRET_KEY,
            "RATELIMIT_STORAGE_URI": "memory://"}
     if os.environ.get("TEST_REDIS_URL"):
-        env["REDIS_URL"] = os.environ["TEST_REDIS_URL"]
+        # Channels are shared by every Redis database: a prefix of its own keeps other servers' events out.
+        env.update(REDIS_URL=os.environ["TEST_REDIS_URL"], BROKER_PREFIX=f"ops-test-{os.getpid()}")
     return env
 
 
