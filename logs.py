@@ -63,16 +63,13 @@ def principal_fields():
     context = g.get("log_context")
     if context:  # set by an edge that knows its principal without a JWT (the socket)
         return dict(context)
-    principal = None
-    jwt_user = g.get("_jwt_extended_jwt_user")
-    if jwt_user:
-        principal = jwt_user.get("loaded_user")
-    if principal is None:
+    # The claims of a token that was verified and whose user or visitor was found: ids without a query
+    # (a log line never queries the database; it may be why we log).
+    claims = g.get("_jwt_extended_jwt")
+    if not claims or not g.get("_jwt_extended_jwt_user"):
         return {}
-    kind = "visitor_id" if type(principal).__name__ == "Visitor" else "user_id"
-    # Loaded attributes only: a log line never queries the database (it may be why we log).
-    loaded = vars(principal)
-    fields = {kind: loaded.get("id"), "workspace_id": loaded.get("workspace_id")}
+    kind = "visitor_id" if claims.get("kind") == "visitor" else "user_id"
+    fields = {kind: _int(claims.get("sub")), "workspace_id": _int(claims.get("ws"))}
     return {key: value for key, value in fields.items() if value is not None}
 
 

@@ -35,7 +35,9 @@ HTTP_LATENCY = Histogram("livechat_http_request_duration_seconds",
                          ["method", "route", "status"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
-_UNTIMED_ROUTES = {"/ws", "/metrics"}  # a socket's request lasts its whole life; scrapes are not traffic
+_UNTIMED_ROUTES = {"/ws", "/metrics"}
+# Label values must stay a small set: a client may send any method token, and each new one is a series.
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # a socket's request lasts its whole life; scrapes are not traffic
 _AFTER_COMMIT = "metrics_after_commit"
 
 
@@ -120,7 +122,8 @@ def init_app(app):
         started = g.pop("metrics_started", None)
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
         if started is not None and rule not in _UNTIMED_ROUTES:
-            HTTP_LATENCY.labels(request.method, rule, f"{response.status_code // 100}xx").observe(
+            method = request.method if request.method in _METHODS else "other"
+            HTTP_LATENCY.labels(method, rule, f"{response.status_code // 100}xx").observe(
                 time.perf_counter() - started)
         return response
 

@@ -205,6 +205,8 @@ def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app
     by_id = {record.get("request_id"): record for record in access}
     assert by_id["probe-1"]["path"] == "/healthz" and by_id["probe-1"]["status"] == 200
     assert by_id["probe-ws"]["path"] == "/ws" and by_id["probe-ws"]["status"] == 400
+    ticket_line = next(record for record in access if record["path"] == "/api/sockets/ticket")
+    assert ticket_line["user_id"] == admin.id and ticket_line["workspace_id"] == workspace.id
     assert all(record.get("request_id") for record in access) and len(access) >= 4
     assert any(record["logger"] == "gunicorn.error" for record in records)
     socket_lines = [record for record in records if record.get("request_id") == "probe-socket"
@@ -366,8 +368,11 @@ def test_http_latency_is_labelled_by_route_template(app, client, auth):
     before = sample("livechat_http_request_duration_seconds_count", **labels)
     assert client.get("/api/agents/987654", headers=headers).status_code == 404
     assert sample("livechat_http_request_duration_seconds_count", **labels) == before + 1
+    client.open("/nowhere/123", method="BREW")
     text = client.get("/metrics").get_data(as_text=True)
     assert 'route="/api/agents/<int:agent_id>"' in text and "987654" not in text
+    assert "BREW" not in text and "/nowhere" not in text
+    assert 'livechat_http_request_duration_seconds_count{method="other",route="unmatched",status="4xx"}' in text
 
 
 def test_an_outcome_is_counted_once_committed_and_never_when_rolled_back(app):
