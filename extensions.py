@@ -1,8 +1,8 @@
 """Extensions, created unbound and bound to the app in create_app."""
+from flask import request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
-from flask import request
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sock import Sock

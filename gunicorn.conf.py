@@ -19,7 +19,8 @@ accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 # Never log query strings: set-password links carry their token there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
 # gunicorn's own lines, its access log and the app's: JSON, one object a line on stdout (logs.py).
-logconfig_dict = logs.logconfig_dict(os.environ.get("LOG_LEVEL"), accesslog)
+if os.environ.get("LOG_FORMAT", "json") == "json":
+    logconfig_dict = logs.logconfig_dict(os.environ.get("LOG_LEVEL"), accesslog)
 
 
 def post_worker_init(worker):
