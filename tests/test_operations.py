@@ -492,3 +492,34 @@ def test_ensure_default_says_how_to_get_a_new_admin_link_on_later_runs(app, runn
     assert first.exit_code == 0 and "set-password?token=" in first.output
     later = runner.invoke(args=["workspace", "ensure-default"])
     assert later.exit_code == 0 and "make admin-link" in later.output and "token=" not in later.output
+
+
+def test_live_requests_are_counted_by_outcome_through_the_widget(app, client):
+    from datetime import timedelta
+
+    from models.base import utcnow
+    from services.live_requests import sweep_expired
+    from tests.factories import go_online, make_component, make_interface, make_user
+    from tests.widget_helpers import Widget
+
+    workspace, _ = make_workspace()
+    agent = make_user(workspace)
+    interface = make_interface(workspace, allowed_origins=[SHOP], agents=[agent])
+    make_component(interface, "live_chat")
+    outcomes = ["opened", "offline", "expired"]
+    before = {outcome: sample("livechat_live_requests_total", outcome=outcome) for outcome in outcomes}
+
+    def ask():
+        widget = Widget(client, interface, origin=SHOP)
+        widget.open()
+        response = client.post(widget.url("/actions"), json={"type": "button", "button_id": "live_chat"},
+                               headers=widget.headers())
+        assert response.status_code == 200, response.get_json()
+
+    ask()  # nobody online: opened and offline at once
+    go_online(agent)
+    ask()  # pending until its deadline passes
+    assert sweep_expired(now=utcnow() + timedelta(hours=1)) == 1
+    after = {outcome: sample("livechat_live_requests_total", outcome=outcome) - before[outcome]
+             for outcome in outcomes}
+    assert after == {"opened": 2, "offline": 1, "expired": 1}
