@@ -2,6 +2,7 @@
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -163,6 +164,33 @@ def shipped_env():
     return env
 
 
+def open_sockets(server, access_token):
+    """The admin sockets /metrics counts with one held open, then once its worker was killed and replaced."""
+
+    def scraped():
+        text = http(server.url, "GET", "/metrics")[2].decode()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith('livechat_sockets_open{role="admin"}'))
+
+    ticket = json.loads(http(server.url, "POST", "/api/sockets/ticket",
+                             headers={"Authorization": f"Bearer {access_token}"})[2])["ticket"]
+    ws = websocket.create_connection(server.url.replace("http", "ws") + f"/ws?ticket={ticket}", timeout=10,
+                                     suppress_origin=True)
+    ws.recv()
+    held = scraped()
+    worker = [json.loads(line)["message"] for line in server.lines() if "Booting worker" in line][-1]
+    os.kill(int(worker.rsplit(" ", 1)[1]), signal.SIGKILL)  # no finally runs: only child_exit can tell
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        try:
+            after = scraped()
+            break
+        except OSError:  # the master is starting the next worker
+            time.sleep(0.2)
+    ws.close()
+    return held, after
+
+
 def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app, tmp_path):
     workspace, admin = make_workspace()
     db.session.commit()
@@ -187,6 +215,7 @@ def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app
         status, _, body = http(server.url, "GET", "/metrics")
         assert status == 200
         assert list(tmp_path.glob("metrics-*/*.db"))  # multiprocess mode, in a directory of its own
+        assert open_sockets(server, access_token) == (1, 0)
     assert not list(tmp_path.glob("metrics-*"))  # removed with the server
     exposition = body.decode()
     series = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
