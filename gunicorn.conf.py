@@ -3,6 +3,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import config as _settings  # noqa: E402,F401 - a bad setting stops the master, named, before a worker boots
 import logs  # noqa: E402 - needs the project on the path, whatever gunicorn's working directory
 
 bind = os.environ.get("BIND", "127.0.0.1:5000")

@@ -552,3 +552,14 @@ def test_live_requests_are_counted_by_outcome_through_the_widget(app, client):
     after = {outcome: sample("livechat_live_requests_total", outcome=outcome) - before[outcome]
              for outcome in outcomes}
     assert after == {"opened": 2, "offline": 1, "expired": 1}
+
+
+def test_gunicorn_refuses_a_bad_setting_before_any_worker_boots(tmp_path):
+    from tests.live import ROOT
+
+    proc = subprocess.run([sys.executable, "-m", "gunicorn", "-c", str(ROOT / "gunicorn.conf.py"), "wsgi:app"],
+                          cwd=ROOT, env={**os.environ, "INSTANCE_PATH": str(tmp_path), "SWEEP_INTERVAL_S": "soon"},
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert "SettingsError: SWEEP_INTERVAL_S='soon'" in proc.stdout + proc.stderr
+    assert "Booting worker" not in proc.stdout + proc.stderr
