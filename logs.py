@@ -175,9 +175,10 @@ def init_app(app):
             g.request_id = request_id_from(request.headers.get(REQUEST_ID_HEADER))
             request.environ[ENV_REQUEST_ID] = g.request_id
         response.headers[REQUEST_ID_HEADER] = g.request_id
+        principal = principal_fields()
         for key, environ_key in (("user_id", ENV_USER), ("visitor_id", ENV_VISITOR),
                                  ("workspace_id", ENV_WORKSPACE)):
-            value = principal_fields().get(key)
+            value = principal.get(key)
             if value is not None:
                 request.environ[environ_key] = str(value)
         return response
