@@ -5,7 +5,7 @@ from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from config import Config, instance_secret
+from config import Config, check_settings, instance_secret
 from errors import register_error_handlers, register_jwt_errors
 from extensions import api, cors, db, jwt, limiter, mail, migrate, sock
 
@@ -15,6 +15,14 @@ def create_app(config_class=Config, **overrides):
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config_class)
     app.config.update(overrides)
+    if not app.config["TESTING"]:
+        check_settings(app.config)
+    import logs
+
+    logs.init_app(app)
+    import metrics
+
+    metrics.init_app(app)
     if not app.config.get("JWT_SECRET_KEY"):
         app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
 
@@ -52,6 +60,11 @@ def create_app(config_class=Config, **overrides):
     from cli import register_cli
 
     register_cli(app)
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app
 
 

@@ -46,7 +46,9 @@ class GunicornServer:
 
     def __init__(self, env, worker_class="gthread", log_path=None):
         self.port = free_port()
-        self.env = {**os.environ, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "0", **env}
+        # A test server: links point at it, and it may use the cheap password hashes of the test data.
+        self.env = {**os.environ, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "0", "TEST_SERVER": "1",
+                    "PUBLIC_URL": self.url, **env}
         self.worker_class = worker_class
         self.proc = None
         # A server that logs a lot (an outage) writes to a file: an unread pipe would fill and stop it.
