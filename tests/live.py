@@ -56,7 +56,7 @@ class GunicornServer:
         self._log = None
 
     def log(self):
-        """What the server wrote to stderr so far (with log_path only)."""
+        """What the server logged so far, stdout (JSON lines) and stderr (with log_path only)."""
         return Path(self.log_path).read_text(errors="replace") if self.log_path else ""
 
     @property
@@ -69,7 +69,7 @@ class GunicornServer:
                "--access-logfile", "/dev/null", "wsgi:app"]
         if self.log_path:
             self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log or subprocess.DEVNULL,
                                      stderr=self._log or subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
