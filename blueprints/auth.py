@@ -2,9 +2,8 @@
 from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
-from flask_smorest import Blueprint
 
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from extensions import limiter
 from schemas.auth import AccessTokenSchema, LoginSchema, MeSchema, SetPasswordSchema, TokenPairSchema
 from services.auth import do_login, do_logout, do_refresh, do_set_password, normalise_email

@@ -3,9 +3,8 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
 from flask_limiter.util import get_remote_address
-from flask_smorest import Blueprint
 
-from blueprints.common import errors
+from blueprints.common import Blueprint, errors
 from errors import NotFound
 from extensions import limiter
 from models.conversation import Visitor
@@ -26,7 +25,7 @@ from services.sockets import do_issue_ticket
 from services.visitors import access_visitor_conversation, access_widget, do_open_widget, origin_allowed
 from services.flow_runtime import start_flow
 
-blp = Blueprint("widget", __name__, url_prefix="/api/widget/<string:public_key>",
+blp = Blueprint("widget", __name__, url_prefix="/api/widget/<public_key:public_key>",
                 description="The visitor's widget (public; a visitor token after opening)")
 
 VISITOR_BEARER = [{"visitorToken": []}]
@@ -98,7 +97,7 @@ class WidgetSessions(MethodView):
         return opened
 
 
-@blp.route("/conversations/<int:conversation_id>")
+@blp.route("/conversations/<id:conversation_id>")
 class WidgetConversation(MethodView):
     @visitor_required
     @blp.response(200, ConversationSchema)
@@ -107,7 +106,7 @@ class WidgetConversation(MethodView):
         return access_visitor_conversation(current_user, conversation_id)
 
 
-@blp.route("/conversations/<int:conversation_id>/messages")
+@blp.route("/conversations/<id:conversation_id>/messages")
 class WidgetMessages(MethodView):
     @visitor_required
     @blp.arguments(MessageHistoryArgsSchema, location="query")
@@ -136,7 +135,7 @@ class WidgetSocketTicket(MethodView):
         return do_issue_ticket(current_user)
 
 
-@blp.route("/conversations/<int:conversation_id>/actions")
+@blp.route("/conversations/<id:conversation_id>/actions")
 class WidgetActions(MethodView):
     @visitor_required
     @blp.arguments(ActionSchema)
@@ -147,7 +146,7 @@ class WidgetActions(MethodView):
         return do_visitor_action(current_user, conversation_id, data)
 
 
-@blp.route("/conversations/<int:conversation_id>/request")
+@blp.route("/conversations/<id:conversation_id>/request")
 class WidgetRequest(MethodView):
     @visitor_required
     @blp.response(200, RequestViewSchema)
@@ -163,7 +162,7 @@ class WidgetRequest(MethodView):
         return do_cancel_request(current_user, conversation_id)
 
 
-@blp.route("/conversations/<int:conversation_id>/offline-form")
+@blp.route("/conversations/<id:conversation_id>/offline-form")
 class WidgetOfflineForm(MethodView):
     @visitor_required
     @blp.arguments(OfflineFormSubmitSchema)

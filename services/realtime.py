@@ -5,7 +5,6 @@ frames (handle_text) and broker notifications (deliver) from one thread, and
 sends whatever frames they return. Positions per stream make delivery exactly
 once and in order: a duplicate is dropped, a gap is filled from the event log.
 """
-import json
 import logging
 import time
 
@@ -19,6 +18,7 @@ from models.conversation import Conversation
 from schemas.events import (
     AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
 )
+from schemas.inbound import JSONTooDeep, load_json
 from services.broker import RESYNC
 from services.interfaces import serves
 from services.events import (
@@ -250,7 +250,9 @@ class SocketSession:
         if len(text) > FRAME_MAX_BYTES:
             raise CloseSocket(1009, "frame too large")
         try:
-            raw = json.loads(text)
+            raw = load_json(text)
+        except JSONTooDeep as error:
+            return [error_frame(400, "malformed_frame", f"Frames are JSON objects; {error}")]
         except (ValueError, TypeError):
             return [error_frame(400, "malformed_frame", "Frames are JSON objects")]
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):
