@@ -7,7 +7,7 @@ from marshmallow import fields, post_load, validate, validates_schema
 
 from models.flow import MESSAGE_MAX_LEN, ButtonStyle, FormFieldType
 from schemas.common import SafeEmail, Schema
-from schemas.component_fields import Label, MessageText, Style, defaults_of, skip_when_partial
+from schemas.component_fields import ButtonLabel, Label, MessageText, Style, defaults_of, skip_when_partial
 from services.render import BEFORE_AGENT, WITH_AGENT
 
 RECIPIENTS_MAX = 20
@@ -33,7 +33,7 @@ class LiveChatButtonSchema(Schema):
     """The Live chat button: the visitor asks for a text chat with an agent."""
 
     enabled = fields.Boolean(load_default=True)
-    label = Label(load_default="Live chat")
+    label = ButtonLabel(load_default="Live chat")
     style = Style(load_default=ButtonStyle.PRIMARY.value)
 
 
@@ -41,7 +41,7 @@ class VideoChatButtonSchema(Schema):
     """The Video chat button: the visitor asks for a video chat with an agent."""
 
     enabled = fields.Boolean(load_default=False)
-    label = Label(load_default="Video chat")
+    label = ButtonLabel(load_default="Video chat")
     style = Style(load_default=ButtonStyle.PRIMARY.value)
 
 
