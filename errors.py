@@ -3,6 +3,7 @@
 `code` is a machine-readable string ("capacity_full"), `status` the HTTP
 status. Domain errors carry both, so REST and the WebSocket render them alike.
 """
+import json
 import logging
 
 import marshmallow as ma
@@ -23,10 +24,12 @@ HTTP_CODES = {
     409: "conflict",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     428: "precondition_required",
     429: "rate_limited",
+    431: "header_fields_too_large",
     500: "internal_error",
     503: "unavailable",
 }
@@ -95,6 +98,14 @@ def error_body(status, message, code=None, errors=None):
     if errors:
         body["errors"] = errors
     return body
+
+
+def raw_error_response(status, reason, message):
+    """A whole HTTP/1.1 error response as bytes, for the server's own refusals (before any app code runs)."""
+    body = json.dumps(error_body(status, message)).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1", "replace") + body
 
 
 def error_response(status, message, code=None, errors=None, headers=None):
