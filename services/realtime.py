@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from errors import DomainError, Forbidden, NotFound
 from extensions import db
 from models import User
+from models.base import ID_MAX
 from models.conversation import Conversation
 from schemas.events import (
     AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
@@ -67,10 +68,10 @@ def is_transient(error):
 def access_stream(principal, stream):
     """Check that principal may follow stream; 404 otherwise (never reveal it exists)."""
     kind, _, raw_id = stream.partition(":")
-    try:
-        object_id = int(raw_id)
-    except ValueError:
-        raise NotFound("Unknown stream") from None
+    # Digits only (int() also takes signs, spaces and underscores), and an id the database can hold.
+    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10 and 0 < int(raw_id) <= ID_MAX):
+        raise NotFound("Unknown stream")
+    object_id = int(raw_id)
     if kind == "user" and isinstance(principal, User) and object_id == principal.id:
         return stream
     if kind == "visitor" and not isinstance(principal, User) and object_id == principal.id:

@@ -123,6 +123,16 @@ def test_frame_integer_beyond_its_range_is_a_422_frame(world, frame, field):
     assert field in error["errors"]
 
 
+@pytest.mark.parametrize("stream", [f"conversation:{HUGE}", f"conversation:{ID_MAX + 1}", "conversation:-1",
+                                    "conversation:1_0", "visitor: 1", "user:" + "9" * 5000])
+def test_stream_naming_an_id_out_of_range_is_a_404_frame(world, stream):
+    session = SocketSession(_visitor(world["widget"]), push=lambda event_stream, event: None)
+    [error] = session.handle_text(json.dumps({"type": "subscribe", "stream": stream[:64], "ref": "s"}))
+    assert (error["type"], error["status"]) in (("error", 404), ("error", 422)), error
+    [error] = session.handle_text(json.dumps({"type": "resume", "positions": {stream[:64]: 0}}))
+    assert error["type"] == "error" and error["status"] in (404, 422), error
+
+
 def _inbound_integers(spec):
     """(where, schema) of every integer a client sends: path and query parameters, and request bodies."""
     components = spec["components"]["schemas"]
