@@ -3,7 +3,8 @@
     python -m tools.fuzz                       # every role, 25 examples per operation, 240 s per role
     python -m tools.fuzz --roles admin --max-examples 5 --time-budget 50
 
-Cases are valid and invalid requests (schemathesis' positive and negative generation), half and half.
+Each operation gets --max-examples valid cases, then as many invalid ones (schemathesis' positive and
+negative generation: wrong types, values out of range, missing fields).
 Roles: admin and agent (bearer tokens), visitor (a widget's visitor token) and anonymous (no credentials of
 its own; whatever Authorization header the fuzzer makes up). Each role gets a
 fresh database with one workspace, an interface with a flow (a message and a live_chat component) and an
@@ -119,17 +120,15 @@ def _operations(app):
     return sorted((result.ok() for result in schema.get_all_operations()), key=_destructive_last)
 
 
-def _strategy(operation):
-    """Valid requests and invalid ones (wrong types, out of range, missing fields), half and half."""
-    from hypothesis import strategies
+def _strategies(operation):
+    """(mode, strategy): valid requests, then invalid ones (wrong types, out of range, missing fields)."""
     from schemathesis import GenerationMode
 
-    strategies_ = [operation.as_strategy(GenerationMode.POSITIVE)]
+    yield "positive", operation.as_strategy(GenerationMode.POSITIVE)
     try:
-        strategies_.append(operation.as_strategy(GenerationMode.NEGATIVE))
+        yield "negative", operation.as_strategy(GenerationMode.NEGATIVE)
     except Exception:  # an operation with nothing to get wrong (no parameters, no body) has no invalid case
         pass
-    return strategies.one_of(strategies_)
 
 
 def _describe(case):
@@ -160,35 +159,37 @@ def fuzz_role(app, role, max_examples, time_budget_s, seed=0, out=sys.stdout):
             report.operations += 1
             name = f"{operation.method.upper()} {operation.path}"
 
-            @settings(max_examples=max_examples, deadline=None, database=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
-                      print_blob=False)
-            @given(case=_strategy(operation))
-            def run(case):
-                if time.monotonic() >= deadline:
-                    return
-                if case.path_parameters:
-                    real = next(swap) % 2 == 0
-                    for key in case.path_parameters:
-                        if key == "public_key" or (real and key in path_values):
-                            case.path_parameters[key] = path_values[key]
-                response = case.call(headers=headers[role])
-                report.requests += 1
-                status = response.status_code
-                report.statuses[status // 100 * 100] = report.statuses.get(status // 100 * 100, 0) + 1
-                if status >= 500:
-                    finding = Finding(role, name, status, response.text[:300], _describe(case))
-                    report.findings.append(finding)
-                    print(f"  5xx {finding.status} {finding.request}\n      -> {finding.body}", file=out)
+            for mode, strategy in _strategies(operation):
 
-            try:
-                run()
-            except HypothesisException as error:  # e.g. a schema hypothesis cannot satisfy: say so, go on
-                print(f"  skipped {name}: {error.__class__.__name__}: {error}"[:300], file=out)
-            finally:
-                from extensions import db
+                @settings(max_examples=max_examples, deadline=None, database=None, derandomize=True,
+                          suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate],
+                          print_blob=False)
+                @given(case=strategy)
+                def one_case(case):
+                    if time.monotonic() >= deadline:
+                        return
+                    if case.path_parameters:
+                        real = next(swap) % 2 == 0
+                        for key in case.path_parameters:
+                            if key == "public_key" or (real and key in path_values):
+                                case.path_parameters[key] = path_values[key]
+                    response = case.call(headers=headers[role])
+                    report.requests += 1
+                    status = response.status_code
+                    report.statuses[status // 100 * 100] = report.statuses.get(status // 100 * 100, 0) + 1
+                    if status >= 500:
+                        finding = Finding(role, name, status, response.text[:300], _describe(case))
+                        report.findings.append(finding)
+                        print(f"  5xx {finding.status} {finding.request}\n      -> {finding.body}", file=out)
 
-                db.session.remove()
+                try:
+                    one_case()
+                except HypothesisException as error:  # e.g. a schema hypothesis cannot satisfy: say so, go on
+                    print(f"  skipped {mode} {name}: {error.__class__.__name__}: {error}"[:300], file=out)
+                finally:
+                    from extensions import db
+
+                    db.session.remove()
             if not _still_works(app, role, headers, path_values):
                 headers, path_values = _fresh_world(app)
                 report.fresh_worlds += 1
@@ -232,7 +233,8 @@ def run(roles=ROLES, max_examples=25, time_budget_s=240.0, database_url=None, ou
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
-    parser.add_argument("--max-examples", type=int, default=25, help="examples per operation (default 25)")
+    parser.add_argument("--max-examples", type=int, default=25,
+                        help="valid cases per operation, and as many invalid ones (default 25)")
     parser.add_argument("--time-budget", type=float, default=240.0, help="seconds per role (default 240)")
     args = parser.parse_args(argv)
     reports = run(args.roles, args.max_examples, args.time_budget)
