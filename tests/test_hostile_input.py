@@ -1,5 +1,6 @@
 """Hostile input is a 4xx in the error shape, never a 500: huge integers, deep JSON, unstorable text, missing bodies."""
 import json
+import os
 import socket
 from pathlib import Path
 
@@ -286,6 +287,31 @@ def test_lone_surrogate_in_a_key_is_422(client, world):
     raw = json.dumps({"\ud800": 1})
     body = assert_error(_post_raw(client, widget.url("/offline-form"), raw, widget.headers()), 422)
     assert "\\ud800" in body["errors"]["json"]
+
+
+@pytest.mark.parametrize("email", ["\ud800@example.com", "a\u0000@example.com", "a@example.com" + "x" * 5000])
+def test_login_throttle_key_is_storable_whatever_the_email(app, email):
+    from blueprints.auth import _login_account_key
+
+    with app.test_request_context("/api/auth/login", method="POST", json={"email": email, "password": "x"}):
+        key = _login_account_key()
+    key.encode("utf-8")
+    assert "\0" not in key and len(key) <= 300
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_REDIS_URL"), reason="the throttle's Redis storage")
+def test_login_with_unstorable_email_is_422_with_redis_throttling(tmp_path):
+    from app import create_app
+    from config import TestConfig
+    from tests.test_errors import close_app
+
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/t.db",
+                     RATELIMIT_STORAGE_URI=os.environ["TEST_REDIS_URL"])
+    try:
+        raw = json.dumps({"email": "\ud800@example.com", "password": "x"})
+        assert_error(_post_raw(app.test_client(), "/api/auth/login", raw), 422, field="email")
+    finally:
+        close_app(app)
 
 
 def test_nul_in_a_query_string_is_422(client, world):
