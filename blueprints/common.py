@@ -13,7 +13,7 @@ from werkzeug.routing import BaseConverter, IntegerConverter
 from errors import ErrorSchema, Forbidden, Unauthorized
 from models import Role, User
 from models.base import ID_MAX
-from schemas.inbound import JSONTooDeep, check_depth
+from schemas.inbound import JSON_DEPTH_MAX, JSONTooDeep, check_depth
 
 BEARER = [{"bearerAuth": []}]
 PUBLIC_KEY_PATTERN = r"pk_[A-Za-z0-9_-]{1,61}"
@@ -40,11 +40,15 @@ class Blueprint(flask_smorest.Blueprint):
 
     def arguments(self, schema, *, location="json", required=True, **kwargs):
         decorator = super().arguments(schema, location=location, required=required, **kwargs)
-        if location != "json" or not required:
+        if location != "json":
             return decorator
+        malformed = self.alt_response(400, schema=ErrorSchema,
+                                      description=f"Not JSON, or JSON nested deeper than {JSON_DEPTH_MAX} levels")
+        if not required:
+            return lambda func: malformed(decorator(func))
 
         def outer(func):
-            inner = decorator(func)
+            inner = malformed(decorator(func))
 
             @wraps(inner)
             def wrapper(*args, **kw):
