@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: install run admin-link test migrate spec clean
+.PHONY: install run admin-link test migrate spec fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ test: install
 
 spec: install
 	$(BIN)/flask spec write
+
+# Every operation, as admin, agent, visitor and anonymous, fails on any 5xx (tools/fuzz.py).
+# FUZZ_ARGS passes options: e.g. FUZZ_ARGS="--max-examples 100 --time-budget 600"; DATABASE_URL picks the database.
+fuzz: install
+	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,6 +2,7 @@
 import logging
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
@@ -39,6 +40,10 @@ def create_app(config_class=Config, **overrides):
     # The widget answers CORS per interface itself (blueprints/widget.py).
     cors.init_app(app, resources={r"/api/(?!widget/).*": {"origins": app.config["CORS_ORIGINS"]}},
                   expose_headers=["ETag", "Retry-After"], allow_headers=["Authorization", "Content-Type", "If-Match"])
+    app.json = BoundedJSONProvider(app)
+    from blueprints.common import register_converters
+
+    register_converters(app, api)  # before any rule uses them
     api.init_app(app)
 
     _register_jwt_callbacks()
@@ -73,6 +78,16 @@ def _retry_after_only_when_it_applies(response):
     if response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
     return response
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """request.get_json() with bounded nesting: a 10,000-deep body is a 400, not a RecursionError."""
+
+    def loads(self, s, **kwargs):
+        from schemas.inbound import check_depth
+
+        check_depth(s)
+        return super().loads(s, **kwargs)
 
 
 def _migrations_dir():

@@ -16,6 +16,8 @@ worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))  # used by the gthread worker only
 timeout = int(os.environ.get("GUNICORN_TIMEOUT", "60"))
 graceful_timeout = 20
+# The longest request line (method, URL with its query, version): gunicorn's largest. Longer ones get 414.
+limit_request_line = int(os.environ.get("GUNICORN_LIMIT_REQUEST_LINE", "8190"))
 accesslog = os.environ.get("GUNICORN_ACCESSLOG", "-")
 # Never log query strings: set-password links carry their token there.
 access_log_format = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
@@ -70,3 +72,19 @@ def on_exit(server):
         import shutil
 
         shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
+def _json_errors():
+    """What gunicorn refuses itself (a request line or header past its limit, a malformed request) answers in
+    the API's error shape rather than an HTML page."""
+    from gunicorn import util
+
+    def write_error(sock, status_int, reason, mesg):
+        from errors import raw_error_response  # in a worker, where the app (and its path) is loaded
+
+        util.write_nonblock(sock, raw_error_response(status_int, reason, mesg))
+
+    util.write_error = write_error
+
+
+_json_errors()

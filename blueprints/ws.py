@@ -11,9 +11,9 @@ import time
 from flask import Blueprint, current_app, g, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint as ApiBlueprint
 from simple_websocket import ConnectionClosed
 
+from blueprints.common import Blueprint as ApiBlueprint
 from blueprints.common import errors, login_required
 from errors import error_response
 from extensions import client_address, sock
@@ -27,6 +27,7 @@ from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
 from services.visitors import origin_allowed
 
 log = logging.getLogger(__name__)
+
 bp = Blueprint("ws", __name__)
 _IN_TYPES = {str(kind) for kind in CommandType}
 _OUT_TYPES = {str(kind) for enum in (EventType, EphemeralType, ServerFrame) for kind in enum}
@@ -137,6 +138,13 @@ def socket(ws):
             ws.close(reason=close.code, message=close.reason)
     except ConnectionClosed:
         pass
+    except Exception:
+        # Past the upgrade an HTTP error page would be written into the socket's byte stream: close it instead.
+        log.exception("socket failed")
+        try:
+            ws.close(reason=1011, message="internal error")
+        except ConnectionClosed:
+            pass
     finally:
         session.unsubscribe_all()
         SOCKETS_OPEN.labels(role).dec()
