@@ -2,19 +2,46 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# Two installs from the hash-checked lock files: the server's alone for `make run`, everything
+# (tests, fuzzing, benchmark) for the targets that need it. The full lock pins the server's packages to
+# the same versions, so the second stamp implies the first.
 STAMP := $(VENV)/.installed
+DEV_STAMP := $(VENV)/.installed-dev
+PIP_INSTALL = $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
 HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: install run admin-link test migrate spec fuzz clean
+.PHONY: install install-dev lock run admin-link test migrate spec fuzz clean
 
-$(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
+$(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	$(PIP_INSTALL) -r requirements.lock
 	touch $(STAMP)
 
+$(DEV_STAMP): requirements.lock requirements-dev.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP_INSTALL) -r requirements-dev.lock
+	touch $(STAMP) $(DEV_STAMP)
+
 install: $(STAMP)
+
+install-dev: $(DEV_STAMP)
+
+# Re-resolves the lock files from requirements*.txt (keeping current pins that still fit; UPGRADE=1 moves
+# every package to its newest allowed release). The locks are for the Python that runs this (README).
+TOOLS := .venv-tools
+PIP_COMPILE = $(TOOLS)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+	--no-emit-index-url --no-emit-find-links $(if $(UPGRADE),--upgrade)
+
+$(TOOLS)/.installed: requirements-tools.txt
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-tools.txt
+	touch $@
+
+lock: $(TOOLS)/.installed
+	$(PIP_COMPILE) --output-file requirements.lock requirements.txt
+	$(PIP_COMPILE) --constraint requirements.lock --output-file requirements-dev.lock requirements.txt requirements-dev.txt
 
 migrate: install
 	$(BIN)/flask db upgrade
@@ -42,7 +69,7 @@ admin-link: migrate
 
 # The whole suite on the embedded default, then again on PostgreSQL (and
 # Redis) when TEST_DATABASE_URL is set, as .ci/run does.
-test: install
+test: install-dev
 	env -u TEST_DATABASE_URL -u TEST_REDIS_URL $(BIN)/python -m pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== again on $${TEST_DATABASE_URL%%@*}@… with Redis $${TEST_REDIS_URL:-off}"; \
@@ -54,15 +81,14 @@ spec: install
 
 # Every operation, as admin, agent, visitor and anonymous, fails on any 5xx (tools/fuzz.py).
 # FUZZ_ARGS passes options: e.g. FUZZ_ARGS="--max-examples 100 --time-budget 600"; DATABASE_URL picks the database.
-fuzz: install
+fuzz: install-dev
 	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache
 
 # The side-by-side benchmark (bench/README.md): `make bench` for the design point,
 # `make bench QUICK=1` for the run of under two minutes; BENCH_ARGS passes more options.
 .PHONY: bench
-bench: install
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+bench: install-dev
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
