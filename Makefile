@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: install install-dev lock run admin-link test migrate spec fuzz clean
+.PHONY: install install-dev lock redoc run admin-link test migrate spec fuzz clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,10 @@ test: install-dev
 
 spec: install
 	$(BIN)/flask spec write
+
+# ReDoc's standalone bundle for /api/redoc, from npm at the pinned version, checked against its hash.
+redoc:
+	tools/fetch_redoc.sh
 
 # Every operation, as admin, agent, visitor and anonymous, fails on any 5xx (tools/fuzz.py).
 # FUZZ_ARGS passes options: e.g. FUZZ_ARGS="--max-examples 100 --time-budget 600"; DATABASE_URL picks the database.

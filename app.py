@@ -56,11 +56,13 @@ def create_app(config_class=Config, **overrides):
 
     app.extensions["broker"] = make_broker(app.config, stream_positions=stream_positions_reader(app))
     register_blueprints(api)
+    from blueprints.docs_assets import bp as docs_assets_bp
     from blueprints.pages import bp as pages_bp
     from blueprints.ws import bp as ws_bp
 
     app.register_blueprint(ws_bp)
     app.register_blueprint(pages_bp)
+    app.register_blueprint(docs_assets_bp)
 
     from cli import register_cli
 

@@ -241,9 +241,12 @@ class Config:
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
     OPENAPI_SWAGGER_UI_PATH = "/docs"
-    OPENAPI_SWAGGER_UI_URL = "https://cdn.jsdelivr.net/npm/swagger-ui-dist/"
+    # The docs pages load their scripts from this server (blueprints/docs_assets.py), pinned and offline.
+    OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/swagger-ui/"
+    # No validator badge: Swagger UI would send the spec's URL to validator.swagger.io.
+    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
     OPENAPI_REDOC_PATH = "/redoc"
-    OPENAPI_REDOC_URL = "https://cdn.jsdelivr.net/npm/redoc@next/bundles/redoc.standalone.js"
+    OPENAPI_REDOC_URL = "/api/docs/assets/redoc/redoc.standalone.js"
     API_SPEC_OPTIONS = {
         "info": {
             "description": "Live chat, video chat and human takeover for chat interfaces. "
