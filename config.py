@@ -163,6 +163,10 @@ class Config:
     # A throwaway server of the test suite or the benchmark: the only place "fast" hashes are allowed
     # beside the embedded default.
     TEST_SERVER = _env_bool("TEST_SERVER", False)
+    # Under gevent, argon2 runs in this many threads per server process (services/passwords.py), so a login
+    # does not stall the process's sockets; 0 hashes in the request's greenlet, holding them all meanwhile.
+    # One: a default-profile hash already spreads its 4 lanes over the cores, and there is a worker per core.
+    PASSWORD_HASH_THREADS = _env_int("PASSWORD_HASH_THREADS", 1)
     INVITATION_TTL_S = _env_int("INVITATION_TTL_S", 72 * 3600)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 256 * 1024)
 
