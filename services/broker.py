@@ -95,8 +95,15 @@ class RedisBroker(MemoryBroker):
         super().__init__()
         import redis
 
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
                                            health_check_interval=15)
+        # Readiness probes ask through this one client (its pool keeps the connection between probes):
+        # one try, a second at most, so a probe answers before an orchestrator's timeout.
+        self._probe = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1,
+                                           retry=Retry(NoBackoff(), 0))
         self._url = url
         self._prefix = prefix
         # stream_positions(streams) -> {stream: last position}: how the poll reads the event table.
@@ -175,6 +182,13 @@ class RedisBroker(MemoryBroker):
     def connected(self):
         """Whether events go through Redis now (otherwise sockets catch up from the event table)."""
         return self._connected
+
+    def ping(self):
+        """Whether Redis answers a PING now (readiness)."""
+        try:
+            return bool(self._probe.ping())
+        except Exception:
+            return False
 
     def _lost(self, error):
         """Redis stopped answering: say so once, and catch up from the table until it is back."""
@@ -299,6 +313,7 @@ class RedisBroker(MemoryBroker):
     def close(self):
         self._stopped.set()
         self._thread.join(3)
+        self._probe.close()
 
 
 def _backoff_s(failures, low, high):
