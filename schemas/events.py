@@ -86,6 +86,10 @@ class MessageCreatedSchema(ma.Schema):
 
 class ConversationUpdatedSchema(ma.Schema):
     conversation = fields.Nested(ConversationSchema, required=True)
+    conversation_pos = fields.Integer(metadata={"description": (
+        "On a user stream only: the conversation stream's position before this change. When the chat is "
+        "yours after it (status active, agent_id you), your sockets follow conversation:{id} from this "
+        "position without a subscribe; when it stops being yours they stop following it")})
 
 
 class NotificationDataSchema(ma.Schema):

@@ -313,6 +313,7 @@ def requeue_agent(agent, reason):
             continue
         db.session.refresh(conversation)
         reopen_request(conversation, RequestKind(conversation.channel), exclude={agent.id})
+        emit_conversation_updated(conversation, [user_stream(agent.id)])
         audit(AuditAction.REQUEUED, conversation.workspace_id, None, conversation.id, agent_id=agent.id,
               reason=reason)
     return chats

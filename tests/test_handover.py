@@ -1,0 +1,176 @@
+"""What agents and visitors hear when a chat changes hands, with real sockets.
+
+The visitor is on one server and the agents on the other (two gunicorn
+processes on PostgreSQL with Redis; one threaded server on the embedded default).
+No agent here sends `subscribe`: holding a chat is what makes a socket follow it.
+"""
+import time
+
+import pytest
+import websocket
+
+from tests.factories import make_component, make_interface, make_user, make_workspace, go_online
+from tests.test_agent_e2e import DASHBOARD, ORIGIN, Agent, Visitor, http, message_event, servers  # noqa: F401
+
+
+@pytest.fixture
+def world(app):
+    workspace, admin = make_workspace()
+    agents = [make_user(workspace), make_user(workspace)]
+    interface = make_interface(workspace, allowed_origins=[ORIGIN], agents=agents)
+    make_component(interface, "message", {"text": "Hello!", "buttons": [{"label": "Go on"}]})
+    make_component(interface, "live_chat")
+    go_online(*agents)
+    return {"agents": agents, "interface": interface, "admin": admin}
+
+
+def ask(visitor, agents=()):
+    """The visitor asks for a live chat; the request id, from the agents' offers."""
+    visitor.act(type="button", button_id="button_0")
+    assert visitor.act(type="button", button_id="live_chat")[0] == 200
+    offers = [agent.sock.recv_until(lambda f: f["type"] == "live_chat_request") for agent in agents]
+    return offers[0]["data"]["request_id"] if offers else None
+
+
+def say(visitor, text):
+    visitor.sock.send({"type": "message.send", "conversation_id": visitor.conversation_id, "client_id": text,
+                       "text": text, "ref": text})
+    visitor.sock.recv_until(lambda f: f.get("ref") == text and f["type"] == "ack")
+
+
+def quiet(sock, seconds=1.5):
+    """Every frame the socket gets within `seconds`."""
+    frames, deadline = [], time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.ws.settimeout(left)
+        try:
+            frames.append(sock.recv())
+        except websocket.WebSocketTimeoutException:
+            break
+    sock.ws.settimeout(10)
+    return frames
+
+
+def test_an_agent_who_accepts_over_rest_hears_the_visitor_without_subscribing(world, servers):
+    visitor_base, agent_base = servers
+    agent = Agent(agent_base, world["agents"][0])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    request_id = ask(visitor, [agent])
+
+    status, body = http(agent_base, "POST", f"/api/requests/{request_id}/accept", token=agent.token,
+                        origin=DASHBOARD)
+    assert status == 200, body
+    say(visitor, "Straight after the accept")  # no wait: nothing falls between the accept and the follow
+    updated = agent.sock.recv_until(lambda f: f["type"] == "conversation.updated")
+    assert updated["stream"] == f"user:{agent.user.id}"
+    assert isinstance(updated["data"]["conversation_pos"], int)
+    agent.sock.recv_until(message_event("Straight after the accept"))
+    visitor.sock.send({"type": "typing", "conversation_id": visitor.conversation_id, "typing": True})
+    typing = agent.sock.recv_until(lambda f: f["type"] == "typing")
+    assert typing["data"]["sender_type"] == "visitor"
+    for client in (agent.sock, visitor.sock):
+        client.close()
+
+
+def test_accept_on_the_socket_then_transfer_moves_the_chat_between_sockets(world, servers):
+    visitor_base, agent_base = servers
+    first, second = (Agent(agent_base, user) for user in world["agents"])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    request_id = ask(visitor, [first, second])
+
+    accepted = first.command({"type": "request.accept", "request_id": request_id, "ref": "a"})
+    assert accepted["type"] == "ack"
+    say(visitor, "Hello agent")
+    first.sock.recv_until(message_event("Hello agent"))
+
+    moved = first.command({"type": "conversation.transfer", "conversation_id": visitor.conversation_id,
+                           "agent_id": second.user.id, "ref": "t"})
+    assert moved["type"] == "ack"
+    # The receiving agent's socket follows from the transfer on: it hears the transfer's own message too.
+    second.sock.recv_until(message_event(f"{second.user.name} has joined the chat."))
+    say(visitor, "Are you the new one?")
+    second.sock.recv_until(message_event("Are you the new one?"))
+    visitor.sock.send({"type": "typing", "conversation_id": visitor.conversation_id, "typing": True})
+    second.sock.recv_until(lambda f: f["type"] == "typing")
+    late = [f for f in quiet(first.sock) if f.get("stream") == f"conversation:{visitor.conversation_id}"]
+    assert not [f for f in late if f["type"] in ("message.created", "typing")
+                and f.get("data", {}).get("message", {}).get("text") != f"{second.user.name} has joined the chat."]
+    for client in (first.sock, second.sock, visitor.sock):
+        client.close()
+
+
+def test_an_agent_who_takes_over_hears_the_visitor_and_stops_when_the_chat_ends(world, servers):
+    visitor_base, agent_base = servers
+    agent = Agent(agent_base, world["agents"][0])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    visitor.act(type="button", button_id="button_0")
+
+    status, body = http(agent_base, "POST", f"/api/conversations/{visitor.conversation_id}/takeover",
+                        token=agent.token, origin=DASHBOARD)
+    assert status == 200, body
+    say(visitor, "A human?")
+    agent.sock.recv_until(message_event("A human?"))
+    ended = agent.command({"type": "conversation.end", "conversation_id": visitor.conversation_id, "ref": "e"})
+    assert ended["type"] == "ack"
+    agent.sock.recv_until(lambda f: f["type"] == "conversation.updated" and f["stream"].startswith("user:")
+                          and f["data"]["conversation"]["status"] == "closed")
+    visitor.sock.send({"type": "typing", "conversation_id": visitor.conversation_id, "typing": True})
+    assert not [f for f in quiet(agent.sock) if f["type"] == "typing"]
+    for client in (agent.sock, visitor.sock):
+        client.close()
+
+
+def test_hello_and_resume_follow_the_chats_the_agent_holds(world, servers):
+    visitor_base, agent_base = servers
+    agent = Agent(agent_base, world["agents"][0])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    request_id = ask(visitor, [agent])
+    assert agent.command({"type": "request.accept", "request_id": request_id, "ref": "a"})["type"] == "ack"
+    stream = f"conversation:{visitor.conversation_id}"
+    seen = agent.sock.recv_until(message_event(f"You are now chatting with {agent.user.name}."))
+    agent.sock.close()
+
+    say(visitor, "Did you leave?")  # while the agent's socket is away
+    status, ticket = http(agent_base, "POST", "/api/sockets/ticket", token=agent.token, origin=DASHBOARD)
+    from tests.live import Client
+
+    sock = Client(agent_base, ticket["ticket"], origin=DASHBOARD)
+    hello = sock.recv()
+    assert hello["type"] == "hello" and stream in hello["streams"]
+    assert hello["streams"][stream] > seen["pos"]
+    sock.send({"type": "resume", "positions": {stream: seen["pos"]}, "ref": "r"})
+    ack = sock.recv_until(lambda f: f.get("ref") == "r")
+    assert stream in ack["data"]["positions"]
+    sock.recv_until(message_event("Did you leave?"))
+
+    # Without a position the held chat is followed from now on.
+    status, ticket = http(agent_base, "POST", "/api/sockets/ticket", token=agent.token, origin=DASHBOARD)
+    fresh = Client(agent_base, ticket["ticket"], origin=DASHBOARD)
+    fresh.recv()
+    fresh.send({"type": "resume", "positions": {}, "ref": "r"})
+    fresh.recv_until(lambda f: f.get("ref") == "r")
+    say(visitor, "Still there?")
+    fresh.recv_until(message_event("Still there?"))
+    for client in (sock, fresh, visitor.sock):
+        client.close()
+
+
+def test_an_auto_assigned_agent_hears_the_visitor(app, servers):
+    from models import RoutingMode
+
+    workspace, _ = make_workspace()
+    user = make_user(workspace)
+    interface = make_interface(workspace, allowed_origins=[ORIGIN], agents=[user],
+                               routing_mode=RoutingMode.LEAST_BUSY)
+    make_component(interface, "message", {"text": "Hello!", "buttons": [{"label": "Go on"}]})
+    make_component(interface, "live_chat")
+    go_online(user)
+    visitor_base, agent_base = servers
+    agent = Agent(agent_base, user)
+    visitor = Visitor(visitor_base, interface.public_key)
+    ask(visitor)
+    agent.sock.recv_until(lambda f: f["type"] == "conversation.updated" and f["stream"] == f"user:{user.id}")
+    say(visitor, "Picked me automatically?")
+    agent.sock.recv_until(message_event("Picked me automatically?"))
+    for client in (agent.sock, visitor.sock):
+        client.close()
