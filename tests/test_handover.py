@@ -174,3 +174,75 @@ def test_an_auto_assigned_agent_hears_the_visitor(app, servers):
     agent.sock.recv_until(message_event("Picked me automatically?"))
     for client in (agent.sock, visitor.sock):
         client.close()
+
+
+def _requeued_text(agent, position):
+    return f"{agent.name} left; you are back in the queue, position {position}."
+
+
+def _history(visitor):
+    status, page = http(visitor.base, "GET", f"/api/widget/{visitor.key}/conversations/{visitor.conversation_id}"
+                        "/messages", token=visitor.token, origin=ORIGIN)
+    assert status == 200, page
+    return page["items"]
+
+
+def test_a_visitor_whose_agent_goes_absent_is_told_they_wait_again(world, servers, app):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from extensions import db
+    from models import User
+    from models.base import utcnow
+    from services.presence import sweep_absent
+
+    visitor_base, agent_base = servers
+    first, second = (Agent(agent_base, user) for user in world["agents"])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    request_id = ask(visitor, [first, second])
+    assert first.command({"type": "request.accept", "request_id": request_id, "ref": "a"})["type"] == "ack"
+    first.sock.close()
+    db.session.execute(update(User).where(User.id == first.user.id)
+                       .values(presence_seen_at=utcnow() - timedelta(seconds=3600)))
+    db.session.commit()
+    assert sweep_absent() == [first.user.id]
+
+    told = visitor.sock.recv_until(message_event(_requeued_text(first.user, 1)))
+    assert told["data"]["message"]["sender_type"] == "system"
+    assert told["data"]["message"]["data"]["event"] == "requeued"
+    updated = visitor.sock.recv_until(lambda f: f["type"] == "conversation.updated")
+    assert updated["data"]["conversation"]["status"] == "waiting"
+    assert updated["data"]["conversation"]["agent_id"] is None
+    assert updated["pos"] > told["pos"]
+    assert [m["text"] for m in _history(visitor)][-1] == _requeued_text(first.user, 1)
+    offer = second.sock.recv_until(lambda f: f["type"] == "live_chat_request")
+    assert offer["data"]["conversation_id"] == visitor.conversation_id
+    for client in (second.sock, visitor.sock):
+        client.close()
+
+
+def test_a_visitor_whose_agent_is_deleted_is_told_with_the_interface_text(world, servers, app):
+    from extensions import db
+    from models import Component, ComponentType
+    from tests.factories import PASSWORD
+
+    component = db.session.query(Component).filter_by(type=ComponentType.LIVE_CHAT).one()
+    component.config = {**component.config, "messages": {**component.config["messages"],
+                                                         "requeued": "Sorry, {agent_name} had to go (#{position})."}}
+    db.session.commit()
+    visitor_base, agent_base = servers
+    doomed, other = (Agent(agent_base, user) for user in world["agents"])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    request_id = ask(visitor, [doomed, other])
+    assert doomed.command({"type": "request.accept", "request_id": request_id, "ref": "a"})["type"] == "ack"
+    status, login = http(agent_base, "POST", "/api/auth/login", {"email": world["admin"].email,
+                                                                 "password": PASSWORD})
+    status, _ = http(agent_base, "DELETE", f"/api/agents/{doomed.user.id}", token=login["access_token"],
+                     origin=DASHBOARD)
+    assert status == 204
+    visitor.sock.recv_until(message_event(f"Sorry, {doomed.user.name} had to go (#1)."))
+    visitor.sock.recv_until(lambda f: f["type"] == "conversation.updated"
+                            and f["data"]["conversation"]["status"] == "waiting")
+    for client in (other.sock, visitor.sock):
+        client.close()
