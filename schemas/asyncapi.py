@@ -41,6 +41,8 @@ EVENT_SUMMARIES = {
     EventType.SESSION_REVOKED: "Your session ended (deleted, deactivated, role changed); sent before the socket closes with 4401",
     EventType.CONVERSATION_READ: "The other side has read up to a message",
     EventType.CALL_UPDATED: "A call changed: offered, ringing, active, ended (who, when, how long)",
+    EventType.VISITOR_PRESENCE: "The visitor of a chat with an agent left (no socket past the grace period) or "
+                                "came back; on the conversation's stream and its agent's user stream",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
     EphemeralType.QUEUE_POSITION: "Your place in the queue changed (not stored; GET .../request reads it again)",
     EphemeralType.CALL_OFFER: "The other participant's SDP offer (on your user or visitor stream only; not replayed)",

@@ -33,6 +33,7 @@ class EventType(StrEnum):
     SESSION_REVOKED = "session.revoked"
     CONVERSATION_READ = "conversation.read"
     CALL_UPDATED = "call.updated"
+    VISITOR_PRESENCE = "visitor.presence"
 
 
 class EphemeralType(StrEnum):
@@ -127,6 +128,15 @@ class ConversationReadSchema(ma.Schema):
     seq = fields.Integer(required=True)
 
 
+class VisitorPresenceSchema(ma.Schema):
+    conversation_id = fields.Integer(required=True)
+    visitor_id = fields.Integer(required=True)
+    online = fields.Boolean(required=True, metadata={"description": (
+        "false: the visitor's sockets have been gone past VISITOR_PRESENCE_GRACE_S (the chat closes once "
+        "they have been gone VISITOR_IDLE_TIMEOUT_S); true: they are back")})
+    last_seen_at = fields.DateTime(allow_none=True, metadata={"description": "When a socket of theirs was last seen"})
+
+
 class TypingSchema(ma.Schema):
     conversation_id = fields.Integer(required=True)
     sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
@@ -163,6 +173,7 @@ EVENT_SCHEMAS = {
     EventType.SESSION_REVOKED: SessionRevokedSchema,
     EventType.CONVERSATION_READ: ConversationReadSchema,
     EventType.CALL_UPDATED: CallUpdatedSchema,
+    EventType.VISITOR_PRESENCE: VisitorPresenceSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,

@@ -39,6 +39,10 @@ class RequestCancelled(Conflict):
     code, message = "request_cancelled", "The visitor cancelled this request"
 
 
+class RequestAbandoned(Conflict):
+    code, message = "request_abandoned", "The visitor left before anyone accepted"
+
+
 class CapacityFull(Conflict):
     code, message = "capacity_full", "You are at your max chats"
 
@@ -111,6 +115,8 @@ def _why_not_accepted(request_id):
         return RequestTaken()
     if request.status == RequestStatus.CANCELLED:
         return RequestCancelled()
+    if request.status == RequestStatus.ABANDONED:
+        return RequestAbandoned()
     return RequestExpired()
 
 
@@ -294,6 +300,38 @@ def do_end(user, conversation_id, reason=None):
     audit(AuditAction.ENDED, conversation.workspace_id, user, conversation.id, reason=reason)
     db.session.commit()
     return conversation
+
+
+def end_for_idle_visitor(conversation_id, threshold):
+    """Close a chat whose visitor has been gone since before threshold, if that still holds; True when closed."""
+    from models import Visitor
+
+    conversation = db.session.get(Conversation, conversation_id)
+    if conversation is None or conversation.status != ConversationStatus.ACTIVE:
+        db.session.rollback()
+        return False
+    previous_id = conversation.agent_id
+    if not _release(conversation, status=ConversationStatus.CLOSED, closed_at=utcnow()):
+        db.session.rollback()
+        return False
+    # Conditional, and it holds the visitor's row to the commit: a socket coming back either wins
+    # before this (nothing closes) or waits for it and finds the chat closed.
+    still_gone = db.session.execute(update(Visitor).where(
+        Visitor.id == conversation.visitor_id, Visitor.absent_at.is_not(None), Visitor.presence_seen_at < threshold)
+        .values(absent_at=Visitor.absent_at)).rowcount == 1
+    if not still_gone:
+        db.session.rollback()
+        return False
+    db.session.refresh(conversation)
+    add_message(conversation, SenderType.SYSTEM, "The chat has ended: the visitor left.",
+                data={"event": "ended", "reason": "visitor_idle"})
+    withdraw([Notification.conversation_id == conversation.id], WithdrawReason.ENDED)
+    emit_conversation_updated(conversation, [user_stream(previous_id)] if previous_id else [])
+    if previous_id is not None:
+        offer_waiting(previous_id)
+    audit(AuditAction.ENDED, conversation.workspace_id, None, conversation.id, reason="visitor_idle")
+    db.session.commit()
+    return True
 
 
 def _tell_requeued(conversation, agent):

@@ -246,3 +246,117 @@ def test_a_visitor_whose_agent_is_deleted_is_told_with_the_interface_text(world,
                             and f["data"]["conversation"]["status"] == "waiting")
     for client in (other.sock, visitor.sock):
         client.close()
+
+
+def _later(seconds):
+    from datetime import timedelta
+
+    from models.base import utcnow
+
+    return utcnow() + timedelta(seconds=seconds)
+
+
+def _request(visitor):
+    status, body = http(visitor.base, "GET", f"/api/widget/{visitor.key}/conversations/{visitor.conversation_id}"
+                        "/request", token=visitor.token, origin=ORIGIN)
+    assert status == 200, body
+    return body
+
+
+def _seen(visitor, when):
+    from sqlalchemy import update
+
+    from extensions import db
+    from models import Visitor as VisitorRow
+
+    db.session.execute(update(VisitorRow).where(VisitorRow.id == visitor.sock.frames[0]["id"])
+                       .values(presence_seen_at=when))
+    db.session.commit()
+
+
+def _reconnect(visitor):
+    from tests.live import Client
+
+    status, ticket = http(visitor.base, "POST", f"/api/widget/{visitor.key}/sockets/ticket", token=visitor.token,
+                          origin=ORIGIN)
+    assert status == 201
+    visitor.sock = Client(visitor.base, ticket["ticket"], origin=ORIGIN)
+    assert visitor.sock.recv()["type"] == "hello"  # its first heartbeat is written before hello
+
+
+def test_a_visitor_who_leaves_a_waiting_request_abandons_it(world, servers, app):
+    from services.presence import sweep_absent_visitors
+
+    visitor_base, agent_base = servers
+    first, second = (Agent(agent_base, user) for user in world["agents"])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    request_id = ask(visitor, [first, second])
+    visitor.sock.close()
+
+    grace = app.config["VISITOR_PRESENCE_GRACE_S"]
+    assert sweep_absent_visitors(now=_later(grace - 5)) == []  # a reload or a short drop
+    assert sweep_absent_visitors(now=_later(grace + 5)) == [visitor.sock.frames[0]['id']]
+    for agent in (first, second):
+        withdrawn = agent.sock.recv_until(lambda f: f["type"] == "notification.withdrawn")
+        assert withdrawn["data"]["reason"] == "abandoned"
+    assert _request(visitor)["status"] == "abandoned"
+    late = first.command({"type": "request.accept", "request_id": request_id, "ref": "a"})
+    assert late["type"] == "error" and late["code"] == "request_abandoned"
+    status, waiting = http(agent_base, "GET", "/api/requests", token=first.token, origin=DASHBOARD)
+    assert status == 200 and request_id not in [r["request_id"] for r in waiting["items"]]
+    for client in (first.sock, second.sock):
+        client.close()
+
+
+def test_a_visitor_who_comes_back_within_the_grace_keeps_their_place(world, servers, app):
+    from services.presence import sweep_absent_visitors
+
+    visitor_base, agent_base = servers
+    agent = Agent(agent_base, world["agents"][0])
+    ahead = Visitor(visitor_base, world["interface"].public_key)
+    ask(ahead, [agent])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    ask(visitor, [agent])
+    assert _request(visitor)["queue_position"] == 2
+    visitor.sock.close()
+
+    grace = app.config["VISITOR_PRESENCE_GRACE_S"]
+    _seen(visitor, _later(-(grace - 10)))  # gone for most of the grace period
+    assert sweep_absent_visitors() == []
+    _reconnect(visitor)
+    assert sweep_absent_visitors(now=_later(11)) == []  # without the socket's refresh they would be gone now
+    assert _request(visitor)["status"] == "pending" and _request(visitor)["queue_position"] == 2
+    for client in (agent.sock, ahead.sock, visitor.sock):
+        client.close()
+
+
+def test_the_agent_hears_the_visitor_is_away_and_an_idle_chat_closes(world, servers, app):
+    from services.presence import sweep_absent_visitors, sweep_idle_chats
+
+    visitor_base, agent_base = servers
+    agent = Agent(agent_base, world["agents"][0])
+    visitor = Visitor(visitor_base, world["interface"].public_key)
+    request_id = ask(visitor, [agent])
+    assert agent.command({"type": "request.accept", "request_id": request_id, "ref": "a"})["type"] == "ack"
+    visitor.sock.close()
+
+    grace, idle = app.config["VISITOR_PRESENCE_GRACE_S"], app.config["VISITOR_IDLE_TIMEOUT_S"]
+    assert sweep_absent_visitors(now=_later(grace + 5)) == [visitor.sock.frames[0]['id']]
+    away = agent.sock.recv_until(lambda f: f["type"] == "visitor.presence"
+                                 and f["stream"] == f"conversation:{visitor.conversation_id}")
+    assert away["data"]["online"] is False and away["data"]["visitor_id"] == visitor.sock.frames[0]['id']
+    agent.sock.recv_until(lambda f: f["type"] == "visitor.presence" and f["stream"] == f"user:{agent.user.id}")
+    _reconnect(visitor)
+    back = agent.sock.recv_until(lambda f: f["type"] == "visitor.presence")
+    assert back["data"]["online"] is True
+    assert sweep_idle_chats(now=_later(idle + 5)) == []  # back: the chat stays
+
+    visitor.sock.close()
+    assert sweep_absent_visitors(now=_later(grace + 5)) == [visitor.sock.frames[0]['id']]
+    assert sweep_idle_chats(now=_later(grace + 5)) == []  # away, not idle yet
+    assert sweep_idle_chats(now=_later(idle + 5)) == [visitor.conversation_id]
+    closed = agent.sock.recv_until(lambda f: f["type"] == "conversation.updated" and f["stream"].startswith("user:")
+                                   and f["data"]["conversation"]["status"] == "closed")
+    assert closed["data"]["conversation"]["id"] == visitor.conversation_id
+    assert _history(visitor)[-1]["text"] == "The chat has ended: the visitor left."
+    agent.sock.close()
