@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: install run test migrate spec clean
+.PHONY: install run admin-link test migrate spec fuzz clean
 
 $(STAMP): requirements.txt requirements-dev.txt bench/requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,21 @@ run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: migrate
 	@$(BIN)/flask workspace ensure-default
 	@echo ""
-	@echo "API:       http://$(HOST):$(PORT)/api"
-	@echo "API docs:  http://$(HOST):$(PORT)/api/docs  (ReDoc: /api/redoc, spec: /api/openapi.json)"
+	@echo "API docs:  http://$(HOST):$(PORT)/api/docs  (ReDoc: http://$(HOST):$(PORT)/api/redoc)"
+	@echo "Spec:      http://$(HOST):$(PORT)/api/openapi.json"
+	@echo "Health:    http://$(HOST):$(PORT)/healthz  and  http://$(HOST):$(PORT)/readyz"
+	@echo "Metrics:   http://$(HOST):$(PORT)/metrics"
 	@echo "Log in:    open the set-password link above once, then"
 	@echo "           curl -X POST http://$(HOST):$(PORT)/api/auth/login -H 'Content-Type: application/json' \\"
 	@echo "                -d '{\"email\": \"admin@example.com\", \"password\": \"<your password>\"}'"
+	@echo "New link:  make admin-link [EMAIL=admin@example.com]"
 	@echo ""
 	$(BIN)/gunicorn -c gunicorn.conf.py --bind $(HOST):$(PORT) wsgi:app
+
+# A fresh single-use set-password link for an admin (the first one unless EMAIL=...); older links stop working.
+admin-link: export PUBLIC_URL ?= http://$(HOST):$(PORT)
+admin-link: migrate
+	@$(BIN)/flask workspace admin-link $(if $(EMAIL),--email "$(EMAIL)")
 
 # The whole suite on the embedded default, then again on PostgreSQL (and
 # Redis) when TEST_DATABASE_URL is set, as .ci/run does.
@@ -43,6 +51,11 @@ test: install
 
 spec: install
 	$(BIN)/flask spec write
+
+# Every operation, as admin, agent, visitor and anonymous, fails on any 5xx (tools/fuzz.py).
+# FUZZ_ARGS passes options: e.g. FUZZ_ARGS="--max-examples 100 --time-budget 600"; DATABASE_URL picks the database.
+fuzz: install
+	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -2,10 +2,11 @@
 import logging
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
-from config import Config, instance_secret
+from config import Config, check_settings, instance_secret
 from errors import register_error_handlers, register_jwt_errors
 from extensions import api, cors, db, jwt, limiter, mail, migrate, sock
 
@@ -15,6 +16,14 @@ def create_app(config_class=Config, **overrides):
     app = Flask(__name__, instance_relative_config=False)
     app.config.from_object(config_class)
     app.config.update(overrides)
+    if not app.config["TESTING"]:
+        check_settings(app.config)
+    import logs
+
+    logs.init_app(app)
+    import metrics
+
+    metrics.init_app(app)
     if not app.config.get("JWT_SECRET_KEY"):
         app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
 
@@ -31,6 +40,10 @@ def create_app(config_class=Config, **overrides):
     # The widget answers CORS per interface itself (blueprints/widget.py).
     cors.init_app(app, resources={r"/api/(?!widget/).*": {"origins": app.config["CORS_ORIGINS"]}},
                   expose_headers=["ETag", "Retry-After"], allow_headers=["Authorization", "Content-Type", "If-Match"])
+    app.json = BoundedJSONProvider(app)
+    from blueprints.common import register_converters
+
+    register_converters(app, api)  # before any rule uses them
     api.init_app(app)
 
     _register_jwt_callbacks()
@@ -52,6 +65,11 @@ def create_app(config_class=Config, **overrides):
     from cli import register_cli
 
     register_cli(app)
+    if app.config["TRUSTED_PROXIES"]:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app
 
 
@@ -60,6 +78,16 @@ def _retry_after_only_when_it_applies(response):
     if response.status_code not in (429, 503):
         response.headers.pop("Retry-After", None)
     return response
+
+
+class BoundedJSONProvider(DefaultJSONProvider):
+    """request.get_json() with bounded nesting: a 10,000-deep body is a 400, not a RecursionError."""
+
+    def loads(self, s, **kwargs):
+        from schemas.inbound import check_depth
+
+        check_depth(s)
+        return super().loads(s, **kwargs)
 
 
 def _migrations_dir():

@@ -66,10 +66,27 @@ def workspace_ensure_default(admin_email):
 
     if first_workspace() is not None:
         click.echo("A workspace exists already; log in with your admin account.")
+        click.echo("No password yet, or lost it? `make admin-link [EMAIL=...]` (or `flask workspace admin-link"
+                   " [--email ...]`) prints a new set-password link.")
         return
     _, admin, link = do_create_workspace("My workspace", admin_email, "Admin")
     click.echo(f"Created the first workspace with admin {admin.email}.")
     click.echo(f"Set the admin password (one use only): {link}")
+
+
+@workspace_cli.command("admin-link")
+@click.option("--email", default=None, callback=lambda ctx, param, value: value and _email(ctx, param, value),
+              help="The admin's e-mail (default: the first admin of the first workspace)")
+def workspace_admin_link(email):
+    """Print a fresh single-use set-password link for an admin; their older links stop working."""
+    from errors import DomainError
+    from services.workspaces import do_admin_link
+
+    try:
+        admin, link, expires_at = do_admin_link(email)
+    except DomainError as error:
+        raise click.ClickException(error.message) from error
+    click.echo(f"Set the password of {admin.email} (one use only, until {expires_at:%Y-%m-%d %H:%M} UTC): {link}")
 
 
 @click.group("auth", help="Tokens and password links.")

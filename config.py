@@ -8,16 +8,73 @@ BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
 
 
+class SettingsError(ValueError):
+    """A setting from the environment that cannot be used; the message names the variable."""
+
+
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off", ""}
+
+
 def _env_bool(name, default):
     value = os.environ.get(name)
     if value is None:
         return default
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    if value.strip().lower() not in _TRUE | _FALSE:
+        raise SettingsError(f"{name}={value!r}: expected one of 1/0, true/false, yes/no, on/off")
+    return value.strip().lower() in _TRUE
 
 
-def _env_int(name, default):
+def _env_int(name, default, minimum=0):
     value = os.environ.get(name)
-    return int(value) if value not in (None, "") else default
+    if value in (None, ""):
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: expected a whole number") from None
+    if number < minimum:
+        raise SettingsError(f"{name}={value!r}: must be at least {minimum}")
+    return number
+
+
+def _env_float(name, default, minimum=0.0):
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: expected a number") from None
+    if not number >= minimum or number == float("inf"):
+        raise SettingsError(f"{name}={value!r}: must be a finite number of at least {minimum}")
+    return number
+
+
+def _env_urls(name, schemes):
+    urls = _env_list(name)
+    for url in urls:
+        if not url.startswith(schemes):
+            raise SettingsError(f"{name}: {url!r} does not start with {' or '.join(schemes)}")
+    return urls
+
+
+def _env_limit(name, default):
+    """A rate limit string such as "20/minute;100/hour", checked now rather than at the first request."""
+    from limits import parse_many
+
+    value = os.environ.get(name) or default
+    try:
+        parse_many(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r}: expected rate limits such as '20/minute;100/hour'") from None
+    return value
+
+
+def _env_choice(name, default, choices, normalise=str):
+    value = normalise(os.environ.get(name) or default)
+    if value not in choices:
+        raise SettingsError(f"{name}={value!r}: expected one of {', '.join(sorted(choices))}")
+    return value
 
 
 def _env_list(name, default=()):
@@ -50,6 +107,32 @@ def _normalise_db_url(url):
     return url
 
 
+DEFAULT_PUBLIC_URL = "http://localhost:5000"
+MIN_SECRET_LENGTH = 32
+
+
+def check_settings(config):
+    """Refuse to start a production-shaped server with settings only the embedded default may use.
+
+    The embedded default (SQLite) runs on one machine with nothing set; anything else is a deployment,
+    where a generated per-machine JWT secret, links to localhost or cheap password hashes are mistakes.
+    """
+    if config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite"):
+        return
+    problems = []
+    secret = config.get("JWT_SECRET_KEY")
+    if not secret:
+        problems.append("JWT_SECRET_KEY is not set: every server must sign tokens with the same secret")
+    elif len(secret) < MIN_SECRET_LENGTH:
+        problems.append(f"JWT_SECRET_KEY is shorter than {MIN_SECRET_LENGTH} characters")
+    if not config.get("PUBLIC_URL") or config["PUBLIC_URL"] == DEFAULT_PUBLIC_URL:
+        problems.append("PUBLIC_URL is not set: links in e-mails would point at " + DEFAULT_PUBLIC_URL)
+    if config.get("PASSWORD_HASH_PROFILE") == "fast" and not config.get("TEST_SERVER"):
+        problems.append("PASSWORD_HASH_PROFILE=fast makes cheap password hashes; it is for test servers only")
+    if problems:
+        raise SettingsError("Refusing to start outside the embedded default: " + "; ".join(problems))
+
+
 class Config:
     """Production-shaped configuration; every value can come from the environment."""
 
@@ -60,8 +143,8 @@ class Config:
     # DB_POOL_SIZE / DB_MAX_OVERFLOW: connections each server process keeps open, and how many more it may
     # open in a burst (closed after); SQLAlchemy's defaults (5 and 10) when unset.
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True, **{
-        option: int(os.environ[name]) for option, name in (("pool_size", "DB_POOL_SIZE"),
-                                                           ("max_overflow", "DB_MAX_OVERFLOW"))
+        option: _env_int(name, None) for option, name in (("pool_size", "DB_POOL_SIZE"),
+                                                          ("max_overflow", "DB_MAX_OVERFLOW"))
         if os.environ.get(name)}}
     REDIS_URL = os.environ.get("REDIS_URL") or None
     # Redis channels are shared by every database of a server: deployments sharing one Redis need their own.
@@ -74,9 +157,12 @@ class Config:
     JWT_TOKEN_LOCATION = ["headers"]
     JWT_ERROR_MESSAGE_KEY = "message"
 
-    PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://localhost:5000").rstrip("/")
-    # "fast" is for test servers only: cheap hashes, never in production.
-    PASSWORD_HASH_PROFILE = os.environ.get("PASSWORD_HASH_PROFILE", "default")
+    PUBLIC_URL = os.environ.get("PUBLIC_URL", DEFAULT_PUBLIC_URL).rstrip("/")
+    # "fast" is for test servers only: cheap hashes, never in production (check_settings refuses it).
+    PASSWORD_HASH_PROFILE = _env_choice("PASSWORD_HASH_PROFILE", "default", {"default", "fast"})
+    # A throwaway server of the test suite or the benchmark: the only place "fast" hashes are allowed
+    # beside the embedded default.
+    TEST_SERVER = _env_bool("TEST_SERVER", False)
     INVITATION_TTL_S = _env_int("INVITATION_TTL_S", 72 * 3600)
     MAX_CONTENT_LENGTH = _env_int("MAX_CONTENT_LENGTH", 256 * 1024)
 
@@ -91,17 +177,17 @@ class Config:
     # The in-process sender drains the outbox; turn it off where a separate
     # `flask outbox send --loop` does the job.
     OUTBOX_SENDER_THREAD = _env_bool("OUTBOX_SENDER_THREAD", True)
-    OUTBOX_POLL_S = _env_int("OUTBOX_POLL_S", 5)
+    OUTBOX_POLL_S = _env_int("OUTBOX_POLL_S", 5, minimum=1)
     OUTBOX_MAX_ATTEMPTS = _env_int("OUTBOX_MAX_ATTEMPTS", 12)
     OUTBOX_BACKOFF_BASE_S = _env_int("OUTBOX_BACKOFF_BASE_S", 5)
     OUTBOX_BACKOFF_MAX_S = _env_int("OUTBOX_BACKOFF_MAX_S", 3600)
 
     # Expires live requests whose deadline passed; idempotent, so every worker may run it.
     SWEEPER_THREAD = _env_bool("SWEEPER_THREAD", True)
-    SWEEP_INTERVAL_S = float(os.environ.get("SWEEP_INTERVAL_S", "1"))
+    SWEEP_INTERVAL_S = _env_float("SWEEP_INTERVAL_S", 1.0, minimum=0.01)
     # An agent whose dashboard sockets are all gone this long counts as offline.
     PRESENCE_GRACE_S = _env_int("PRESENCE_GRACE_S", 60)
-    PRESENCE_REFRESH_S = _env_int("PRESENCE_REFRESH_S", 15)
+    PRESENCE_REFRESH_S = _env_int("PRESENCE_REFRESH_S", 15, minimum=1)
     # A visitor whose widget sockets are all gone this long has left: their waiting request is abandoned and
     # their agent is told. A chat with an agent closes once the visitor has been gone VISITOR_IDLE_TIMEOUT_S.
     VISITOR_PRESENCE_GRACE_S = _env_int("VISITOR_PRESENCE_GRACE_S", 60)
@@ -110,12 +196,20 @@ class Config:
     # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
     # TURN is offered only with a shared secret (coturn's static-auth-secret): each
     # participant gets credentials that expire after TURN_TTL_S.
-    STUN_URLS = _env_list("STUN_URLS")
-    TURN_URLS = _env_list("TURN_URLS")
+    STUN_URLS = _env_urls("STUN_URLS", ("stun:", "stuns:"))
+    TURN_URLS = _env_urls("TURN_URLS", ("turn:", "turns:"))
     TURN_SECRET = os.environ.get("TURN_SECRET") or None
-    TURN_TTL_S = _env_int("TURN_TTL_S", 3600)
+    if TURN_URLS and not TURN_SECRET:
+        raise SettingsError("TURN_URLS is set but TURN_SECRET is not: TURN is only offered with its shared secret")
+    TURN_TTL_S = _env_int("TURN_TTL_S", 3600, minimum=1)
     # A call still ringing this long (not accepted, or never answered by the browsers) ends.
-    CALL_RING_TIMEOUT_S = _env_int("CALL_RING_TIMEOUT_S", 120)
+    CALL_RING_TIMEOUT_S = _env_int("CALL_RING_TIMEOUT_S", 120, minimum=1)
+
+    # How many proxies in front of the server set X-Forwarded-For/-Proto (werkzeug's ProxyFix): 0 trusts
+    # none, and then the peer address is the client's, whatever the headers say.
+    TRUSTED_PROXIES = _env_int("TRUSTED_PROXIES", 0)
+    # /metrics asks for "Authorization: Bearer <METRICS_TOKEN>" when set; it is open when unset.
+    METRICS_TOKEN = os.environ.get("METRICS_TOKEN") or None
 
     RATELIMIT_ENABLED = _env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_STORAGE_URI = os.environ.get("RATELIMIT_STORAGE_URI") or REDIS_URL or "memory://"
@@ -126,17 +220,24 @@ class Config:
     RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
     # A Redis that does not answer must not hold a request: a limit check gives up after a second.
     RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
-    LOGIN_LIMIT_PER_ADDRESS = os.environ.get("LOGIN_LIMIT_PER_ADDRESS", "20/minute")
-    LOGIN_LIMIT_PER_ACCOUNT = os.environ.get("LOGIN_LIMIT_PER_ACCOUNT", "5/minute;20/hour")
-    SET_PASSWORD_LIMIT_PER_ADDRESS = os.environ.get("SET_PASSWORD_LIMIT_PER_ADDRESS", "10/minute")
+    LOGIN_LIMIT_PER_ADDRESS = _env_limit("LOGIN_LIMIT_PER_ADDRESS", "20/minute")
+    LOGIN_LIMIT_PER_ACCOUNT = _env_limit("LOGIN_LIMIT_PER_ACCOUNT", "5/minute;20/hour")
+    SET_PASSWORD_LIMIT_PER_ADDRESS = _env_limit("SET_PASSWORD_LIMIT_PER_ADDRESS", "10/minute")
 
-    WIDGET_LIMIT_PER_ADDRESS = os.environ.get("WIDGET_LIMIT_PER_ADDRESS", "300/minute")
-    WIDGET_LIMIT_PER_VISITOR = os.environ.get("WIDGET_LIMIT_PER_VISITOR", "120/minute")
+    WIDGET_LIMIT_PER_ADDRESS = _env_limit("WIDGET_LIMIT_PER_ADDRESS", "300/minute")
+    WIDGET_LIMIT_PER_VISITOR = _env_limit("WIDGET_LIMIT_PER_VISITOR", "120/minute")
+    # Sockets one address may hold open in one server process (0: no cap); past it the upgrade is a 429.
+    SOCKET_LIMIT_PER_ADDRESS = _env_int("SOCKET_LIMIT_PER_ADDRESS", 50)
     SOCK_SERVER_OPTIONS = {"ping_interval": _env_int("SOCKET_PING_S", 25), "max_message_size": 64 * 1024}
 
     # Origins of the admin and agent single-page apps (the widget has its own
     # per-interface list).
     CORS_ORIGINS = _env_list("CORS_ORIGINS", ["http://localhost:3000"])
+
+    # Logs: one JSON object a line on stdout (logs.py); "text" leaves logging as Python sets it up.
+    LOG_LEVEL = _env_choice("LOG_LEVEL", "INFO", {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"},
+                            normalise=str.upper)
+    LOG_FORMAT = _env_choice("LOG_FORMAT", "json", {"json", "text"})
 
     API_TITLE = "Live chat API"
     API_VERSION = "1.0.0"

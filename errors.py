@@ -3,6 +3,7 @@
 `code` is a machine-readable string ("capacity_full"), `status` the HTTP
 status. Domain errors carry both, so REST and the WebSocket render them alike.
 """
+import json
 import logging
 import math
 import time
@@ -25,10 +26,12 @@ HTTP_CODES = {
     409: "conflict",
     412: "precondition_failed",
     413: "payload_too_large",
+    414: "uri_too_long",
     415: "unsupported_media_type",
     422: "validation_error",
     428: "precondition_required",
     429: "rate_limited",
+    431: "header_fields_too_large",
     500: "internal_error",
     503: "unavailable",
 }
@@ -111,6 +114,14 @@ def is_database_outage(error):
 def unavailable_response(message="Database temporarily unavailable, try again", errors=None):
     """The 503 every outage answers: JSON, with Retry-After."""
     return error_response(503, message, "unavailable", errors, headers={"Retry-After": RETRY_AFTER_S})
+
+
+def raw_error_response(status, reason, message):
+    """A whole HTTP/1.1 error response as bytes, for the server's own refusals (before any app code runs)."""
+    body = json.dumps(error_body(status, message)).encode()
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    return head.encode("latin-1", "replace") + body
 
 
 def error_response(status, message, code=None, errors=None, headers=None):

@@ -1,8 +1,8 @@
 """Extensions, created unbound and bound to the app in create_app."""
+from flask import request
 from flask_cors import CORS
 from flask_jwt_extended import JWTManager
 from flask_limiter import Limiter
-from flask_limiter.util import get_remote_address
 from flask_mail import Mail
 from flask_migrate import Migrate
 from flask_sock import Sock
@@ -27,4 +27,15 @@ jwt = JWTManager()
 mail = Mail()
 sock = Sock()
 cors = CORS()
-limiter = Limiter(key_func=get_remote_address)
+
+
+def client_address():
+    """The address per-address limits key on: the TCP peer, or the client a trusted proxy names.
+
+    X-Forwarded-For is never read here: ProxyFix (app.py) rewrites the peer address from it only when
+    TRUSTED_PROXIES says how many proxies to believe; without one, anybody could pick their own bucket.
+    """
+    return request.remote_addr or "127.0.0.1"
+
+
+limiter = Limiter(key_func=client_address)

@@ -259,10 +259,12 @@ def server_for(key, services, db_url, port, out, cpus, run_id, threads=None, wor
         return Server(cmd, env, port, log_path, cpus)
     env.update({
         "DATABASE_URL": db_url, "JWT_SECRET_KEY": "bench-" + run_id + "-" + "k" * 32,
-        "INSTANCE_PATH": str(out / "instance"), "PASSWORD_HASH_PROFILE": "fast",
+        "INSTANCE_PATH": str(out / "instance"), "PASSWORD_HASH_PROFILE": "fast", "TEST_SERVER": "1",
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
         "CORS_ORIGINS": DASHBOARD_ORIGIN, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "1",
         # Every simulated visitor comes from 127.0.0.1: per-address limits would see one visitor.
         "WIDGET_LIMIT_PER_ADDRESS": "1000000/minute", "WIDGET_LIMIT_PER_VISITOR": "1000000/minute",
+        "SOCKET_LIMIT_PER_ADDRESS": "0",
         "LOGIN_LIMIT_PER_ADDRESS": "100000/minute", "LOGIN_LIMIT_PER_ACCOUNT": "100000/minute",
         "ACCESS_TOKEN_TTL_S": "7200", "GUNICORN_WORKER_CLASS": target["worker"],
         "WEB_CONCURRENCY": str(target["workers"]), "GUNICORN_ACCESSLOG": str(logs / f"{key}-{port}.access.log"),

@@ -23,7 +23,8 @@ def _app(url):
     from config import Config
 
     return create_app(Config, SQLALCHEMY_DATABASE_URI=url, REDIS_URL=None, PASSWORD_HASH_PROFILE="fast",
-                      OUTBOX_SENDER_THREAD=False, SWEEPER_THREAD=False, JWT_SECRET_KEY="seed-only-" + "x" * 32)
+                      OUTBOX_SENDER_THREAD=False, SWEEPER_THREAD=False, JWT_SECRET_KEY="seed-only-" + "x" * 32,
+                      TEST_SERVER=True, PUBLIC_URL="http://127.0.0.1")
 
 
 def seed_schema(url, plan):

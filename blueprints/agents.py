@@ -1,9 +1,8 @@
 """Admins manage agents (and other admins) of their workspace."""
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from schemas.agents import AgentQueryArgsSchema, AgentSchema, AgentUpdateSchema
 from schemas.common import page_of
 from services.agents import (
@@ -32,7 +31,7 @@ class Agents(MethodView):
         return do_create_user(current_user, data)
 
 
-@blp.route("/<int:agent_id>")
+@blp.route("/<id:agent_id>")
 class AgentById(MethodView):
     @login_required(blp, role="admin")
     @blp.response(200, AgentSchema)
@@ -57,7 +56,7 @@ class AgentById(MethodView):
         do_delete_user(current_user, access_user(current_user, agent_id))
 
 
-@blp.route("/<int:agent_id>/invitation")
+@blp.route("/<id:agent_id>/invitation")
 class AgentInvitation(MethodView):
     @login_required(blp, role="admin")
     @blp.response(202, AgentSchema)

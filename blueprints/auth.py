@@ -2,11 +2,11 @@
 from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, get_jwt
-from flask_smorest import Blueprint
 
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from extensions import limiter
 from schemas.auth import AccessTokenSchema, LoginSchema, MeSchema, SetPasswordSchema, TokenPairSchema
+from schemas.inbound import is_bad_text
 from services.auth import do_login, do_logout, do_refresh, do_set_password, normalise_email
 
 blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentication")
@@ -15,7 +15,11 @@ blp = Blueprint("auth", __name__, url_prefix="/api/auth", description="Authentic
 def _login_account_key():
     body = request.get_json(silent=True)
     email = body.get("email") if isinstance(body, dict) else None
-    return "login-account:" + (normalise_email(email) if isinstance(email, str) else "-")
+    # The key goes to the rate-limit storage (Redis) before the body is validated: it must encode, and stay
+    # as short as the longest address.
+    if not isinstance(email, str) or is_bad_text(email):
+        return "login-account:-"
+    return "login-account:" + normalise_email(email)[:254]
 
 
 _per_address = limiter.limit(lambda: current_app.config["LOGIN_LIMIT_PER_ADDRESS"], scope="login-address")

@@ -5,10 +5,9 @@ blueprint, so they share its origins, CORS and rate limits.
 """
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
 from blueprints import widget
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from blueprints.widget import visitor_required
 from schemas.calls import CallHistoryArgsSchema, CallPageSchema, CallSchema, IceServersSchema
 from services.assignments import access_conversation
@@ -20,7 +19,7 @@ from services.visitors import access_visitor_conversation
 
 blp = Blueprint("calls", __name__, url_prefix="/api", description="Video calls, for agents and admins")
 
-CONVERSATION = "/conversations/<int:conversation_id>"
+CONVERSATION = "/conversations/<id:conversation_id>"
 
 
 @blp.route(CONVERSATION + "/calls")

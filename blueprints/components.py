@@ -6,10 +6,9 @@ reads .../live-chat/agents and assigns with PUT /api/interfaces/<id>/agents.
 """
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 from flask_smorest.exceptions import PreconditionFailed
 
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from schemas.agents import AgentSchema
 from schemas.components import (
     ComponentMoveSchema, ComponentPreviewArgsSchema, ComponentPreviewSchema, ComponentSchema, LiveChatComponentSchema,
@@ -29,8 +28,8 @@ from services.interfaces import access_interface
 blp = Blueprint("components", __name__, url_prefix="/api/interfaces",
                 description="Conversation flows: the components of a chat interface (admin only)")
 
-FLOW = "/<int:interface_id>/components"
-COMPONENT = FLOW + "/<int:component_id>"
+FLOW = "/<id:interface_id>/components"
+COMPONENT = FLOW + "/<id:component_id>"
 LIVE_CHAT = COMPONENT + "/live-chat"
 
 

@@ -1,9 +1,8 @@
 """The agent's side of conversations: requests, takeover, chat, transfer, hand back, end, audit."""
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from schemas.common import PageArgsSchema, page_of
 from schemas.conversations import (
     ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
@@ -20,7 +19,7 @@ from services.dashboard import list_conversations, list_pending_requests
 
 blp = Blueprint("conversations", __name__, url_prefix="/api", description="Conversations, for agents and admins")
 
-CONVERSATION = "/conversations/<int:conversation_id>"
+CONVERSATION = "/conversations/<id:conversation_id>"
 
 
 @blp.route("/conversations")
@@ -99,7 +98,7 @@ class ConversationTransfer(MethodView):
 @blp.route(CONVERSATION + "/hand-back")
 class ConversationHandBack(MethodView):
     @login_required(blp)
-    @blp.arguments(HandBackSchema)
+    @blp.arguments(HandBackSchema, required=False)  # without a body the bot goes on at the next component
     @blp.response(200, ConversationSchema)
     @errors(blp, 404, 409, 422)
     def post(self, data, conversation_id):
@@ -110,7 +109,7 @@ class ConversationHandBack(MethodView):
 @blp.route(CONVERSATION + "/end")
 class ConversationEnd(MethodView):
     @login_required(blp)
-    @blp.arguments(EndSchema)
+    @blp.arguments(EndSchema, required=False)  # a reason is optional, and so is the body that carries it
     @blp.response(200, ConversationSchema)
     @errors(blp, 404, 409, 422)
     def post(self, data, conversation_id):
@@ -129,7 +128,7 @@ class PendingRequests(MethodView):
         return list_pending_requests(current_user, **args)
 
 
-@blp.route("/requests/<int:request_id>/accept")
+@blp.route("/requests/<id:request_id>/accept")
 class RequestAccept(MethodView):
     @login_required(blp)
     @blp.response(200, ConversationSchema)

@@ -1,9 +1,8 @@
 """The agent's dashboard: availability, pending notifications, offline form submissions."""
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from schemas.common import PageArgsSchema, page_of
 from schemas.requests import AvailabilitySchema, NotificationSchema, SubmissionSchema
 from services.interfaces import access_interface
@@ -42,7 +41,7 @@ class MyNotifications(MethodView):
         return pending_for(current_user, **args)
 
 
-@blp.route("/interfaces/<int:interface_id>/offline-submissions")
+@blp.route("/interfaces/<id:interface_id>/offline-submissions")
 class OfflineSubmissions(MethodView):
     @login_required(blp, role="admin")
     @blp.arguments(PageArgsSchema, location="query")
@@ -53,7 +52,7 @@ class OfflineSubmissions(MethodView):
         return list_submissions(current_user, access_interface(current_user, interface_id), **args)
 
 
-@blp.route("/offline-submissions/<int:submission_id>")
+@blp.route("/offline-submissions/<id:submission_id>")
 class OfflineSubmissionById(MethodView):
     @login_required(blp, role="admin")
     @blp.response(200, SubmissionSchema)

@@ -1,8 +1,8 @@
 """Liveness and readiness for load balancers and orchestrators."""
 import marshmallow as ma
 from flask.views import MethodView
-from flask_smorest import Blueprint
 
+from blueprints.common import Blueprint
 from errors import ErrorSchema
 from services.health import check_ready
 

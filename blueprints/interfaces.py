@@ -1,9 +1,8 @@
 """Chat interfaces: admins manage them, agents read the ones they serve."""
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint
 
-from blueprints.common import errors, login_required
+from blueprints.common import Blueprint, errors, login_required
 from schemas.common import PageArgsSchema, page_of
 from schemas.interfaces import InterfaceAgentsSchema, InterfaceSchema, InterfaceUpdateSchema
 from services.interfaces import (
@@ -33,7 +32,7 @@ class Interfaces(MethodView):
         return do_create_interface(current_user, data)
 
 
-@blp.route("/<int:interface_id>")
+@blp.route("/<id:interface_id>")
 class InterfaceById(MethodView):
     @login_required(blp)
     @blp.response(200, InterfaceSchema)
@@ -58,7 +57,7 @@ class InterfaceById(MethodView):
         do_delete_interface(current_user, access_interface(current_user, interface_id))
 
 
-@blp.route("/<int:interface_id>/rotate-key")
+@blp.route("/<id:interface_id>/rotate-key")
 class InterfaceRotateKey(MethodView):
     @login_required(blp, role="admin")
     @blp.response(200, InterfaceSchema)
@@ -68,7 +67,7 @@ class InterfaceRotateKey(MethodView):
         return do_rotate_key(current_user, access_interface(current_user, interface_id))
 
 
-@blp.route("/<int:interface_id>/agents")
+@blp.route("/<id:interface_id>/agents")
 class InterfaceAgents(MethodView):
     @login_required(blp, role="admin")
     @blp.arguments(InterfaceAgentsSchema)

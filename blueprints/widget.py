@@ -5,10 +5,9 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
 from flask_limiter.util import get_remote_address
-from flask_smorest import Blueprint
 from sqlalchemy.exc import DBAPIError
 
-from blueprints.common import errors
+from blueprints.common import Blueprint, errors
 from errors import NotFound, is_database_outage, rollback_quietly, unavailable_response
 from extensions import limiter
 from models.conversation import Visitor
@@ -31,7 +30,7 @@ from services.flow_runtime import start_flow
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("widget", __name__, url_prefix="/api/widget/<string:public_key>",
+blp = Blueprint("widget", __name__, url_prefix="/api/widget/<public_key:public_key>",
                 description="The visitor's widget (public; a visitor token after opening)")
 
 VISITOR_BEARER = [{"visitorToken": []}]
@@ -136,7 +135,7 @@ class WidgetSessions(MethodView):
         return opened
 
 
-@blp.route("/conversations/<int:conversation_id>")
+@blp.route("/conversations/<id:conversation_id>")
 class WidgetConversation(MethodView):
     @visitor_required
     @blp.response(200, ConversationSchema)
@@ -145,7 +144,7 @@ class WidgetConversation(MethodView):
         return access_visitor_conversation(current_user, conversation_id)
 
 
-@blp.route("/conversations/<int:conversation_id>/messages")
+@blp.route("/conversations/<id:conversation_id>/messages")
 class WidgetMessages(MethodView):
     @visitor_required
     @blp.arguments(MessageHistoryArgsSchema, location="query")
@@ -174,7 +173,7 @@ class WidgetSocketTicket(MethodView):
         return do_issue_ticket(current_user)
 
 
-@blp.route("/conversations/<int:conversation_id>/actions")
+@blp.route("/conversations/<id:conversation_id>/actions")
 class WidgetActions(MethodView):
     @visitor_required
     @blp.arguments(ActionSchema)
@@ -185,7 +184,7 @@ class WidgetActions(MethodView):
         return do_visitor_action(current_user, conversation_id, data)
 
 
-@blp.route("/conversations/<int:conversation_id>/request")
+@blp.route("/conversations/<id:conversation_id>/request")
 class WidgetRequest(MethodView):
     @visitor_required
     @blp.response(200, RequestViewSchema)
@@ -201,7 +200,7 @@ class WidgetRequest(MethodView):
         return do_cancel_request(current_user, conversation_id)
 
 
-@blp.route("/conversations/<int:conversation_id>/offline-form")
+@blp.route("/conversations/<id:conversation_id>/offline-form")
 class WidgetOfflineForm(MethodView):
     @visitor_required
     @blp.arguments(OfflineFormSubmitSchema)

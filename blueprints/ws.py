@@ -3,6 +3,7 @@
 The ticket and the Origin are checked in before_request, so a refused client
 gets a plain HTTP error and never an upgraded socket.
 """
+import logging
 import queue
 import threading
 import time
@@ -10,19 +11,26 @@ import time
 from flask import Blueprint, current_app, g, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user
-from flask_smorest import Blueprint as ApiBlueprint
 from simple_websocket import ConnectionClosed
 
+from blueprints.common import Blueprint as ApiBlueprint
 from blueprints.common import errors, login_required
 from errors import error_response
-from extensions import sock
+from extensions import client_address, sock
+from metrics import SOCKET_FRAMES, SOCKETS_OPEN, SOCKETS_REFUSED, frame_type
 from models import User
+from schemas.events import CommandType, EphemeralType, EventType, ServerFrame
 from schemas.sockets import TicketSchema
 from services.realtime import CloseSocket, SocketSession
+from services.socket_slots import AddressSlots
 from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
 from services.visitors import origin_allowed
 
+log = logging.getLogger(__name__)
+
 bp = Blueprint("ws", __name__)
+_IN_TYPES = {str(kind) for kind in CommandType}
+_OUT_TYPES = {str(kind) for enum in (EventType, EphemeralType, ServerFrame) for kind in enum}
 blp = ApiBlueprint("sockets", __name__, url_prefix="/api/sockets", description="WebSocket tickets")
 
 
@@ -34,6 +42,26 @@ class SocketTicket(MethodView):
     def post(self):
         """Get a single-use ticket that opens the WebSocket at /ws?ticket=..."""
         return do_issue_ticket(current_user)
+
+
+@bp.before_request
+def _hold_a_slot():
+    """Refuse an address past its open sockets before anything else (its ticket stays unused)."""
+    slots = current_app.extensions.setdefault("socket_slots", AddressSlots())
+    address = client_address()
+    if not slots.take(address, current_app.config["SOCKET_LIMIT_PER_ADDRESS"]):
+        SOCKETS_REFUSED.labels("per_address").inc()
+        return error_response(429, "Too many sockets open from this address", "too_many_sockets",
+                              headers={"Retry-After": "30"})
+    g.socket_slot = (slots, address)
+
+
+@bp.teardown_request
+def _give_back_the_slot(error=None):
+    # The socket's request ends when the socket does (or at once when the upgrade was refused).
+    held = g.pop("socket_slot", None)
+    if held is not None:
+        held[0].give_back(held[1])
 
 
 @bp.before_request
@@ -50,6 +78,9 @@ def _check_ticket_and_origin():
     if not allowed:
         return error_response(403, "This origin may not open a socket", "origin_not_allowed")
     g.socket_session = SocketSession(principal, push=None)
+    g.socket_role = principal.role.value if isinstance(principal, User) else "visitor"
+    g.log_context = {"user_id" if isinstance(principal, User) else "visitor_id": principal.id,
+                     "workspace_id": principal.workspace_id}
 
 
 @sock.route("/ws", bp=bp)
@@ -67,7 +98,15 @@ def socket(ws):
             inbox.put(("closed", None, None))
 
     threading.Thread(target=read, name="ws-reader", daemon=True).start()
-    send = lambda frames: [ws.send(_dump(frame)) for frame in frames]  # noqa: E731
+    log.info("socket opened")
+
+    def send(frames):
+        for frame in frames:
+            ws.send(_dump(frame))
+            SOCKET_FRAMES.labels("out", frame_type(frame, _OUT_TYPES)).inc()
+
+    role = g.socket_role
+    SOCKETS_OPEN.labels(role).inc()
     try:
         send(session.hello())
         refresh_s = current_app.config["PRESENCE_REFRESH_S"]
@@ -84,7 +123,11 @@ def socket(ws):
                 continue
             if kind == "closed":
                 break
-            frames = session.handle_text(payload) if kind == "frame" else session.deliver(stream, payload)
+            if kind == "frame":
+                SOCKET_FRAMES.labels("in", _in_type(payload)).inc()
+                frames = session.handle_text(payload)
+            else:
+                frames = session.deliver(stream, payload)
             send(frames)
     except CloseSocket as close:
         try:
@@ -95,8 +138,27 @@ def socket(ws):
             ws.close(reason=close.code, message=close.reason)
     except ConnectionClosed:
         pass
+    except Exception:
+        # Past the upgrade an HTTP error page would be written into the socket's byte stream: close it instead.
+        log.exception("socket failed")
+        try:
+            ws.close(reason=1011, message="internal error")
+        except ConnectionClosed:
+            pass
     finally:
         session.unsubscribe_all()
+        SOCKETS_OPEN.labels(role).dec()
+        log.info("socket closed")
+
+
+def _in_type(text):
+    """A client frame's type for the metrics; the session parses it again for real."""
+    import json
+
+    try:
+        return frame_type(json.loads(text), _IN_TYPES) if isinstance(text, str) and len(text) < 65536 else "other"
+    except (ValueError, RecursionError):
+        return "other"
 
 
 def _dump(frame):

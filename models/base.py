@@ -59,3 +59,10 @@ def enum_type(enum_cls, length=16):
 
     return Enum(enum_cls, native_enum=False, length=length, values_callable=lambda cls: [m.value for m in cls],
                 validate_strings=True)
+
+
+# The range of every id a client can name: ids are INTEGER columns, 32-bit on PostgreSQL, so a larger number
+# names nothing (and would overflow the driver).
+ID_MAX = 2**31 - 1
+# Stream positions and message seqs are BIGINT columns.
+BIGINT_MAX = 2**63 - 1

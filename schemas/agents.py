@@ -1,17 +1,16 @@
 """Users of a workspace as the builder's agent list shows them."""
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.user import MAX_CHATS_MAX, MAX_CHATS_MIN, Role
-from schemas.common import ObjectId, PageArgsSchema, SafeEmail, SafeStr
+from schemas.common import ObjectId, PageArgsSchema, PatchSchema, SafeEmail, SafeStr, Schema
 
 
-class InterfaceRefSchema(ma.Schema):
+class InterfaceRefSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
 
 
-class AgentSchema(ma.Schema):
+class AgentSchema(Schema):
     id = fields.Integer(dump_only=True)
     workspace_id = fields.Integer(dump_only=True)
     name = SafeStr(required=True, max_length=120)
@@ -28,7 +27,7 @@ class AgentSchema(ma.Schema):
     updated_at = fields.DateTime(dump_only=True)
 
 
-class AgentUpdateSchema(ma.Schema):
+class AgentUpdateSchema(PatchSchema):
     name = SafeStr(max_length=120)
     email = SafeEmail()
     role = fields.String(validate=validate.OneOf(Role.values()))

@@ -1,17 +1,16 @@
 """Login, tokens, password links."""
-import marshmallow as ma
 from marshmallow import fields, validate
 
-from schemas.common import SafeEmail, not_blank
+from schemas.common import SafeEmail, Schema, not_blank
 from services.passwords import PASSWORD_MAX_LEN, PASSWORD_MIN_LEN
 
 
-class LoginSchema(ma.Schema):
+class LoginSchema(Schema):
     email = SafeEmail(required=True)
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX_LEN))
 
 
-class AccessTokenSchema(ma.Schema):
+class AccessTokenSchema(Schema):
     access_token = fields.String(required=True)
     token_type = fields.String(required=True, metadata={"example": "Bearer"})
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds until the access token expires"})
@@ -22,7 +21,7 @@ class TokenPairSchema(AccessTokenSchema):
     user = fields.Nested("MeSchema", required=True)
 
 
-class MeSchema(ma.Schema):
+class MeSchema(Schema):
     id = fields.Integer(dump_only=True)
     workspace_id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
@@ -32,7 +31,7 @@ class MeSchema(ma.Schema):
     interface_ids = fields.List(fields.Integer(), dump_only=True)
 
 
-class SetPasswordSchema(ma.Schema):
+class SetPasswordSchema(Schema):
     token = fields.String(required=True, validate=validate.Length(min=10, max=200))
     password = fields.String(
         required=True, load_only=True,

@@ -5,8 +5,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.call import CallEndReason, CallSide, CallStatus
+from schemas.common import ObjectId, Schema
 
-ID_RANGE = validate.Range(min=1, max=2**31 - 1)
 # A socket frame is at most 64 KiB; an SDP has to fit in one with its envelope.
 SDP_MAX_BYTES = 32 * 1024
 CANDIDATE_MAX_LEN = 512
@@ -42,7 +42,7 @@ def validate_candidate(value):
         raise ma.ValidationError(f'A candidate starts with "{CANDIDATE_PREFIX}" (or is "" for the end).')
 
 
-class IceCandidateSchema(ma.Schema):
+class IceCandidateSchema(Schema):
     """An RTCIceCandidateInit, as a browser's RTCIceCandidate.toJSON() gives it."""
 
     candidate = fields.String(required=True, validate=[validate.Length(max=CANDIDATE_MAX_LEN), validate_candidate],
@@ -59,7 +59,7 @@ class IceCandidateSchema(ma.Schema):
             raise ma.ValidationError("A candidate names its sdpMid or sdpMLineIndex.", "sdpMid")
 
 
-class CallSchema(ma.Schema):
+class CallSchema(Schema):
     id = fields.Integer(dump_only=True)
     conversation_id = fields.Integer(dump_only=True)
     agent_id = fields.Integer(dump_only=True, allow_none=True)
@@ -80,23 +80,23 @@ class CallSchema(ma.Schema):
                                 metadata={"description": "From answered_at to ended_at; 0 if it never became active"})
 
 
-class CallHistoryArgsSchema(ma.Schema):
-    before = fields.Integer(validate=ID_RANGE, metadata={"description": "Return calls with an id below this"})
+class CallHistoryArgsSchema(Schema):
+    before = ObjectId(metadata={"description": "Return calls with an id below this"})
     limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
 
 
-class CallPageSchema(ma.Schema):
+class CallPageSchema(Schema):
     items = fields.List(fields.Nested(CallSchema), required=True, metadata={"description": "Newest first"})
     next_before = fields.Integer(allow_none=True, metadata={"description": "Cursor for older calls"})
 
 
-class IceServerSchema(ma.Schema):
+class IceServerSchema(Schema):
     urls = fields.List(fields.String(), required=True)
     username = fields.String(metadata={"description": 'TURN only: "<expiry unix time>:<label>"'})
     credential = fields.String(metadata={"description": "TURN only: valid until expires_at"})
 
 
-class IceServersSchema(ma.Schema):
+class IceServersSchema(Schema):
     ice_servers = fields.List(fields.Nested(IceServerSchema), required=True,
                               metadata={"description": "Pass as RTCConfiguration.iceServers"})
     expires_at = fields.DateTime(allow_none=True, metadata={"description": "When the TURN credentials stop working; "

@@ -1,11 +1,25 @@
-"""Shared fields and schemas: header-safe strings, ids, pagination."""
+"""Shared fields and schemas: the base of every schema, header-safe strings, ids, pagination."""
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from services.agents import ID_MAX
+from models.base import BIGINT_MAX, ID_MAX
+from schemas.inbound import bad_text_errors
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
+# A bound that keeps the row offset, (page - 1) * page_size, within what every database takes.
+PAGE_MAX = 100_000
+
+
+class Schema(ma.Schema):
+    """The base of every schema: what comes in is refused, per field, when it holds text no column can store."""
+
+    @ma.pre_load
+    def _storable_text(self, data, **kwargs):
+        errors = bad_text_errors(data)
+        if errors:
+            raise ma.ValidationError(errors)
+        return data
 
 _UNSAFE = ("\r", "\n", "\0")
 
@@ -38,6 +52,15 @@ class SafeEmail(fields.Email):
         super().__init__(validate=[no_line_breaks, validate.Length(max=254)], **kwargs)
 
 
+class PatchSchema(Schema):
+    """The body of a PATCH: only the fields sent change, and a body that changes nothing is refused."""
+
+    @ma.validates_schema
+    def _changes_something(self, data, **kwargs):
+        if not data:
+            raise ma.ValidationError("Send at least one field to change.")
+
+
 class ObjectId(fields.Integer):
     """The id of a row: a positive integer within the database's INTEGER range."""
 
@@ -45,8 +68,16 @@ class ObjectId(fields.Integer):
         super().__init__(validate=validate.Range(min=1, max=ID_MAX), **kwargs)
 
 
-class PageArgsSchema(ma.Schema):
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
+class Position(fields.Integer):
+    """A stream position or a message seq: 0 (nothing yet) or more, within a BIGINT."""
+
+    def __init__(self, *, min=0, **kwargs):
+        super().__init__(validate=validate.Range(min=min, max=BIGINT_MAX), **kwargs)
+
+
+class PageArgsSchema(Schema):
+    page = fields.Integer(load_default=1, validate=validate.Range(min=1, max=PAGE_MAX),
+                          metadata={"description": f"From 1; at most {PAGE_MAX:,}"})
     page_size = fields.Integer(load_default=PAGE_SIZE_DEFAULT, validate=validate.Range(min=1, max=PAGE_SIZE_MAX))
 
 
@@ -59,7 +90,7 @@ def page_of(item_schema):
     if name not in _page_schemas:
         _page_schemas[name] = type(
             name,
-            (ma.Schema,),
+            (Schema,),
             {
                 "items": fields.List(fields.Nested(item_schema), required=True),
                 "page": fields.Integer(required=True),

@@ -29,6 +29,19 @@ class Label(SafeStr):
         super().__init__(max_length=LABEL_MAX_LEN, **kwargs)
 
 
+class ButtonLabel(Label):
+    """A button label with a default: left empty (or blank), the button keeps its default label."""
+
+    def __init__(self, *, load_default, **kwargs):
+        metadata = {"description": f"Empty or blank means the default, {load_default!r}", **kwargs.pop("metadata", {})}
+        super().__init__(load_default=load_default, metadata=metadata, **kwargs)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, str) and not value.strip():
+            value = self.load_default
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Style(fields.String):
     """How a button looks."""
 

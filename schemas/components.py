@@ -10,8 +10,9 @@ import marshmallow as ma
 from apispec.ext.marshmallow.common import make_schema_key
 from marshmallow import fields, post_load, validate, validates_schema
 
+from models.base import ID_MAX
 from models.flow import NAME_MAX_LEN, ButtonStyle, ComponentType
-from schemas.common import ObjectId, SafeStr
+from schemas.common import ObjectId, SafeStr, Schema
 from schemas.component_fields import Label, MessageText, Style, defaults_of, skip_when_partial
 from schemas.live_chat import LiveChatConfigSchema, OfflineFormFieldSchema
 from services.render import BEFORE_AGENT, Action, Stage
@@ -19,7 +20,7 @@ from services.render import BEFORE_AGENT, Action, Stage
 MESSAGE_BUTTONS_MAX = 10
 
 
-class ButtonTargetSchema(ma.Schema):
+class ButtonTargetSchema(Schema):
     """Where a button goes: the next component, or a given component of the same flow."""
 
     type = fields.String(load_default=Action.NEXT.value,
@@ -43,7 +44,7 @@ class ButtonTargetSchema(ma.Schema):
         return data
 
 
-class MessageButtonSchema(ma.Schema):
+class MessageButtonSchema(Schema):
     """A button under a bot message."""
 
     label = Label(required=True)
@@ -52,7 +53,7 @@ class MessageButtonSchema(ma.Schema):
                            metadata={"default": {"type": Action.NEXT.value}})
 
 
-class MessageConfigSchema(ma.Schema):
+class MessageConfigSchema(Schema):
     """Configuration of a message component: bot text and optional buttons."""
 
     text = MessageText(placeholders=BEFORE_AGENT, load_default="Hello! How can we help you today?")
@@ -72,7 +73,7 @@ def _type_field(kind):
     return fields.String(required=True, validate=validate.OneOf([kind.value]), metadata={"example": kind.value})
 
 
-class _ComponentFieldsSchema(ma.Schema):
+class _ComponentFieldsSchema(Schema):
     id = fields.Integer(dump_only=True)
     interface_id = fields.Integer(dump_only=True)
     position = fields.Integer(dump_only=True, metadata={"description": "0-based place in the flow"})
@@ -98,7 +99,7 @@ class LiveChatComponentSchema(_ComponentFieldsSchema):
     config = fields.Nested(LiveChatConfigSchema, load_default=defaults_of(LiveChatConfigSchema))
 
 
-_POSITION = {"validate": validate.Range(min=0), "load_only": True,
+_POSITION = {"validate": validate.Range(min=0, max=ID_MAX), "load_only": True,
              "metadata": {"description": "0-based place to insert at; the end when omitted"}}
 
 
@@ -114,7 +115,7 @@ class NewLiveChatComponentSchema(LiveChatComponentSchema):
     position = fields.Integer(**_POSITION)
 
 
-class TypedSchema(ma.Schema):
+class TypedSchema(Schema):
     """Loads and dumps with the schema that `type_schemas` names for the data's `type`."""
 
     type_schemas: dict = {}
@@ -178,33 +179,33 @@ def document_typed_schemas(spec, converter):
             converter.refs[make_schema_key(instance)] = name
 
 
-class ComponentMoveSchema(ma.Schema):
-    position = fields.Integer(required=True, validate=validate.Range(min=0),
+class ComponentMoveSchema(Schema):
+    position = fields.Integer(required=True, validate=validate.Range(min=0, max=ID_MAX),
                               metadata={"description": "The 0-based place the component moves to"})
 
 
-class ComponentPreviewArgsSchema(ma.Schema):
+class ComponentPreviewArgsSchema(Schema):
     stage = fields.String(load_default=Stage.START.value, validate=validate.OneOf(Stage.values()),
                           metadata={"description": "The moment to show; a message component has only start"})
     agent_name = SafeStr(max_length=NAME_MAX_LEN, metadata={"description": "Shown for {agent_name}"})
     visitor_name = SafeStr(max_length=NAME_MAX_LEN, metadata={"description": "Shown for {visitor_name}"})
 
 
-class ButtonActionSchema(ma.Schema):
+class ButtonActionSchema(Schema):
     """What pressing a shown button does."""
 
     type = fields.String(required=True, validate=validate.OneOf(Action.values()))
     component_id = fields.Integer(metadata={"description": "With type component: where the flow goes"})
 
 
-class PreviewButtonSchema(ma.Schema):
+class PreviewButtonSchema(Schema):
     id = fields.String(required=True, metadata={"description": "Sent back when the visitor presses it"})
     label = fields.String(required=True)
     style = fields.String(required=True, validate=validate.OneOf(ButtonStyle.values()))
     action = fields.Nested(ButtonActionSchema, required=True)
 
 
-class PreviewFormSchema(ma.Schema):
+class PreviewFormSchema(Schema):
     """The offline form as the visitor sees it (recipients are never shown)."""
 
     form_fields = fields.List(fields.Nested(OfflineFormFieldSchema), data_key="fields", attribute="fields",
@@ -212,7 +213,7 @@ class PreviewFormSchema(ma.Schema):
     submit_label = fields.String(required=True)
 
 
-class ComponentPreviewSchema(ma.Schema):
+class ComponentPreviewSchema(Schema):
     """Exactly what a visitor is shown for a component at one stage."""
 
     component_id = fields.Integer(required=True)

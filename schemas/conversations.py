@@ -1,11 +1,11 @@
 """Conversations and messages, as REST and the socket show them."""
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN, ConversationStatus, SenderType
+from schemas.common import Position, Schema
 
 
-class MessageSchema(ma.Schema):
+class MessageSchema(Schema):
     id = fields.Integer(dump_only=True)
     conversation_id = fields.Integer(dump_only=True)
     seq = fields.Integer(dump_only=True, metadata={"description": "Position in the conversation, from 1"})
@@ -19,28 +19,28 @@ class MessageSchema(ma.Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class MessageCreateSchema(ma.Schema):
+class MessageCreateSchema(Schema):
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=CLIENT_ID_MAX_LEN),
                               metadata={"description": "Chosen by the client; a retry with the same id "
                                                        "returns the first message instead of a duplicate"})
     text = fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX_LEN))
 
 
-class MessageHistoryArgsSchema(ma.Schema):
-    after = fields.Integer(load_default=0, validate=validate.Range(min=0),
-                           metadata={"description": "Return messages with seq greater than this"})
-    before = fields.Integer(validate=validate.Range(min=1),
-                            metadata={"description": "Return the newest messages with seq less than this"})
+class MessageHistoryArgsSchema(Schema):
+    after = Position(load_default=0,
+                     metadata={"description": "Return messages with seq greater than this"})
+    before = Position(min=1,
+                      metadata={"description": "Return the newest messages with seq less than this"})
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class MessagePageSchema(ma.Schema):
+class MessagePageSchema(Schema):
     items = fields.List(fields.Nested(MessageSchema), required=True)
     next_after = fields.Integer(allow_none=True, metadata={"description": "Cursor for newer messages"})
     next_before = fields.Integer(allow_none=True, metadata={"description": "Cursor for older messages"})
 
 
-class ConversationSchema(ma.Schema):
+class ConversationSchema(Schema):
     id = fields.Integer(dump_only=True)
     interface_id = fields.Integer(dump_only=True)
     visitor_id = fields.Integer(dump_only=True)

@@ -1,9 +1,8 @@
 """The agent dashboard's requests and commands."""
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from models import AuditAction
-from schemas.common import PageArgsSchema
+from schemas.common import ObjectId, PageArgsSchema, Position, Schema
 from schemas.requests import RequestViewSchema
 from services.dashboard import SCOPES
 
@@ -11,7 +10,7 @@ from services.dashboard import SCOPES
 class ConversationQueryArgsSchema(PageArgsSchema):
     scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES),
                           metadata={"description": "mine: open chats with you; waiting, bot, active, closed, all"})
-    interface_id = fields.Integer()
+    interface_id = ObjectId()
 
 
 class PendingRequestSchema(RequestViewSchema):
@@ -20,26 +19,26 @@ class PendingRequestSchema(RequestViewSchema):
     created_at = fields.DateTime(required=True)
 
 
-class TransferSchema(ma.Schema):
-    agent_id = fields.Integer(required=True, metadata={"description": "An online agent of the interface with room"})
+class TransferSchema(Schema):
+    agent_id = ObjectId(required=True, metadata={"description": "An online agent of the interface with room"})
     note = fields.String(validate=validate.Length(max=500))
 
 
-class HandBackSchema(ma.Schema):
-    component_id = fields.Integer(allow_none=True, load_default=None,
-                                  metadata={"description": "Where the bot goes on; default: the next component"})
+class HandBackSchema(Schema):
+    component_id = ObjectId(allow_none=True, load_default=None,
+                            metadata={"description": "Where the bot goes on; default: the next component"})
 
 
-class EndSchema(ma.Schema):
+class EndSchema(Schema):
     reason = fields.String(validate=validate.Length(max=500))
 
 
-class ReadSchema(ma.Schema):
-    seq = fields.Integer(required=True, validate=validate.Range(min=0),
-                         metadata={"description": "The last message seq you have read"})
+class ReadSchema(Schema):
+    seq = Position(required=True,
+                   metadata={"description": "The last message seq you have read"})
 
 
-class AuditEntrySchema(ma.Schema):
+class AuditEntrySchema(Schema):
     id = fields.Integer(dump_only=True)
     action = fields.String(dump_only=True, validate=validate.OneOf(AuditAction.values()))
     actor_id = fields.Integer(dump_only=True, allow_none=True)
@@ -51,5 +50,5 @@ class AuditEntrySchema(ma.Schema):
 
 
 class AuditQueryArgsSchema(PageArgsSchema):
-    conversation_id = fields.Integer()
+    conversation_id = ObjectId()
     action = fields.String(validate=validate.OneOf(AuditAction.values()))

@@ -6,14 +6,14 @@ Server frames: {"type", "stream", "pos", "data", "at"} for durable events
 {"type": "ack", "ref", "data"} for answered commands.
 Client frames: {"type", "ref"?, ...fields of the command}.
 """
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.base import StrEnum
 from models.live_request import NotificationType, RequestKind, RequestStatus, WithdrawReason
 from models.user import SessionEndReason
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
-from schemas.calls import ID_RANGE, CallSchema, IceCandidateSchema, validate_sdp
+from schemas.calls import CallSchema, IceCandidateSchema, validate_sdp
+from schemas.common import ObjectId, Position, Schema
 from schemas.conversations import ConversationSchema, MessageSchema
 
 STREAM_MAX_LEN = 64
@@ -81,11 +81,11 @@ class CommandType(StrEnum):
 # -- event payloads ---------------------------------------------------------
 
 
-class MessageCreatedSchema(ma.Schema):
+class MessageCreatedSchema(Schema):
     message = fields.Nested(MessageSchema, required=True)
 
 
-class ConversationUpdatedSchema(ma.Schema):
+class ConversationUpdatedSchema(Schema):
     conversation = fields.Nested(ConversationSchema, required=True)
     conversation_pos = fields.Integer(metadata={"description": (
         "On a user stream only: the conversation stream's position before this change. When the chat is "
@@ -93,7 +93,7 @@ class ConversationUpdatedSchema(ma.Schema):
         "position without a subscribe; when it stops being yours they stop following it")})
 
 
-class NotificationDataSchema(ma.Schema):
+class NotificationDataSchema(Schema):
     notification_id = fields.Integer(required=True)
     notification_type = fields.String(required=True, validate=validate.OneOf(NotificationType.values()))
     conversation_id = fields.Integer(required=True)
@@ -103,14 +103,14 @@ class NotificationDataSchema(ma.Schema):
     created_at = fields.DateTime(required=True)
 
 
-class NotificationWithdrawnSchema(ma.Schema):
+class NotificationWithdrawnSchema(Schema):
     notification_id = fields.Integer(required=True)
     reason = fields.String(required=True, validate=validate.OneOf(WithdrawReason.values()),
                            metadata={"description": "claimed: you accepted it; the others say why it no longer "
                                                     "needs you (agent_*: this agent's own state changed)"})
 
 
-class RequestUpdatedSchema(ma.Schema):
+class RequestUpdatedSchema(Schema):
     request_id = fields.Integer(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(RequestKind.values()))
     status = fields.String(required=True, validate=validate.OneOf(RequestStatus.values()))
@@ -118,17 +118,17 @@ class RequestUpdatedSchema(ma.Schema):
     deadline_at = fields.DateTime(allow_none=True)
 
 
-class SessionRevokedSchema(ma.Schema):
+class SessionRevokedSchema(Schema):
     reason = fields.String(required=True, validate=validate.OneOf(SessionEndReason.values()))
 
 
-class ConversationReadSchema(ma.Schema):
+class ConversationReadSchema(Schema):
     conversation_id = fields.Integer(required=True)
     reader = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
     seq = fields.Integer(required=True)
 
 
-class VisitorPresenceSchema(ma.Schema):
+class VisitorPresenceSchema(Schema):
     conversation_id = fields.Integer(required=True)
     visitor_id = fields.Integer(required=True)
     online = fields.Boolean(required=True, metadata={"description": (
@@ -137,18 +137,18 @@ class VisitorPresenceSchema(ma.Schema):
     last_seen_at = fields.DateTime(allow_none=True, metadata={"description": "When a socket of theirs was last seen"})
 
 
-class TypingSchema(ma.Schema):
+class TypingSchema(Schema):
     conversation_id = fields.Integer(required=True)
     sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
     sender_name = fields.String(allow_none=True)
     typing = fields.Boolean(required=True)
 
 
-class CallUpdatedSchema(ma.Schema):
+class CallUpdatedSchema(Schema):
     call = fields.Nested(CallSchema, required=True)
 
 
-class CallSignalSchema(ma.Schema):
+class CallSignalSchema(Schema):
     call_id = fields.Integer(required=True)
     conversation_id = fields.Integer(required=True)
     sender = fields.String(required=True, metadata={"description": "agent or visitor: who sent it"})
@@ -185,7 +185,7 @@ EVENT_SCHEMAS = {
 # -- client commands --------------------------------------------------------
 
 
-class CommandSchema(ma.Schema):
+class CommandSchema(Schema):
     type = fields.String(required=True)
     ref = fields.String(validate=validate.Length(max=REF_MAX_LEN),
                         metadata={"description": "Echoed in the ack or error that answers this command"})
@@ -193,14 +193,14 @@ class CommandSchema(ma.Schema):
 
 class ResumeCommandSchema(CommandSchema):
     positions = fields.Dict(keys=fields.String(validate=validate.Length(max=STREAM_MAX_LEN)),
-                            values=fields.Integer(validate=validate.Range(min=0)), required=True,
+                            values=Position(), required=True,
                             validate=validate.Length(max=100),
                             metadata={"description": "Last position seen per stream"})
 
 
 class SubscribeCommandSchema(CommandSchema):
     stream = fields.String(required=True, validate=validate.Length(max=STREAM_MAX_LEN))
-    after = fields.Integer(load_default=None, allow_none=True, validate=validate.Range(min=0),
+    after = Position(load_default=None, allow_none=True,
                            metadata={"description": "Replay events after this position; omit for live only"})
 
 
@@ -213,36 +213,36 @@ class PingCommandSchema(CommandSchema):
 
 
 class MessageSendCommandSchema(CommandSchema):
-    conversation_id = fields.Integer(required=True)
+    conversation_id = ObjectId(required=True)
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=CLIENT_ID_MAX_LEN))
     text = fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX_LEN))
 
 
 class TypingCommandSchema(CommandSchema):
-    conversation_id = fields.Integer(required=True)
+    conversation_id = ObjectId(required=True)
     typing = fields.Boolean(required=True)
 
 
 class ReadCommandSchema(CommandSchema):
-    conversation_id = fields.Integer(required=True)
-    seq = fields.Integer(required=True, validate=validate.Range(min=0))
+    conversation_id = ObjectId(required=True)
+    seq = Position(required=True)
 
 
 class RequestAcceptCommandSchema(CommandSchema):
-    request_id = fields.Integer(required=True)
+    request_id = ObjectId(required=True)
 
 
 class ConversationCommandSchema(CommandSchema):
-    conversation_id = fields.Integer(required=True)
+    conversation_id = ObjectId(required=True)
 
 
 class ConversationTransferCommandSchema(ConversationCommandSchema):
-    agent_id = fields.Integer(required=True)
+    agent_id = ObjectId(required=True)
     note = fields.String(validate=validate.Length(max=500))
 
 
 class ConversationHandBackCommandSchema(ConversationCommandSchema):
-    component_id = fields.Integer(allow_none=True, load_default=None)
+    component_id = ObjectId(allow_none=True, load_default=None)
 
 
 class ConversationEndCommandSchema(ConversationCommandSchema):
@@ -250,7 +250,7 @@ class ConversationEndCommandSchema(ConversationCommandSchema):
 
 
 class CallCommandSchema(CommandSchema):
-    call_id = fields.Integer(required=True, validate=ID_RANGE)
+    call_id = ObjectId(required=True)
 
 
 class CallSdpCommandSchema(CallCommandSchema):
@@ -287,7 +287,7 @@ class CallFallbackToTextCommandSchema(CallCommandSchema):
 
 
 class CallOfferVideoCommandSchema(CommandSchema):
-    conversation_id = fields.Integer(required=True, validate=ID_RANGE)
+    conversation_id = ObjectId(required=True)
 
 
 COMMAND_SCHEMAS = {

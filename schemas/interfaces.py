@@ -1,14 +1,13 @@
 """Chat interfaces."""
 import re
 
-import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.interface import (
     REQUEST_TIMEOUT_DEFAULT_S, REQUEST_TIMEOUT_MAX_S, REQUEST_TIMEOUT_MIN_S, VIDEO_WEIGHT_DEFAULT, VIDEO_WEIGHT_MAX, RoutingMode,
 )
 from schemas.agents import InterfaceRefSchema  # noqa: F401 - re-exported for the builder
-from schemas.common import ObjectId, SafeStr
+from schemas.common import ObjectId, PatchSchema, SafeStr, Schema
 
 # scheme://host[:port] and nothing else: no user info, path, query or fragment.
 _ORIGIN = re.compile(
@@ -60,14 +59,14 @@ _ROUTING = ("broadcast: every online agent with room is notified and the first t
 _WEIGHT = "How many chats a video chat counts as against an agent's max chats"
 
 
-class AgentRefSchema(ma.Schema):
+class AgentRefSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
     email = fields.String(dump_only=True)
     role = fields.String(dump_only=True)
 
 
-class InterfaceSchema(ma.Schema):
+class InterfaceSchema(Schema):
     id = fields.Integer(dump_only=True)
     workspace_id = fields.Integer(dump_only=True)
     name = SafeStr(required=True, max_length=120)
@@ -89,7 +88,7 @@ class InterfaceSchema(ma.Schema):
     updated_at = fields.DateTime(dump_only=True)
 
 
-class InterfaceUpdateSchema(ma.Schema):
+class InterfaceUpdateSchema(PatchSchema):
     name = SafeStr(max_length=120)
     allowed_origins = OriginList()
     request_timeout_s = fields.Integer(validate=validate.Range(min=REQUEST_TIMEOUT_MIN_S, max=REQUEST_TIMEOUT_MAX_S))
@@ -99,6 +98,6 @@ class InterfaceUpdateSchema(ma.Schema):
                             metadata={"description": "Users who serve this interface (replaces the list)"})
 
 
-class InterfaceAgentsSchema(ma.Schema):
+class InterfaceAgentsSchema(Schema):
     agent_ids = fields.List(ObjectId(), required=True, validate=validate.Length(max=500),
                             metadata={"description": "Users who serve this interface (replaces the list)"})

@@ -6,8 +6,8 @@ import marshmallow as ma
 from marshmallow import fields, post_load, validate, validates_schema
 
 from models.flow import MESSAGE_MAX_LEN, ButtonStyle, FormFieldType
-from schemas.common import SafeEmail
-from schemas.component_fields import Label, MessageText, Style, defaults_of, skip_when_partial
+from schemas.common import SafeEmail, Schema
+from schemas.component_fields import ButtonLabel, Label, MessageText, Style, defaults_of, skip_when_partial
 from services.render import BEFORE_AGENT, REQUEUED_DEFAULT, REQUEUED_PLACEHOLDERS, WITH_AGENT
 
 RECIPIENTS_MAX = 20
@@ -29,23 +29,23 @@ DEFAULT_FORM_FIELDS = (
 )
 
 
-class LiveChatButtonSchema(ma.Schema):
+class LiveChatButtonSchema(Schema):
     """The Live chat button: the visitor asks for a text chat with an agent."""
 
     enabled = fields.Boolean(load_default=True)
-    label = Label(load_default="Live chat")
+    label = ButtonLabel(load_default="Live chat")
     style = Style(load_default=ButtonStyle.PRIMARY.value)
 
 
-class VideoChatButtonSchema(ma.Schema):
+class VideoChatButtonSchema(Schema):
     """The Video chat button: the visitor asks for a video chat with an agent."""
 
     enabled = fields.Boolean(load_default=False)
-    label = Label(load_default="Video chat")
+    label = ButtonLabel(load_default="Video chat")
     style = Style(load_default=ButtonStyle.PRIMARY.value)
 
 
-class LiveChatOptionsSchema(ma.Schema):
+class LiveChatOptionsSchema(Schema):
     """Which chats a visitor may ask for (live chat, video chat or both) and their buttons."""
 
     live_chat = fields.Nested(LiveChatButtonSchema, load_default=defaults_of(LiveChatButtonSchema))
@@ -60,7 +60,7 @@ class LiveChatOptionsSchema(ma.Schema):
             raise ma.ValidationError({"live_chat": {"enabled": message}, "video_chat": {"enabled": message}})
 
 
-class LiveChatMessagesSchema(ma.Schema):
+class LiveChatMessagesSchema(Schema):
     """What the visitor is told at each step of a live or video chat request."""
 
     welcome = MessageText(
@@ -90,7 +90,7 @@ class LiveChatMessagesSchema(ma.Schema):
     )
 
 
-class OfflineFormFieldSchema(ma.Schema):
+class OfflineFormFieldSchema(Schema):
     """One field of the offline form."""
 
     key = fields.String(required=True, validate=validate.Regexp(
@@ -132,7 +132,7 @@ class OfflineFormFieldSchema(ma.Schema):
         return data
 
 
-class OfflineFormSchema(ma.Schema):
+class OfflineFormSchema(Schema):
     """The form shown when no agent answers; its submissions are stored and e-mailed.
 
     An active form must be deliverable: at least one field, and recipients (or
@@ -183,7 +183,7 @@ class OfflineFormSchema(ma.Schema):
         return data
 
 
-class LiveChatChatMessageSchema(ma.Schema):
+class LiveChatChatMessageSchema(Schema):
     """The message shown with the buttons when the flow reaches the component, and Skip and Back."""
 
     text = MessageText(placeholders=BEFORE_AGENT, load_default="Would you like to chat with one of our agents?")
@@ -202,7 +202,7 @@ SECTION_SCHEMAS = {
 }
 
 
-class LiveChatConfigSchema(ma.Schema):
+class LiveChatConfigSchema(Schema):
     """Configuration of a live_chat component; every setting has a default."""
 
     options = fields.Nested(LiveChatOptionsSchema, load_default=defaults_of(LiveChatOptionsSchema))

@@ -3,13 +3,13 @@ import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
 from models import Availability, NotificationStatus, NotificationType, RequestKind, RequestStatus
-from schemas.common import PageArgsSchema
+from schemas.common import ObjectId, PageArgsSchema, Schema
 from schemas.conversations import ConversationSchema, MessageSchema
 
 ACTIONS = ("button", "skip", "back")
 
 
-class ActionSchema(ma.Schema):
+class ActionSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(ACTIONS),
                          metadata={"description": "A button press (Live chat and Video chat are buttons), Skip or Back"})
     button_id = fields.String(validate=validate.Length(min=1, max=64),
@@ -21,13 +21,13 @@ class ActionSchema(ma.Schema):
             raise ma.ValidationError("Required for a button press.", "button_id")
 
 
-class ActionResultSchema(ma.Schema):
+class ActionResultSchema(Schema):
     conversation = fields.Nested(ConversationSchema, required=True)
     messages = fields.List(fields.Nested(MessageSchema), required=True,
                            metadata={"description": "What the action added, in order"})
 
 
-class RequestViewSchema(ma.Schema):
+class RequestViewSchema(Schema):
     request_id = fields.Integer(required=True)
     kind = fields.String(required=True, validate=validate.OneOf(RequestKind.values()))
     status = fields.String(required=True, validate=validate.OneOf(RequestStatus.values()))
@@ -35,14 +35,14 @@ class RequestViewSchema(ma.Schema):
     deadline_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
-class OfflineFormSubmitSchema(ma.Schema):
-    request_id = fields.Integer(required=True, metadata={"description": "The request the form was offered for"})
+class OfflineFormSubmitSchema(Schema):
+    request_id = ObjectId(required=True, metadata={"description": "The request the form was offered for"})
     answers = fields.Dict(keys=fields.String(validate=validate.Length(max=40)), required=True,
                           validate=validate.Length(max=20),
                           metadata={"description": "Answers by field key: strings, booleans for checkboxes"})
 
 
-class SubmissionSchema(ma.Schema):
+class SubmissionSchema(Schema):
     id = fields.Integer(dump_only=True)
     interface_id = fields.Integer(dump_only=True)
     conversation_id = fields.Integer(dump_only=True)
@@ -53,12 +53,12 @@ class SubmissionSchema(ma.Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class SubmissionReceiptSchema(ma.Schema):
+class SubmissionReceiptSchema(Schema):
     id = fields.Integer(dump_only=True)
     created_at = fields.DateTime(dump_only=True)
 
 
-class NotificationSchema(ma.Schema):
+class NotificationSchema(Schema):
     id = fields.Integer(dump_only=True)
     type = fields.String(dump_only=True, validate=validate.OneOf(NotificationType.values()))
     status = fields.String(dump_only=True, validate=validate.OneOf(NotificationStatus.values()))
@@ -68,7 +68,7 @@ class NotificationSchema(ma.Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class AvailabilitySchema(ma.Schema):
+class AvailabilitySchema(Schema):
     availability = fields.String(required=True, validate=validate.OneOf(Availability.values()))
 
 

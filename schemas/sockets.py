@@ -1,8 +1,9 @@
 """Socket tickets."""
-import marshmallow as ma
 from marshmallow import fields
 
+from schemas.common import Schema
 
-class TicketSchema(ma.Schema):
+
+class TicketSchema(Schema):
     ticket = fields.String(required=True, metadata={"description": "Pass as /ws?ticket=...; works once"})
     expires_in = fields.Integer(required=True, metadata={"description": "Seconds the ticket stays valid"})

@@ -1,16 +1,16 @@
 """The widget's (visitor's) view."""
-import marshmallow as ma
 from marshmallow import fields
 
+from schemas.common import Schema
 from schemas.conversations import ConversationSchema, MessageSchema
 
 
-class WidgetInterfaceSchema(ma.Schema):
+class WidgetInterfaceSchema(Schema):
     id = fields.Integer(dump_only=True)
     name = fields.String(dump_only=True)
 
 
-class WidgetOpenSchema(ma.Schema):
+class WidgetOpenSchema(Schema):
     visitor_token = fields.String(required=True, metadata={
         "description": "Send as 'Authorization: Bearer ...' on every widget call; keep it to come back"})
     visitor_id = fields.Integer(required=True)

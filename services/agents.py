@@ -9,12 +9,11 @@ from sqlalchemy.orm import selectinload
 from errors import Conflict, Forbidden, NotFound, ValidationFailed
 from extensions import db
 from models import Interface, Role, SessionEndReason, User, Workspace, WithdrawReason
+from models.base import ID_MAX
 from services.auth import new_password_link, normalise_email
 from services.mailer import cancel_pending, queue_mail
 from services.pagination import paginate
 
-# Ids are INTEGER columns; a larger number names nothing (and would overflow the driver).
-ID_MAX = 2**31 - 1
 
 
 class EmailTaken(Conflict):

@@ -12,6 +12,8 @@ import threading
 import time
 from collections import defaultdict
 
+from metrics import BROKER_CONNECTED
+
 log = logging.getLogger(__name__)
 
 RESYNC = "_resync"  # told to local subscribers when the broker may have lost messages
@@ -178,6 +180,7 @@ class RedisBroker(MemoryBroker):
         """Redis stopped answering: say so once, and catch up from the table until it is back."""
         with self._state_lock:
             was_connected, self._connected = self._connected, False
+            BROKER_CONNECTED.set(0)
             if was_connected:
                 self._seen = {}  # the first poll of an outage reads every stream once
                 self._next_poll = 0.0
@@ -188,6 +191,7 @@ class RedisBroker(MemoryBroker):
     def _back(self, away_since):
         with self._state_lock:
             self._connected = True
+            BROKER_CONNECTED.set(1)
         if away_since is not None:
             log.warning("broker connection back after %.1f s", time.monotonic() - away_since)
 
@@ -310,5 +314,7 @@ def make_broker(config, stream_positions=None):
     """The broker for a configuration; stream_positions reads the event table when Redis is away."""
     url = config.get("REDIS_URL")
     if url:
+        BROKER_CONNECTED.set(0)  # until the listener has subscribed
         return RedisBroker(url, prefix=config.get("BROKER_PREFIX", "livechat"), stream_positions=stream_positions)
+    BROKER_CONNECTED.set(1)
     return MemoryBroker()

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from errors import Conflict, NotFound
 from extensions import db
+from metrics import LIVE_REQUESTS, count_after_commit
 from models import (
     AuditAction, Availability, Component, Conversation, ConversationStatus, Interface, LiveRequest, Notification,
     NotificationStatus, NotificationType, RequestKind, RequestStatus, RoutingMode, User, WithdrawReason,
@@ -80,10 +81,12 @@ def _open(conversation, kind, component, exclude, welcome):
             db.session.add(request)
     except IntegrityError:
         raise AlreadyWaiting() from None
+    count_after_commit(db.session, LIVE_REQUESTS, outcome="opened")
     messages = []
     if welcome and component is not None:  # shown once the visitor asks, whatever comes next
         messages.append(show_stage(conversation, component, Stage.WELCOME, request_id=request.id))
     if not online:
+        count_after_commit(db.session, LIVE_REQUESTS, outcome=RequestStatus.OFFLINE.value)
         return messages + offline_path(conversation, request, component)
     conversation.status = ConversationStatus.WAITING
     db.session.flush()
@@ -198,9 +201,12 @@ def resolve(request_id, status, *, agent_id=None, now=None):
         conditions.append(LiveRequest.deadline_at <= now)
     elif status == RequestStatus.ACCEPTED:
         conditions.append(LiveRequest.deadline_at > now)
-    return db.session.execute(
+    moved = db.session.execute(
         update(LiveRequest).where(*conditions).values(status=status, resolved_at=now, agent_id=agent_id)
     ).rowcount == 1
+    if moved:
+        count_after_commit(db.session, LIVE_REQUESTS, outcome=RequestStatus(status).value)
+    return moved
 
 
 def _expire(request_id, now):

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select, update
 
 from errors import ValidationFailed
 from extensions import db
+from metrics import OUTBOX_SEND_FAILURES
 from models import OutboxMail, OutboxStatus, User
 from models.base import utcnow
 
@@ -135,6 +136,7 @@ def send_due(limit=50):
             deliver(message)
         except Exception as error:  # SMTP down, refused, timed out: retry later
             failed += 1
+            OUTBOX_SEND_FAILURES.inc()
             row.last_error = f"{error.__class__.__name__}: {error}"[:500]
             row.locked_until = None
             if row.attempts >= config["OUTBOX_MAX_ATTEMPTS"]:

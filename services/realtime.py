@@ -5,7 +5,6 @@ frames (handle_text) and broker notifications (deliver) from one thread, and
 sends whatever frames they return. Positions per stream make delivery exactly
 once and in order: a duplicate is dropped, a gap is filled from the event log.
 """
-import json
 import logging
 import time
 
@@ -15,11 +14,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from errors import DomainError, Forbidden, NotFound
 from extensions import db
 from models import User
+from models.base import ID_MAX
 from models.conversation import Conversation, ConversationStatus
 from schemas.events import (
     AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
     commands_for,
 )
+from schemas.inbound import JSONTooDeep, load_json
 from services.broker import RESYNC
 from services.interfaces import serves
 from services.events import (
@@ -69,10 +70,10 @@ def is_transient(error):
 def access_stream(principal, stream):
     """Check that principal may follow stream; 404 otherwise (never reveal it exists)."""
     kind, _, raw_id = stream.partition(":")
-    try:
-        object_id = int(raw_id)
-    except ValueError:
-        raise NotFound("Unknown stream") from None
+    # Digits only (int() also takes signs, spaces and underscores), and an id the database can hold.
+    if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 10 and 0 < int(raw_id) <= ID_MAX):
+        raise NotFound("Unknown stream")
+    object_id = int(raw_id)
     if kind == "user" and isinstance(principal, User) and object_id == principal.id:
         return stream
     if kind == "visitor" and not isinstance(principal, User) and object_id == principal.id:
@@ -334,7 +335,9 @@ class SocketSession:
         if len(text) > FRAME_MAX_BYTES:
             raise CloseSocket(1009, "frame too large")
         try:
-            raw = json.loads(text)
+            raw = load_json(text)
+        except JSONTooDeep as error:
+            return [error_frame(400, "malformed_frame", f"Frames are JSON objects; {error}")]
         except (ValueError, TypeError):
             return [error_frame(400, "malformed_frame", "Frames are JSON objects")]
         if not isinstance(raw, dict) or not isinstance(raw.get("type"), str):

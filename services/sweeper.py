@@ -27,13 +27,16 @@ class PeriodicWorker:
 
     def run(self):
         from extensions import db
+        from metrics import BACKGROUND_RUNS
 
         while not self.stop_event.is_set():
             try:
                 with self.app.app_context():
                     self.work()
                     db.session.remove()
+                BACKGROUND_RUNS.labels(self.name, "ok").inc()
             except Exception:  # the database or SMTP may be briefly gone: try again next round
+                BACKGROUND_RUNS.labels(self.name, "failed").inc()
                 log.warning("%s round failed", self.name, exc_info=True)
             self.stop_event.wait(self.interval_s)
 

@@ -1,8 +1,9 @@
 """Workspaces (tenants) and their first admin."""
 from sqlalchemy import select
 
+from errors import NotFound
 from extensions import db
-from models import Role, User, Workspace
+from models import PasswordTokenPurpose, Role, User, Workspace
 from services.agents import EmailTaken
 from services.auth import new_password_link, normalise_email
 
@@ -26,3 +27,19 @@ def do_create_workspace(name, admin_email, admin_name):
 
 def first_workspace():
     return db.session.scalar(select(Workspace).order_by(Workspace.id).limit(1))
+
+
+def do_admin_link(email=None):
+    """A fresh single-use set-password link for an active admin; the admin's older links stop working.
+
+    Without an e-mail: the first admin of the first workspace (the one `make run` created).
+    """
+    query = select(User).where(User.role == Role.ADMIN, User.is_active.is_(True))
+    if email:
+        query = query.where(User.email == normalise_email(email))
+    admin = db.session.scalars(query.order_by(User.workspace_id, User.id).limit(1)).first()
+    if admin is None:
+        raise NotFound("No active admin with this e-mail" if email else "No active admin yet")
+    link, expires_at = new_password_link(admin, PasswordTokenPurpose.RESET)
+    db.session.commit()
+    return admin, link, expires_at

@@ -46,7 +46,9 @@ class GunicornServer:
 
     def __init__(self, env, worker_class="gthread", log_path=None):
         self.port = free_port()
-        self.env = {**os.environ, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "0", **env}
+        # A test server: links point at it, and it may use the cheap password hashes of the test data.
+        self.env = {**os.environ, "OUTBOX_SENDER_THREAD": "0", "SWEEPER_THREAD": "0", "TEST_SERVER": "1",
+                    "PUBLIC_URL": self.url, **env}
         self.worker_class = worker_class
         self.proc = None
         # A server that logs a lot (an outage) writes to a file: an unread pipe would fill and stop it.
@@ -54,7 +56,7 @@ class GunicornServer:
         self._log = None
 
     def log(self):
-        """What the server wrote to stderr so far (with log_path only)."""
+        """What the server logged so far, stdout (JSON lines) and stderr (with log_path only)."""
         return Path(self.log_path).read_text(errors="replace") if self.log_path else ""
 
     @property
@@ -67,7 +69,7 @@ class GunicornServer:
                "--access-logfile", "/dev/null", "wsgi:app"]
         if self.log_path:
             self._log = open(self.log_path, "wb")
-        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=self.env, stdout=self._log or subprocess.DEVNULL,
                                      stderr=self._log or subprocess.PIPE)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:

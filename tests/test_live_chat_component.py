@@ -138,7 +138,7 @@ def test_effective_recipients_are_the_recipients_when_set(live):
     ("options", {"live_chat": {"enabled": False}, "video_chat": {"enabled": False}}, ("video_chat", "enabled"),
      ["Enable live chat, video chat or both."]),
     ("options", {"live_chat": {"label": "x" * 41}}, ("live_chat", "label"), None),
-    ("options", {"live_chat": {"label": ""}}, ("live_chat", "label"), None),
+    ("options", {"live_chat": {"label": "Live\nchat"}}, ("live_chat", "label"), None),
     ("options", {"live_chat": {"style": "neon"}}, ("live_chat", "style"), None),
     ("options", {"audio_chat": {"enabled": True}}, ("audio_chat",), ["Unknown field."]),
     ("messages", {"welcome": "x" * 2001}, ("welcome",), None),

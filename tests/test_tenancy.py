@@ -20,16 +20,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # (method, rule) -> a body that the owner's admin could send successfully.
 TENANCY_ROUTES = {
-    ("GET", "/api/agents/<int:agent_id>"): None,
-    ("PATCH", "/api/agents/<int:agent_id>"): {"name": "Hijacked", "max_chats": 9, "role": "admin"},
-    ("DELETE", "/api/agents/<int:agent_id>"): None,
-    ("POST", "/api/agents/<int:agent_id>/invitation"): None,
-    ("GET", "/api/interfaces/<int:interface_id>"): None,
-    ("PATCH", "/api/interfaces/<int:interface_id>"): {"name": "Hijacked", "allowed_origins": ["https://evil.example"]},
-    ("DELETE", "/api/interfaces/<int:interface_id>"): None,
-    ("POST", "/api/interfaces/<int:interface_id>/rotate-key"): None,
-    ("PUT", "/api/interfaces/<int:interface_id>/agents"): {"agent_ids": []},
-    ("GET", "/api/interfaces/<int:interface_id>/offline-submissions"): None,
+    ("GET", "/api/agents/<id:agent_id>"): None,
+    ("PATCH", "/api/agents/<id:agent_id>"): {"name": "Hijacked", "max_chats": 9, "role": "admin"},
+    ("DELETE", "/api/agents/<id:agent_id>"): None,
+    ("POST", "/api/agents/<id:agent_id>/invitation"): None,
+    ("GET", "/api/interfaces/<id:interface_id>"): None,
+    ("PATCH", "/api/interfaces/<id:interface_id>"): {"name": "Hijacked", "allowed_origins": ["https://evil.example"]},
+    ("DELETE", "/api/interfaces/<id:interface_id>"): None,
+    ("POST", "/api/interfaces/<id:interface_id>/rotate-key"): None,
+    ("PUT", "/api/interfaces/<id:interface_id>/agents"): {"agent_ids": []},
+    ("GET", "/api/interfaces/<id:interface_id>/offline-submissions"): None,
 }
 
 # Blueprints whose id-carrying routes are proven by tenancy tests of their own:
@@ -53,7 +53,7 @@ def _routes_with_object_ids(app):
     """(method, rule, blueprint) of every route whose URL names an object by id."""
     found = []
     for rule in app.url_map.iter_rules():
-        if "<int:" not in rule.rule and not any(name.endswith("_id") for name in rule.arguments):
+        if "<id:" not in rule.rule and not any(name.endswith("_id") for name in rule.arguments):
             continue
         blueprint = rule.endpoint.rpartition(".")[0] or None
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):

@@ -1,0 +1,139 @@
+"""Prometheus metrics, at /metrics (outside /api and its OpenAPI document).
+
+Under gunicorn every worker writes its samples to PROMETHEUS_MULTIPROC_DIR
+(gunicorn.conf.py prepares it) and a scrape of any worker reads them all; without
+it (tests, the werkzeug server) the metrics live in this process. Facts that are
+rows (the outbox) are counted in the database at scrape time, so every worker
+reports the same number. This module imports nothing of the project at load
+time: services may record into it.
+"""
+import hmac
+import os
+import time
+
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
+                               generate_latest, multiprocess)
+from prometheus_client.core import GaugeMetricFamily
+
+SOCKETS_OPEN = Gauge("livechat_sockets_open", "WebSockets open now, by role (admin, agent, visitor)", ["role"],
+                     multiprocess_mode="livesum")
+SOCKET_FRAMES = Counter("livechat_socket_frames", "WebSocket frames by direction (in, out) and frame type",
+                        ["direction", "type"])
+SOCKETS_REFUSED = Counter("livechat_sockets_refused", "Socket upgrades refused before the upgrade, by reason",
+                          ["reason"])
+LIVE_REQUESTS = Counter("livechat_live_requests",
+                        "Live requests by outcome, counted once committed: opened, and then one of offline "
+                        "(nobody available), accepted, expired, cancelled", ["outcome"])
+BACKGROUND_RUNS = Counter("livechat_background_runs", "Rounds of a background worker (sweeper, outbox-sender) "
+                          "by outcome (ok, failed)", ["worker", "outcome"])
+OUTBOX_SEND_FAILURES = Counter("livechat_outbox_send_failures",
+                               "Attempts to send an outbox mail that failed (retried later, or given up)")
+BROKER_CONNECTED = Gauge("livechat_broker_connected", "1 when the broker listener of every live process is "
+                         "connected (the in-process broker always is), else 0", multiprocess_mode="livemin")
+HTTP_LATENCY = Histogram("livechat_http_request_duration_seconds",
+                         "HTTP request duration by method, route template and status class",
+                         ["method", "route", "status"],
+                         buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+_UNTIMED_ROUTES = {"/ws", "/metrics"}
+# Label values must stay a small set: a client may send any method token, and each new one is a series.
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # a socket's request lasts its whole life; scrapes are not traffic
+_AFTER_COMMIT = "metrics_after_commit"
+
+
+def count_after_commit(session, counter, **labels):
+    """Increment counter once session's transaction (begun already) commits; never when it rolls back."""
+    session.info.setdefault(_AFTER_COMMIT, []).append((counter, labels))
+
+
+def _install_session_hooks():
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    @event.listens_for(Session, "after_commit")
+    def _committed(session):
+        for counter, labels in session.info.pop(_AFTER_COMMIT, ()):
+            counter.labels(**labels).inc()
+
+    @event.listens_for(Session, "after_transaction_end")
+    def _ended(session, transaction):
+        if transaction.parent is None:  # rolled back (a commit has emptied the list already)
+            session.info.pop(_AFTER_COMMIT, None)
+
+
+_install_session_hooks()
+
+
+def frame_type(frame, known):
+    """A frame's type as a label: one of known, or "other" (labels must stay a small set)."""
+    kind = frame.get("type") if isinstance(frame, dict) else None
+    return kind if kind in known else "other"
+
+
+class _DatabaseCollector:
+    """Gauges read from the database at scrape time: the same answer from every worker."""
+
+    def collect(self):
+        from sqlalchemy import func, select
+
+        from extensions import db
+        from models import OutboxMail
+        from models.outbox import OutboxStatus
+
+        try:
+            counts = dict(db.session.execute(
+                select(OutboxMail.status, func.count()).group_by(OutboxMail.status)).all())
+            db.session.rollback()
+        except Exception:  # the database is briefly gone: /readyz says so; scrape the rest
+            db.session.rollback()
+            return
+        backlog = GaugeMetricFamily("livechat_outbox_backlog", "Outbox mails waiting to be sent")
+        backlog.add_metric([], counts.get(OutboxStatus.PENDING.value, 0))
+        failed = GaugeMetricFamily("livechat_outbox_failed", "Outbox mails given up after OUTBOX_MAX_ATTEMPTS")
+        failed.add_metric([], counts.get(OutboxStatus.FAILED.value, 0))
+        yield backlog
+        yield failed
+
+
+def exposition():
+    """The text exposition of every metric: all workers' in multiprocess mode, plus the database gauges."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    database = CollectorRegistry()
+    database.register(_DatabaseCollector())
+    return generate_latest(registry) + generate_latest(database)
+
+
+def init_app(app):
+    """Serve /metrics (bearer METRICS_TOKEN when set) and time every HTTP request by route template."""
+    from flask import Response, g, request
+
+    from errors import error_response
+
+    @app.before_request
+    def _start_timer():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def _observe(response):
+        started = g.pop("metrics_started", None)
+        rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+        if started is not None and rule not in _UNTIMED_ROUTES:
+            method = request.method if request.method in _METHODS else "other"
+            HTTP_LATENCY.labels(method, rule, f"{response.status_code // 100}xx").observe(
+                time.perf_counter() - started)
+        return response
+
+    def metrics():
+        token = app.config.get("METRICS_TOKEN")
+        if token:
+            given = request.headers.get("Authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return error_response(401, "A valid metrics token is required", "unauthorized",
+                                      headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        return Response(exposition(), content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
+
+    app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])

@@ -1,0 +1,1 @@
+"""Developer tools run from make: the fuzzer (tools/fuzz.py)."""
