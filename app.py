@@ -112,7 +112,10 @@ def _register_jwt_callbacks():
 
 
 def start_background(app):
-    """Start the outbox sender and the request sweeper (server processes only, not the CLI)."""
+    """Start the outbox sender and the request sweeper (server processes only, not the CLI).
+
+    The sweep runs under a lease: one process of the deployment does a round.
+    """
     if app.config.get("OUTBOX_SENDER_THREAD"):
         from services.mailer import outbox_sender
 
@@ -120,7 +123,8 @@ def start_background(app):
     if app.config.get("SWEEPER_THREAD"):
         from services.sweeper import PeriodicWorker, sweep_once
 
-        app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once).start()
+        app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once,
+                                                   lease="sweep").start()
 
 
 @event.listens_for(Engine, "connect")
