@@ -27,7 +27,7 @@ if os.environ.get("LOG_FORMAT", "json") == "json":
 
 
 def post_worker_init(worker):
-    """Each worker drains the outbox; the sweep runs in whichever worker holds its lease."""
+    """Each worker drains the outbox; the sweep and retention run in whichever worker holds their lease."""
     import gc
 
     from app import start_background
@@ -53,7 +53,7 @@ if _own_metrics_dir:
 
 def worker_exit(server, worker):
     """A worker leaving gives its jobs' leases back, so another takes them over at its next round."""
-    for name in ("sweeper",):
+    for name in ("sweeper", "retention"):
         periodic = worker.wsgi.extensions.get(name) if hasattr(worker.wsgi, "extensions") else None
         if periodic is not None:
             periodic.stop(timeout=2)

@@ -24,7 +24,7 @@ SOCKETS_REFUSED = Counter("livechat_sockets_refused", "Socket upgrades refused b
 LIVE_REQUESTS = Counter("livechat_live_requests",
                         "Live requests by outcome, counted once committed: opened, and then one of offline "
                         "(nobody available), accepted, expired, cancelled", ["outcome"])
-BACKGROUND_RUNS = Counter("livechat_background_runs", "Rounds of a background worker (sweeper, "
+BACKGROUND_RUNS = Counter("livechat_background_runs", "Rounds of a background worker (sweeper, retention, "
                           "outbox-sender) by outcome (ok, failed, skipped: another process holds the job's lease)",
                           ["worker", "outcome"])
 OUTBOX_SEND_FAILURES = Counter("livechat_outbox_send_failures",
