@@ -36,16 +36,18 @@ def claim(name, ttl_s, holder=None):
     holder = holder or this_process()
     now = utcnow()
     until = now + timedelta(seconds=ttl_s)
+    # RETURNING rather than rowcount: an ORM insert through psycopg reports no rowcount.
     taken = db.session.execute(
         update(Lease).where(Lease.name == name, or_(Lease.expires_at <= now, Lease.holder == holder))
-        .values(holder=holder, expires_at=until)
+        .values(holder=holder, expires_at=until).returning(Lease.name)
         .execution_options(synchronize_session=False)
-    ).rowcount == 1
+    ).first() is not None
     if not taken:
         insert = _INSERTS[db.session.get_bind().dialect.name](Lease)
         taken = db.session.execute(
             insert.values(name=name, holder=holder, expires_at=until).on_conflict_do_nothing(index_elements=["name"])
-        ).rowcount == 1
+            .returning(Lease.name)
+        ).first() is not None
     db.session.commit()
     return taken
 
