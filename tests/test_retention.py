@@ -216,3 +216,12 @@ def test_a_bad_retention_setting_names_its_variable(name, value):
     code, output = import_config({name: value})
     last = output.strip().splitlines()[-1]
     assert code != 0 and last.startswith("config.SettingsError: ") and name in last
+
+
+def test_the_month_measurement_runs(capsys):
+    """A few simulated days through bench/retention_month.py: the script works (its figures are not asserted)."""
+    from bench.retention_month import main
+
+    main(["--days", "35", "--conversations-per-day", "4"])
+    out = capsys.readouterr().out
+    assert "events" in out and "rounds removed rows" in out
