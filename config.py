@@ -187,8 +187,8 @@ class Config:
     SWEEPER_THREAD = _env_bool("SWEEPER_THREAD", True)
     SWEEP_INTERVAL_S = _env_float("SWEEP_INTERVAL_S", 1.0, minimum=0.01)
     # Retention (services/retention.py): rows older than this many days are deleted; 0 keeps them forever.
-    # Events keep at least the last one of each stream; notifications go once resolved; outbox mails once
-    # sent, given up or cancelled.
+    # A client resuming from before a deleted event is told to refetch; notifications go once resolved;
+    # outbox mails once sent, given up or cancelled.
     RETENTION_THREAD = _env_bool("RETENTION_THREAD", True)
     RETENTION_INTERVAL_S = _env_int("RETENTION_INTERVAL_S", 3600, minimum=1)
     RETENTION_EVENTS_DAYS = _env_int("RETENTION_EVENTS_DAYS", 30)

@@ -6,16 +6,16 @@ and a table gets at most RETENTION_MAX_BATCHES of them a run: a large backlog
 is worked off over several runs instead of holding locks for minutes.
 
 Events: a client resumes from a position, and replay() answers `refetch` when
-the event right after that position is gone. So an old event may go, but the
-last event of each stream is always kept: a client at (or one before) the
-head still resumes, and a client whose position was pruned gets `refetch`,
-never a silent gap. The streams rows are never deleted: positions never go back.
+an event after that position is gone (the next one, or all of them while the
+stream's position is further), so any event past its retention may go: a client
+whose position was pruned is told to refetch, never handed a silent gap, and
+one that saw the recent events resumes. The streams rows are never deleted:
+positions never go back.
 """
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import aliased
 
 from extensions import db
 from models.audit import AuditEntry
@@ -29,9 +29,7 @@ _OUTBOX_DONE = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value, OutboxStatus
 
 
 def _prunable_events(cutoff):
-    newer = aliased(Event)
-    head = select(func.max(newer.pos)).where(newer.stream == Event.stream).scalar_subquery()
-    return select(Event.id).where(Event.created_at < cutoff, Event.pos < head)
+    return select(Event.id).where(Event.created_at < cutoff)
 
 
 def _prunable_notifications(cutoff):

@@ -114,10 +114,10 @@ def test_prune_removes_old_rows_and_a_recent_client_still_resumes(setup, runner)
         assert db.session.get(model, identity) is not None, model
     # Positions never go back: the streams rows are untouched.
     assert dict(db.session.execute(select(Stream.key, Stream.last_pos)).all()) == positions_before
-    # The old events went, except the last one of each stream.
+    # The old events went, the last one of a stream included.
     assert db.session.scalars(select(Event.pos).where(Event.stream == stream).order_by(Event.pos)).all() == [
         head - 1, head]
-    assert db.session.scalars(select(Event.pos).where(Event.stream == "user:4242")).all() == [3]
+    assert db.session.scalars(select(Event.pos).where(Event.stream == "user:4242")).all() == []
 
     # A client that had seen up to the oldest kept event's predecessor resumes normally...
     frames = _resume(widget, {stream: head - 2})
@@ -128,8 +128,27 @@ def test_prune_removes_old_rows_and_a_recent_client_still_resumes(setup, runner)
     # ...and one whose position was pruned is told to refetch, never handed a gap.
     frames = _resume(widget, {stream: 1})
     assert {"type": "refetch", "stream": stream, "pos": head} in frames
-    assert replay("user:4242", 2) is not None and [f["pos"] for f in replay("user:4242", 2)] == [3]
-    assert replay("user:4242", 1) is None and replay("user:4242", 3) == []
+    # A stream whose every event was pruned: behind it is refetch, at its head nothing to replay.
+    assert replay("user:4242", 2) is None and replay("user:4242", 0) is None
+    assert replay("user:4242", 3) == []
+
+
+def test_a_resume_racing_a_new_event_is_not_told_to_refetch(app, setup, monkeypatch):
+    """The stream moved on between replay's two reads: the new event is replayed, not taken for a pruned one."""
+    from services import events
+
+    workspace_id = setup["workspace"].id
+    emit("test.event", {"n": 0}, ["user:77"], workspace_id)
+    db.session.commit()
+    real_last_pos = events.last_pos
+
+    def last_pos_after_a_commit(stream):
+        emit("test.event", {"n": 1}, ["user:77"], workspace_id)
+        db.session.commit()
+        return real_last_pos(stream)
+
+    monkeypatch.setattr(events, "last_pos", last_pos_after_a_commit)
+    assert [f["pos"] for f in replay("user:77", 1)] == [2]
 
 
 def test_prune_goes_in_bounded_batches(app, setup):
