@@ -144,7 +144,7 @@ def requests_cli():
 @requests_cli.command("sweep")
 @click.option("--loop", is_flag=True, help="Keep sweeping every SWEEP_INTERVAL_S until interrupted")
 def requests_sweep(loop):
-    """Expire overdue requests, set absent agents offline, end abandoned calls (what the sweeper thread does)."""
+    """Expire overdue requests, set absent agents offline, end abandoned calls, act on absent visitors (the sweeper thread)."""
     import time
 
     from services.sweeper import sweep_once

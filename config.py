@@ -200,6 +200,10 @@ class Config:
     # An agent whose dashboard sockets are all gone this long counts as offline.
     PRESENCE_GRACE_S = _env_int("PRESENCE_GRACE_S", 60)
     PRESENCE_REFRESH_S = _env_int("PRESENCE_REFRESH_S", 15, minimum=1)
+    # A visitor whose widget sockets are all gone this long has left: their waiting request is abandoned and
+    # their agent is told. A chat with an agent closes once the visitor has been gone VISITOR_IDLE_TIMEOUT_S.
+    VISITOR_PRESENCE_GRACE_S = _env_int("VISITOR_PRESENCE_GRACE_S", 60)
+    VISITOR_IDLE_TIMEOUT_S = _env_int("VISITOR_IDLE_TIMEOUT_S", 600)
 
     # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
     # TURN is offered only with a shared secret (coturn's static-auth-secret): each

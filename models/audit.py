@@ -19,6 +19,7 @@ class AuditAction(StrEnum):
     ENDED = "ended"
     REQUEUED = "requeued"
     EXPIRED = "expired"
+    ABANDONED = "abandoned"
 
 
 class AuditEntry(db.Model):

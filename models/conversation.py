@@ -37,6 +37,10 @@ class Visitor(db.Model):
     email: Mapped[str | None] = mapped_column(String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Refreshed by the visitor's sockets while one is open; None: no socket yet (a REST-only client is
+    # never judged absent). absent_at: when the sweeper found them gone past the grace period.
+    presence_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    absent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Random and never given to another visitor: visitor tokens and socket
     # tickets carry it (see users.token_key).
     token_key: Mapped[str] = mapped_column(String(TOKEN_KEY_LEN), default=new_token_key)

@@ -19,6 +19,7 @@ class RequestStatus(StrEnum):
     EXPIRED = "expired"      # nobody accepted before the deadline
     OFFLINE = "offline"      # nobody was available when asked
     CANCELLED = "cancelled"  # the visitor changed their mind
+    ABANDONED = "abandoned"  # the visitor's sockets were gone past the grace period before an agent took it
 
 
 class NotificationType(StrEnum):
@@ -39,6 +40,7 @@ class WithdrawReason(StrEnum):
     CLAIMED = "claimed"                        # an agent accepted the request (theirs is claimed)
     EXPIRED = "expired"                        # nobody accepted before the deadline
     CANCELLED = "cancelled"                    # the visitor withdrew the request
+    ABANDONED = "abandoned"                    # the visitor left (no socket past the grace period)
     TAKEN_OVER = "taken_over"                  # an agent took the bot conversation over
     ENDED = "ended"                            # the chat was ended
     AGENT_OFFLINE = "agent_offline"            # this agent went offline (or was absent past the grace period)

@@ -31,7 +31,8 @@ COMMAND_SUMMARIES = {
 
 EVENT_SUMMARIES = {
     EventType.MESSAGE_CREATED: "A message was added to a conversation",
-    EventType.CONVERSATION_UPDATED: "A conversation changed state",
+    EventType.CONVERSATION_UPDATED: "A conversation changed state (on an agent's user stream: a chat became "
+                                    "theirs or stopped being theirs; their sockets follow it accordingly)",
     EventType.NEW_CHAT_INITIATED: "A visitor made their first action on an interface you serve",
     EventType.LIVE_CHAT_REQUEST: "A visitor asks for a live chat",
     EventType.VIDEO_CHAT_REQUEST: "A visitor asks for a video chat",
@@ -40,6 +41,8 @@ EVENT_SUMMARIES = {
     EventType.SESSION_REVOKED: "Your session ended (deleted, deactivated, role changed); sent before the socket closes with 4401",
     EventType.CONVERSATION_READ: "The other side has read up to a message",
     EventType.CALL_UPDATED: "A call changed: offered, ringing, active, ended (who, when, how long)",
+    EventType.VISITOR_PRESENCE: "The visitor of a chat with an agent left (no socket past the grace period) or "
+                                "came back; on the conversation's stream and its agent's user stream",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
     EphemeralType.QUEUE_POSITION: "Your place in the queue changed (not stored; GET .../request reads it again)",
     EphemeralType.CALL_OFFER: "The other participant's SDP offer (on your user or visitor stream only; not replayed)",
@@ -93,7 +96,12 @@ def build_asyncapi(title, version):
             "\nConnect to /ws?ticket=T with a ticket from POST /api/sockets/ticket (users) or "
             "POST /api/widget/{public_key}/sockets/ticket (visitors). Send `resume` first; every durable "
             "frame carries its stream position; reconnect with the last positions you saw to get exactly "
-            "what you missed, in order. Close codes: 1008 policy (flood), 1009 frame too large, "
+            "what you missed, in order. An agent's sockets follow the conversations the agent holds "
+            "without a `subscribe`: `hello` and `resume` include them, a `conversation.updated` on your user "
+            "stream that makes a chat yours (accept, automatic assignment, transfer to you, takeover) starts "
+            "following its stream from `conversation_pos` (so the change's own frames come too), and one "
+            "that takes it from you (transfer away, end, hand back, requeue) stops it. Admins watching "
+            "another's chat still `subscribe`. Close codes: 1008 policy (flood), 1009 frame too large, "
             "4401 session revoked.")},
         "servers": {"local": {"url": "localhost:5000", "protocol": "ws"}},
         "defaultContentType": "application/json",
@@ -123,7 +131,9 @@ def _control_messages():
                              "description": "The commands you may send (agents' and visitors' differ); "
                                             "any other is answered with a 403 error"},
                 "streams": {"type": "object", "additionalProperties": {"type": "integer"},
-                            "description": "Your default streams and their latest positions"}}}},
+                            "description": "Your default streams and their latest positions: your user "
+                                           "(or visitor) stream, a visitor's conversation, and an agent's "
+                                           "every chat they hold (active, theirs)"}}}},
         "frame.ack": {"name": ServerFrame.ACK.value, "summary": "A command succeeded", "payload": {
             "type": "object", "required": ["type", "data"], "properties": {
                 "type": {"type": "string", "enum": ["ack"]}, "ref": ref, "data": {"type": "object"}}}},

@@ -33,6 +33,7 @@ class EventType(StrEnum):
     SESSION_REVOKED = "session.revoked"
     CONVERSATION_READ = "conversation.read"
     CALL_UPDATED = "call.updated"
+    VISITOR_PRESENCE = "visitor.presence"
 
 
 class EphemeralType(StrEnum):
@@ -86,6 +87,10 @@ class MessageCreatedSchema(Schema):
 
 class ConversationUpdatedSchema(Schema):
     conversation = fields.Nested(ConversationSchema, required=True)
+    conversation_pos = fields.Integer(metadata={"description": (
+        "On a user stream only: the conversation stream's position before this change. When the chat is "
+        "yours after it (status active, agent_id you), your sockets follow conversation:{id} from this "
+        "position without a subscribe; when it stops being yours they stop following it")})
 
 
 class NotificationDataSchema(Schema):
@@ -121,6 +126,15 @@ class ConversationReadSchema(Schema):
     conversation_id = fields.Integer(required=True)
     reader = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
     seq = fields.Integer(required=True)
+
+
+class VisitorPresenceSchema(Schema):
+    conversation_id = fields.Integer(required=True)
+    visitor_id = fields.Integer(required=True)
+    online = fields.Boolean(required=True, metadata={"description": (
+        "false: the visitor's sockets have been gone past VISITOR_PRESENCE_GRACE_S (the chat closes once "
+        "they have been gone VISITOR_IDLE_TIMEOUT_S); true: they are back")})
+    last_seen_at = fields.DateTime(allow_none=True, metadata={"description": "When a socket of theirs was last seen"})
 
 
 class TypingSchema(Schema):
@@ -159,6 +173,7 @@ EVENT_SCHEMAS = {
     EventType.SESSION_REVOKED: SessionRevokedSchema,
     EventType.CONVERSATION_READ: ConversationReadSchema,
     EventType.CALL_UPDATED: CallUpdatedSchema,
+    EventType.VISITOR_PRESENCE: VisitorPresenceSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,

@@ -8,7 +8,7 @@ from marshmallow import fields, post_load, validate, validates_schema
 from models.flow import MESSAGE_MAX_LEN, ButtonStyle, FormFieldType
 from schemas.common import SafeEmail, Schema
 from schemas.component_fields import ButtonLabel, Label, MessageText, Style, defaults_of, skip_when_partial
-from services.render import BEFORE_AGENT, WITH_AGENT
+from services.render import BEFORE_AGENT, REQUEUED_DEFAULT, REQUEUED_PLACEHOLDERS, WITH_AGENT
 
 RECIPIENTS_MAX = 20
 FORM_FIELDS_MAX = 20
@@ -82,6 +82,11 @@ class LiveChatMessagesSchema(Schema):
     assigned = MessageText(
         placeholders=WITH_AGENT, load_default="You are now chatting with {agent_name}.",
         metadata={"description": "Shown when an agent accepts the live chat request"},
+    )
+    requeued = MessageText(
+        placeholders=REQUEUED_PLACEHOLDERS, load_default=REQUEUED_DEFAULT,
+        metadata={"description": "Shown when the visitor's agent goes (offline past the grace period, deleted, "
+                                 "deactivated) and the chat waits in the queue again"},
     )
 
 

@@ -19,12 +19,12 @@ from services.audit import audit
 from services.conversations import add_message, emit_conversation_updated
 from services.events import user_stream
 from services.flow_engine import enter
-from services.flow_runtime import apply, load_flow, renderer, show_stage
+from services.flow_runtime import apply, context_of, load_flow, renderer, show_stage
 from services.interfaces import is_member, serves
 from services.live_requests import offer_waiting, resolve, update_queue
 from services.capacity import fits, load_of, open_chat_counts, weight_of
 from services.notifications import withdraw, withdraw_for_request, withdraw_new_chat
-from services.render import Stage
+from services.render import Stage, render_component
 
 
 class RequestTaken(Conflict):
@@ -37,6 +37,10 @@ class RequestExpired(Conflict):
 
 class RequestCancelled(Conflict):
     code, message = "request_cancelled", "The visitor cancelled this request"
+
+
+class RequestAbandoned(Conflict):
+    code, message = "request_abandoned", "The visitor left before anyone accepted"
 
 
 class CapacityFull(Conflict):
@@ -111,6 +115,8 @@ def _why_not_accepted(request_id):
         return RequestTaken()
     if request.status == RequestStatus.CANCELLED:
         return RequestCancelled()
+    if request.status == RequestStatus.ABANDONED:
+        return RequestAbandoned()
     return RequestExpired()
 
 
@@ -296,6 +302,59 @@ def do_end(user, conversation_id, reason=None):
     return conversation
 
 
+def end_for_idle_visitor(conversation_id, threshold):
+    """Close a chat whose visitor has been gone since before threshold, if that still holds; True when closed."""
+    from models import Visitor
+
+    conversation = db.session.get(Conversation, conversation_id)
+    if conversation is None or conversation.status != ConversationStatus.ACTIVE:
+        db.session.rollback()
+        return False
+    previous_id = conversation.agent_id
+    if not _release(conversation, status=ConversationStatus.CLOSED, closed_at=utcnow()):
+        db.session.rollback()
+        return False
+    # Conditional, and it holds the visitor's row to the commit: a socket coming back either wins
+    # before this (nothing closes) or waits for it and finds the chat closed.
+    still_gone = db.session.execute(update(Visitor).where(
+        Visitor.id == conversation.visitor_id, Visitor.absent_at.is_not(None), Visitor.presence_seen_at < threshold)
+        .values(absent_at=Visitor.absent_at)).rowcount == 1
+    if not still_gone:
+        db.session.rollback()
+        return False
+    db.session.refresh(conversation)
+    add_message(conversation, SenderType.SYSTEM, "The chat has ended: the visitor left.",
+                data={"event": "ended", "reason": "visitor_idle"})
+    withdraw([Notification.conversation_id == conversation.id], WithdrawReason.ENDED)
+    emit_conversation_updated(conversation, [user_stream(previous_id)] if previous_id else [])
+    if previous_id is not None:
+        offer_waiting(previous_id)
+    audit(AuditAction.ENDED, conversation.workspace_id, None, conversation.id, reason="visitor_idle")
+    db.session.commit()
+    return True
+
+
+def _tell_requeued(conversation, agent):
+    """Tell the visitor (and the history) that their agent left and where they wait now.
+
+    Said only while the reopened request waits: when it went to another agent
+    at once, or nobody is online, the assigned or offline message says it.
+    """
+    from services.live_requests import latest_request, queue_position
+
+    request = latest_request(conversation)
+    if request is None or request.status != RequestStatus.PENDING:
+        return
+    position = queue_position(request)
+    component = live_chat_component(conversation.interface_id, request.component_id)
+    config = component.config if component is not None else {"messages": {}}
+    context = context_of(conversation, Stage.REQUEUED, agent=agent, position=position)
+    text = render_component(ComponentType.LIVE_CHAT, config, context)["texts"][0]
+    add_message(conversation, SenderType.SYSTEM, text, data={
+        "event": "requeued", "agent_id": agent.id, "request_id": request.id, "queue_position": position,
+        "component_id": component.id if component is not None else None})
+
+
 def requeue_agent(agent, reason):
     """The agent is gone (offline past the grace period, deleted): offer their chats again.
 
@@ -313,6 +372,8 @@ def requeue_agent(agent, reason):
             continue
         db.session.refresh(conversation)
         reopen_request(conversation, RequestKind(conversation.channel), exclude={agent.id})
+        _tell_requeued(conversation, agent)
+        emit_conversation_updated(conversation, [user_stream(agent.id)])
         audit(AuditAction.REQUEUED, conversation.workspace_id, None, conversation.id, agent_id=agent.id,
               reason=reason)
     return chats

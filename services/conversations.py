@@ -11,7 +11,7 @@ from models.conversation import Conversation, ConversationStatus, Message, Sende
 from models.event import Event  # noqa: F401 - the events table must exist for emit
 from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.events import EventType
-from services.events import conversation_stream, emit
+from services.events import PositionBefore, conversation_stream, emit
 
 _message_schema = MessageSchema()
 _conversation_schema = ConversationSchema()
@@ -111,9 +111,19 @@ def dump_conversation(conversation):
 
 
 def emit_conversation_updated(conversation, extra_streams=()):
-    """Tell everyone following the conversation (and extra streams) its new state."""
-    emit(EventType.CONVERSATION_UPDATED, {"conversation": dump_conversation(conversation)},
-         [conversation_stream(conversation.id), *extra_streams], conversation.workspace_id)
+    """Tell everyone following the conversation (and extra streams: its agents' user streams) its new state.
+
+    On a user stream the event also says where the conversation's stream stood
+    before this change: a socket of the agent who holds the chat now follows it
+    from there (services/realtime.py), so it misses nothing the change brought.
+    """
+    stream = conversation_stream(conversation.id)
+    data = {"conversation": dump_conversation(conversation)}
+    emit(EventType.CONVERSATION_UPDATED, data, [stream], conversation.workspace_id)
+    extra = [s for s in extra_streams if s != stream]
+    if extra:
+        emit(EventType.CONVERSATION_UPDATED, {**data, "conversation_pos": PositionBefore(stream)}, extra,
+             conversation.workspace_id)
 
 
 def get_conversation(conversation_id):

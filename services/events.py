@@ -60,6 +60,19 @@ def _take_positions(session, counts):
     return dict(session.execute(_upsert_positions_sql(len(counts)), params).all())
 
 
+class PositionBefore:
+    """A value of an event's data filled in at commit: `stream`'s position before this transaction's events.
+
+    Whoever starts following `stream` from there misses nothing of the change
+    the event announces (positions are only known when the rows are written).
+    """
+
+    __slots__ = ("stream",)
+
+    def __init__(self, stream):
+        self.stream = stream
+
+
 def emit(event_type, data, streams, workspace_id):
     """Record an event on each stream with the current transaction; publish it after commit.
 
@@ -87,11 +100,19 @@ def _write_events(session):
     now = utcnow()
     at = now.isoformat()
     rows, frames = [], []
-    last = _take_positions(session, {stream: len(items) for stream, items in by_stream.items()})
+    counts = {stream: len(items) for stream, items in by_stream.items()}
+    marked = {value.stream for item in queue if isinstance(item[2], dict)
+              for value in item[2].values() if isinstance(value, PositionBefore)}
+    for stream in marked:
+        counts.setdefault(stream, 0)  # a stream this transaction does not write is read (and locked) as it stands
+    last = _take_positions(session, counts)
     for stream in sorted(by_stream):
         items = by_stream[stream]
         first = last[stream] - len(items) + 1
         for offset, (_, event_type, data, workspace_id) in enumerate(items):
+            if marked and isinstance(data, dict):
+                data = {key: last[value.stream] - counts[value.stream] if isinstance(value, PositionBefore)
+                        else value for key, value in data.items()}
             rows.append({"workspace_id": workspace_id, "stream": stream, "pos": first + offset, "type": event_type,
                          "payload": data, "created_at": now})
             frames.append((stream, {"type": event_type, "stream": stream, "pos": first + offset, "data": data,

@@ -32,10 +32,11 @@ def load_flow(interface_id):
     return [{"id": c.id, "type": c.type.value, "name": c.name, "config": c.config} for c in rows]
 
 
-def context_of(conversation, stage=Stage.START, agent=None):
+def context_of(conversation, stage=Stage.START, agent=None, position=None):
     visitor = conversation.visitor
     return {"stage": stage, "visitor_name": visitor.name if visitor else None,
-            "interface_name": conversation.interface.name, "agent_name": agent.name if agent else None}
+            "interface_name": conversation.interface.name, "agent_name": agent.name if agent else None,
+            "position": position}
 
 
 def renderer(conversation):

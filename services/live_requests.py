@@ -236,6 +236,30 @@ def sweep_expired(now=None, limit=200):
     return sum(1 for request_id in due if _expire(request_id, now))
 
 
+def abandon_pending(visitor_id, now):
+    """The visitor left: their waiting request is no longer offered, and the bot leads again (caller commits).
+
+    Conditional like every outcome: an accept that won first keeps the chat.
+    """
+    request = db.session.scalar(select(LiveRequest).join(Conversation, Conversation.id == LiveRequest.conversation_id)
+                                .where(Conversation.visitor_id == visitor_id,
+                                       LiveRequest.status == RequestStatus.PENDING))
+    if request is None or not resolve(request.id, RequestStatus.ABANDONED, now=now):
+        return None
+    db.session.refresh(request)
+    withdraw_for_request(request, WithdrawReason.ABANDONED)
+    conversation = db.session.get(Conversation, request.conversation_id)
+    db.session.execute(update(Conversation).where(Conversation.id == conversation.id,
+                                                  Conversation.status == ConversationStatus.WAITING)
+                       .values(status=ConversationStatus.BOT))
+    db.session.refresh(conversation)
+    audit(AuditAction.ABANDONED, request.workspace_id, None, conversation.id, request.id)
+    _emit_request(request)
+    emit_conversation_updated(conversation)
+    update_queue(request.interface_id)
+    return request
+
+
 def latest_request(conversation):
     return db.session.scalar(select(LiveRequest).where(LiveRequest.conversation_id == conversation.id)
                              .order_by(LiveRequest.id.desc()).limit(1))

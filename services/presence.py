@@ -1,9 +1,15 @@
-"""Agent availability and presence.
+"""Agent availability, agent and visitor presence.
 
 A dashboard socket refreshes its user's presence_seen_at while it is open. An
 online agent whose sockets have all been gone for longer than the grace period
 is set offline by the sweeper, and their chats and requests go back to the
 queue; a page reload or a short network drop stays within the grace period.
+
+A widget socket does the same for its visitor. A visitor gone past
+VISITOR_PRESENCE_GRACE_S has left: a request still waiting is abandoned (no
+agent is offered it any more), and the agent of a chat hears that the visitor
+is away; the chat closes once the visitor has been gone VISITOR_IDLE_TIMEOUT_S.
+Coming back within the grace changes nothing, not even the place in the queue.
 """
 import logging
 import threading
@@ -14,12 +20,14 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from extensions import db
-from models import Availability, User, WithdrawReason
+from models import Availability, Conversation, ConversationStatus, User, Visitor, WithdrawReason
 from models.base import utcnow
 
 log = logging.getLogger(__name__)
 
 PRESENCE_GRACE_S = 60
+VISITOR_PRESENCE_GRACE_S = 60
+VISITOR_IDLE_TIMEOUT_S = 600
 HEARTBEAT_FLUSH_S = 1.0  # a process writes its sockets' heartbeats at most this often
 
 
@@ -32,6 +40,7 @@ def write_heartbeats(user_ids=(), visitor_ids=()):
             touch_presence(sorted(user_ids))  # by primary key: the rows are locked in id order either way
         if visitor_ids:
             touch_visitors(sorted(visitor_ids))
+            touch_visitor_presence(sorted(visitor_ids))
         db.session.commit()
     finally:
         db.session.remove()
@@ -85,6 +94,80 @@ def heartbeat_batch():
 def touch_presence(user_ids):
     """Record that a socket of each user is alive (the caller commits)."""
     db.session.execute(update(User).where(User.id.in_(user_ids)).values(presence_seen_at=utcnow()))
+
+
+def touch_visitor_presence(visitor_ids):
+    """Record that a socket of each visitor is alive; tell the agents of those who were away (caller commits)."""
+    now = utcnow()
+    back = db.session.scalars(update(Visitor).where(Visitor.id.in_(visitor_ids), Visitor.absent_at.is_not(None))
+                              .values(absent_at=None, presence_seen_at=now, last_seen_at=now)
+                              .returning(Visitor.id)).all()
+    db.session.execute(update(Visitor).where(Visitor.id.in_(visitor_ids))
+                       .values(presence_seen_at=now, last_seen_at=now))
+    for visitor_id in sorted(back):
+        _tell_agent(visitor_id, online=True, seen=now)
+
+
+def _tell_agent(visitor_id, online, seen):
+    """visitor.presence on the visitor's chat with an agent, if they have one."""
+    from schemas.events import EventType
+    from services.events import conversation_stream, emit, user_stream
+
+    conversation = db.session.scalar(select(Conversation).where(
+        Conversation.visitor_id == visitor_id, Conversation.status == ConversationStatus.ACTIVE))
+    if conversation is None:
+        return
+    streams = [conversation_stream(conversation.id)]
+    if conversation.agent_id is not None:
+        streams.append(user_stream(conversation.agent_id))
+    emit(EventType.VISITOR_PRESENCE, {"conversation_id": conversation.id, "visitor_id": visitor_id,
+                                      "online": online, "last_seen_at": seen.isoformat() if seen else None},
+         streams, conversation.workspace_id)
+
+
+def sweep_absent_visitors(now=None):
+    """Find visitors of waiting or assigned chats gone past the grace period; returns their ids.
+
+    A waiting request of theirs is abandoned; an agent with them is told.
+    """
+    from services.live_requests import abandon_pending
+
+    now = now or utcnow()
+    grace = current_app.config.get("VISITOR_PRESENCE_GRACE_S", VISITOR_PRESENCE_GRACE_S)
+    threshold = now - timedelta(seconds=grace)
+    absent = db.session.scalars(select(Visitor.id).join(Conversation, Conversation.visitor_id == Visitor.id).where(
+        Conversation.status.in_((ConversationStatus.WAITING, ConversationStatus.ACTIVE)),
+        Visitor.absent_at.is_(None), Visitor.presence_seen_at.is_not(None), Visitor.presence_seen_at < threshold)
+        .order_by(Visitor.id)).all()
+    db.session.rollback()
+    gone = []
+    for visitor_id in absent:
+        changed = db.session.execute(update(Visitor).where(
+            Visitor.id == visitor_id, Visitor.absent_at.is_(None), Visitor.presence_seen_at < threshold)
+            .values(absent_at=now)).rowcount
+        if changed != 1:  # a socket came back, or another sweeper did it
+            db.session.rollback()
+            continue
+        seen = db.session.scalar(select(Visitor.presence_seen_at).where(Visitor.id == visitor_id))
+        abandon_pending(visitor_id, now)
+        _tell_agent(visitor_id, online=False, seen=seen)
+        db.session.commit()
+        gone.append(visitor_id)
+    return gone
+
+
+def sweep_idle_chats(now=None):
+    """Close the chats with an agent whose visitor has been gone past the idle timeout; returns their ids."""
+    from services.assignments import end_for_idle_visitor
+
+    now = now or utcnow()
+    idle = current_app.config.get("VISITOR_IDLE_TIMEOUT_S", VISITOR_IDLE_TIMEOUT_S)
+    threshold = now - timedelta(seconds=idle)
+    due = db.session.scalars(select(Conversation.id).join(Visitor, Visitor.id == Conversation.visitor_id).where(
+        Conversation.status == ConversationStatus.ACTIVE, Visitor.absent_at.is_not(None),
+        Visitor.presence_seen_at < threshold).order_by(Conversation.id)).all()
+    db.session.rollback()
+    return [conversation_id for conversation_id in due if end_for_idle_visitor(conversation_id, threshold)]
 
 
 def do_set_availability(user, availability):

@@ -15,7 +15,7 @@ from errors import DomainError, Forbidden, NotFound
 from extensions import db
 from models import User
 from models.base import ID_MAX
-from models.conversation import Conversation
+from models.conversation import Conversation, ConversationStatus
 from schemas.events import (
     AGENT_COMMANDS, CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EphemeralType, EventType, ServerFrame,
     commands_for,
@@ -93,9 +93,17 @@ def may_follow(principal, conversation):
     return conversation.visitor_id == principal.id
 
 
+def held_streams(user):
+    """The streams of the chats the user holds now (active, theirs): their sockets follow them unasked."""
+    ids = db.session.scalars(db.select(Conversation.id).where(
+        Conversation.agent_id == user.id, Conversation.status == ConversationStatus.ACTIVE)
+        .order_by(Conversation.id)).all()
+    return [conversation_stream(conversation_id) for conversation_id in ids]
+
+
 def default_streams(principal):
     if isinstance(principal, User):
-        return [user_stream(principal.id)]
+        return [user_stream(principal.id), *held_streams(principal)]
     conversation = db.session.query(Conversation).filter(
         Conversation.visitor_id == principal.id).order_by(Conversation.id.desc()).first()
     own = [visitor_stream(principal.id)]
@@ -133,6 +141,8 @@ class SocketSession:
         self.signal_bucket = TokenBucket(SIGNAL_RATE_PER_S, SIGNAL_BURST)
         self.rejected = 0
         self._callbacks = {}
+        # Conversation streams followed because this user holds the chat: dropped when they stop holding it.
+        self.held = set()
         self.commands = frozenset(commands_for(self.kind))
 
     # -- principal --------------------------------------------------------
@@ -188,7 +198,8 @@ class SocketSession:
             self._callbacks[stream] = callback
             broker().subscribe(stream, callback)  # before reading the log: nothing falls between
         if after is None:
-            self.positions[stream] = last_pos(stream)
+            if stream not in self.positions:  # already following: what is on its way still comes
+                self.positions[stream] = last_pos(stream)
             return frames
         events = replay(stream, after)
         if events is None:
@@ -202,6 +213,39 @@ class SocketSession:
             self.push(stream, frame)
 
         return callback
+
+    def _unsubscribe(self, stream):
+        callback = self._callbacks.pop(stream, None)
+        if callback is not None:
+            broker().unsubscribe(stream, callback)
+        self.positions.pop(stream, None)
+        self.held.discard(stream)
+
+    def _follow_holdings(self, stream, frames):
+        """Act on the user's own conversation.updated events: follow the chats they hold, drop those they lost.
+
+        Every socket of the user, on every process, hears these events on its
+        user stream, so all of them follow the same chats. Returns the frames
+        to send: the events themselves, each followed by what a newly held
+        chat's stream has had since the change.
+        """
+        if self.kind != "user" or stream != user_stream(self.principal_id):
+            return frames
+        out = []
+        for frame in frames:
+            out.append(frame)
+            if frame.get("type") != EventType.CONVERSATION_UPDATED:
+                continue
+            conversation = frame["data"]["conversation"]
+            followed = conversation_stream(conversation["id"])
+            holds = conversation["status"] == ConversationStatus.ACTIVE and conversation["agent_id"] == self.principal_id
+            if holds and followed not in self.held:
+                self.held.add(followed)
+                if followed not in self.positions:
+                    out.extend(self._subscribe(followed, frame["data"].get("conversation_pos")))
+            elif not holds and followed in self.held:
+                self._unsubscribe(followed)
+        return out
 
     def unsubscribe_all(self):
         for stream, callback in self._callbacks.items():
@@ -234,13 +278,28 @@ class SocketSession:
             if events is None:
                 self.positions[stream] = frame.get("pos", self.positions[stream])
                 return [{"type": ServerFrame.REFETCH.value, "stream": stream, "pos": self.positions[stream]}]
-            return self._accept(stream, events)
+            return self._with_holdings(stream, self._accept(stream, events))
         if "pos" in frame:
             accepted = self._accept(stream, [frame])
             if frame["type"] == EventType.SESSION_REVOKED and self.kind == "user":
                 raise CloseSocket(4401, "session revoked", accepted)
-            return accepted
+            return self._with_holdings(stream, accepted)
         return [frame]  # ephemeral
+
+    def _with_holdings(self, stream, frames):
+        if self.kind != "user" or not any(f.get("type") == EventType.CONVERSATION_UPDATED for f in frames):
+            return frames
+        try:
+            return self._follow_holdings(stream, frames)
+        except DBAPIError as error:
+            # Not followed yet: the client still hears the change, and a resume follows the chat.
+            db.session.rollback()
+            for held in [held for held in self.held if held not in self.positions]:
+                self._unsubscribe(held)
+            log.warning("socket follow of a held chat: database unavailable (%s)", error.orig.__class__.__name__)
+            return frames
+        finally:
+            db.session.remove()
 
     def _until_revoked(self):
         """The user stream's events up to its session.revoked, when this socket has not had them yet.
@@ -334,6 +393,8 @@ class SocketSession:
             wanted = dict(command["positions"])
             for stream in default_streams(principal):
                 wanted.setdefault(stream, None)
+            if self.kind == "user":
+                self.held.update(held_streams(principal))
             frames = []
             for stream, after in wanted.items():
                 access_stream(principal, stream)
@@ -345,10 +406,7 @@ class SocketSession:
             frames = self._subscribe(command["stream"], command["after"])
             return [self._ack(ref, {"stream": command["stream"], "pos": self.positions[command["stream"]]}), *frames]
         if command_type == CommandType.UNSUBSCRIBE:
-            callback = self._callbacks.pop(command["stream"], None)
-            if callback is not None:
-                broker().unsubscribe(command["stream"], callback)
-            self.positions.pop(command["stream"], None)
+            self._unsubscribe(command["stream"])
             return [self._ack(ref, {"stream": command["stream"]})]
         if command_type == CommandType.TYPING:
             from services.chat import access_conversation_as

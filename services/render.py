@@ -1,7 +1,8 @@
 """What a visitor is shown for a component: pure functions over its configuration.
 
 Messages are templates with a closed set of placeholders ({agent_name},
-{visitor_name}, {interface_name}); {{ and }} stand for literal braces.
+{visitor_name}, {interface_name}, and {position} where a place in the queue
+is known); {{ and }} stand for literal braces.
 Substitution is one pass of plain text replacement: nothing in a template is
 evaluated (no attribute access, no format specs), substituted values are not
 scanned again, and HTML stays as it is (whatever displays the text escapes it).
@@ -14,12 +15,17 @@ from models.flow import ButtonStyle, ComponentType
 AGENT_NAME = "agent_name"
 VISITOR_NAME = "visitor_name"
 INTERFACE_NAME = "interface_name"
-PLACEHOLDERS = (AGENT_NAME, VISITOR_NAME, INTERFACE_NAME)
+POSITION = "position"
+PLACEHOLDERS = (AGENT_NAME, VISITOR_NAME, INTERFACE_NAME, POSITION)
 # Messages shown before an agent is with the visitor cannot name one.
 BEFORE_AGENT = (VISITOR_NAME, INTERFACE_NAME)
-WITH_AGENT = PLACEHOLDERS
+WITH_AGENT = (AGENT_NAME, VISITOR_NAME, INTERFACE_NAME)
+# The agent who left, and the visitor's new place in the queue.
+REQUEUED_PLACEHOLDERS = (*WITH_AGENT, POSITION)
 # What a placeholder shows when its value is not known.
-FALLBACKS = {AGENT_NAME: "an agent", VISITOR_NAME: "", INTERFACE_NAME: ""}
+FALLBACKS = {AGENT_NAME: "an agent", VISITOR_NAME: "", INTERFACE_NAME: "", POSITION: "?"}
+# Components stored before the message existed show this.
+REQUEUED_DEFAULT = "{agent_name} left; you are back in the queue, position {position}."
 
 # "{{", "}}", or a brace pair around anything without braces or spaces: "{agent.name}",
 # "{0}" and "{agent_name:>9}" are placeholders too (unknown ones), so typos are caught.
@@ -36,6 +42,7 @@ class Stage(StrEnum):
     TAKEOVER = "takeover"      # an agent took the conversation over
     OFFLINE = "offline"        # no agent online, or nobody answered in time
     THANK_YOU = "thank_you"    # the visitor sent the offline form
+    REQUEUED = "requeued"      # the agent left (offline, deleted): the chat waits in the queue again
 
 
 class Action(StrEnum):
@@ -139,6 +146,8 @@ def _render_live_chat(config, stage, values):
         return _shown([fill(config["messages"]["offline"], values)], form=_form(form) if form["active"] else None)
     if stage == Stage.THANK_YOU:
         return _shown([fill(form["thank_you"], values)])
+    if stage == Stage.REQUEUED:
+        return _shown([fill(config["messages"].get(stage.value, REQUEUED_DEFAULT), values)])
     return _shown([fill(config["messages"][stage.value], values)])
 
 

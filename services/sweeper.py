@@ -72,10 +72,14 @@ class PeriodicWorker:
 
 
 def sweep_once():
-    """Expire overdue requests, set absent agents offline, end abandoned calls; say how many of each."""
+    """Expire overdue requests, set absent agents offline, end abandoned calls, act on absent visitors.
+
+    Says how many of each.
+    """
     from services.calls import sweep_abandoned_calls
     from services.live_requests import sweep_expired
-    from services.presence import sweep_absent
+    from services.presence import sweep_absent, sweep_absent_visitors, sweep_idle_chats
 
     return {"expired requests": sweep_expired(), "absent agents": len(sweep_absent()),
-            "abandoned calls": len(sweep_abandoned_calls())}
+            "abandoned calls": len(sweep_abandoned_calls()), "absent visitors": len(sweep_absent_visitors()),
+            "idle chats": len(sweep_idle_chats())}

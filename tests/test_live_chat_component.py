@@ -30,6 +30,7 @@ DEFAULTS = {
         "takeover": "You are now chatting with {agent_name} from our team.",
         "video_chat": "Your video chat with {agent_name} is starting.",
         "assigned": "You are now chatting with {agent_name}.",
+        "requeued": "{agent_name} left; you are back in the queue, position {position}.",
     },
     "offline_form": {
         "active": True,

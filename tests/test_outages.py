@@ -333,7 +333,7 @@ def test_widget_call_from_a_page_during_a_database_outage_is_503_not_500():
                      SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "connect_args": {"connect_timeout": 2}})
     try:
         client = app.test_client()
-        for path in ("/api/widget/some-key/sessions", "/api/widget/some-key/sockets/ticket"):
+        for path in ("/api/widget/pk_some-key/sessions", "/api/widget/pk_some-key/sockets/ticket"):
             response = client.post(path, headers={"Origin": ORIGIN})
             assert response.status_code == 503, response.get_data(as_text=True)
             assert response.get_json()["code"] == "unavailable"

@@ -245,7 +245,7 @@ def test_every_withdrawn_reason_the_server_sends_is_in_the_asyncapi_enum(client,
     enum = _asyncapi_enum("NotificationWithdrawn", "reason")
     assert enum and sent <= set(enum)
     assert {"claimed", "expired", "cancelled", "taken_over", "ended", "agent_offline", "agent_deleted",
-            "agent_deactivated", "agent_role_changed"} == set(enum)
+            "agent_deactivated", "agent_role_changed", "abandoned"} == set(enum)
     stored = {n.reason for n in db.session.scalars(select(Notification)) if n.reason}
     assert stored <= set(enum)
     assert set(_asyncapi_enum("SessionRevoked", "reason")) == {"deleted", "deactivated", "role_changed"}
