@@ -1,7 +1,7 @@
 """leases for periodic jobs; indexes the retention prune reads by
 
 Revision ID: b3e8f61a2c47
-Revises: 7c41e2a9b5d0
+Revises: b3e8f1c2d4a6
 Create Date: 2026-11-30 23:00:00.000000
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b3e8f61a2c47'
-down_revision = '7c41e2a9b5d0'
+down_revision = 'b3e8f1c2d4a6'
 branch_labels = None
 depends_on = None
 
