@@ -114,7 +114,10 @@ def _register_jwt_callbacks():
 
 
 def start_background(app):
-    """Start the outbox sender and the request sweeper (server processes only, not the CLI)."""
+    """Start the outbox sender, the sweeper and retention (server processes only, not the CLI).
+
+    The sweep and retention run under a lease each: one process of the deployment does a round.
+    """
     if app.config.get("OUTBOX_SENDER_THREAD"):
         from services.mailer import outbox_sender
 
@@ -122,7 +125,14 @@ def start_background(app):
     if app.config.get("SWEEPER_THREAD"):
         from services.sweeper import PeriodicWorker, sweep_once
 
-        app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once).start()
+        app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once,
+                                                   lease="sweep").start()
+    if app.config.get("RETENTION_THREAD"):
+        from services.retention import prune_once
+        from services.sweeper import PeriodicWorker
+
+        app.extensions["retention"] = PeriodicWorker(app, "retention", app.config["RETENTION_INTERVAL_S"], prune_once,
+                                                     lease="retention").start()
 
 
 @event.listens_for(Engine, "connect")

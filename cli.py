@@ -13,6 +13,7 @@ def register_cli(app):
     app.cli.add_command(workspace_cli)
     app.cli.add_command(auth_cli)
     app.cli.add_command(outbox_cli)
+    app.cli.add_command(retention_cli)
     app.cli.add_command(spec_cli)
 
 
@@ -119,6 +120,20 @@ def outbox_send(loop):
         return
     sent, failed = send_due()
     click.echo(f"sent {sent}, failed {failed}")
+
+
+@click.group("retention", help="Old rows of the growing tables.")
+def retention_cli():
+    pass
+
+
+@retention_cli.command("prune")
+def retention_prune():
+    """Delete rows past their RETENTION_*_DAYS once (what the retention thread does every RETENTION_INTERVAL_S)."""
+    from services.retention import prune_once
+
+    done = prune_once()
+    click.echo(", ".join(f"{name} {count}" for name, count in done.items()))
 
 
 @click.group("requests", help="Live requests.")

@@ -186,9 +186,21 @@ class Config:
     OUTBOX_BACKOFF_BASE_S = _env_int("OUTBOX_BACKOFF_BASE_S", 5)
     OUTBOX_BACKOFF_MAX_S = _env_int("OUTBOX_BACKOFF_MAX_S", 3600)
 
-    # Expires live requests whose deadline passed; idempotent, so every worker may run it.
+    # Expires live requests whose deadline passed. Every server process runs the thread; each round the
+    # one holding the sweep's lease does the work.
     SWEEPER_THREAD = _env_bool("SWEEPER_THREAD", True)
     SWEEP_INTERVAL_S = _env_float("SWEEP_INTERVAL_S", 1.0, minimum=0.01)
+    # Retention (services/retention.py): rows older than this many days are deleted; 0 keeps them forever.
+    # A client resuming from before a deleted event is told to refetch; notifications go once resolved;
+    # outbox mails once sent, given up or cancelled.
+    RETENTION_THREAD = _env_bool("RETENTION_THREAD", True)
+    RETENTION_INTERVAL_S = _env_int("RETENTION_INTERVAL_S", 3600, minimum=1)
+    RETENTION_EVENTS_DAYS = _env_int("RETENTION_EVENTS_DAYS", 30)
+    RETENTION_NOTIFICATIONS_DAYS = _env_int("RETENTION_NOTIFICATIONS_DAYS", 30)
+    RETENTION_AUDIT_DAYS = _env_int("RETENTION_AUDIT_DAYS", 365)
+    RETENTION_OUTBOX_DAYS = _env_int("RETENTION_OUTBOX_DAYS", 30)
+    RETENTION_BATCH_SIZE = _env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+    RETENTION_MAX_BATCHES = _env_int("RETENTION_MAX_BATCHES", 100, minimum=1)
     # An agent whose dashboard sockets are all gone this long counts as offline.
     PRESENCE_GRACE_S = _env_int("PRESENCE_GRACE_S", 60)
     PRESENCE_REFRESH_S = _env_int("PRESENCE_REFRESH_S", 15, minimum=1)
@@ -279,6 +291,7 @@ class TestConfig(Config):
     JWT_SECRET_KEY = "test-secret-not-for-production-use-0123456789"
     OUTBOX_SENDER_THREAD = False
     SWEEPER_THREAD = False
+    RETENTION_THREAD = False
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 1  # nothing listens here unless a test starts an SMTP server

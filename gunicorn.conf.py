@@ -27,7 +27,7 @@ if os.environ.get("LOG_FORMAT", "json") == "json":
 
 
 def post_worker_init(worker):
-    """Each worker drains the outbox and sweeps request deadlines (both are safe to run N times)."""
+    """Each worker drains the outbox; the sweep and retention run in whichever worker holds their lease."""
     import gc
 
     from app import start_background
@@ -49,6 +49,14 @@ if _own_metrics_dir:
     _instance = os.environ.get("INSTANCE_PATH") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "instance")
     os.makedirs(_instance, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="metrics-", dir=_instance)
+
+
+def worker_exit(server, worker):
+    """A worker leaving gives its jobs' leases back, so another takes them over at its next round."""
+    for name in ("sweeper", "retention"):
+        periodic = worker.wsgi.extensions.get(name) if hasattr(worker.wsgi, "extensions") else None
+        if periodic is not None:
+            periodic.stop(timeout=2)
 
 
 def on_starting(server):

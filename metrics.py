@@ -24,8 +24,9 @@ SOCKETS_REFUSED = Counter("livechat_sockets_refused", "Socket upgrades refused b
 LIVE_REQUESTS = Counter("livechat_live_requests",
                         "Live requests by outcome, counted once committed: opened, and then one of offline "
                         "(nobody available), accepted, expired, cancelled", ["outcome"])
-BACKGROUND_RUNS = Counter("livechat_background_runs", "Rounds of a background worker (sweeper, outbox-sender) "
-                          "by outcome (ok, failed)", ["worker", "outcome"])
+BACKGROUND_RUNS = Counter("livechat_background_runs", "Rounds of a background worker (sweeper, retention, "
+                          "outbox-sender) by outcome (ok, failed, skipped: another process holds the job's lease)",
+                          ["worker", "outcome"])
 OUTBOX_SEND_FAILURES = Counter("livechat_outbox_send_failures",
                                "Attempts to send an outbox mail that failed (retried later, or given up)")
 BROKER_CONNECTED = Gauge("livechat_broker_connected", "1 when the broker listener of every live process is "

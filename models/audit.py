@@ -24,7 +24,8 @@ class AuditAction(StrEnum):
 
 class AuditEntry(db.Model):
     __tablename__ = "audit_entries"
-    __table_args__ = (Index("ix_audit_entries_workspace_id_id", "workspace_id", "id"), NO_ID_REUSE)
+    __table_args__ = (Index("ix_audit_entries_workspace_id_id", "workspace_id", "id"),
+                      Index("ix_audit_entries_created_at", "created_at"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))

@@ -77,7 +77,8 @@ class LiveRequest(db.Model):
 
 class Notification(db.Model):
     __tablename__ = "notifications"
-    __table_args__ = (Index("ix_notifications_user_status", "user_id", "status"), NO_ID_REUSE)
+    __table_args__ = (Index("ix_notifications_user_status", "user_id", "status"),
+                      Index("ix_notifications_resolved_at", "resolved_at"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

@@ -142,11 +142,22 @@ def broker():
 
 
 def replay(stream, after, limit=REPLAY_LIMIT):
-    """Events of stream after position `after`, in order; None when too far behind."""
-    rows = db.session.scalars(
-        select(Event).where(Event.stream == stream, Event.pos > after).order_by(Event.pos).limit(limit + 1)
-    ).all()
-    if len(rows) > limit or (rows and rows[0].pos != after + 1):
+    """Events of stream after position `after`, in order; None when too far behind.
+
+    Retention may have deleted any event, the newest of a stream included: a
+    client is behind by a pruned event when the first one after its position
+    is missing, or when none is left but the stream went further.
+    """
+    query = select(Event).where(Event.stream == stream, Event.pos > after).order_by(Event.pos).limit(limit + 1)
+    rows = db.session.scalars(query).all()
+    if not rows and last_pos(stream) > after:
+        # Pruned, unless an event committed between the two reads: then it is there now.
+        rows = db.session.scalars(query).all()
+        if not rows:
+            return None
+    if not rows:
+        return []
+    if len(rows) > limit or rows[0].pos != after + 1:
         return None  # more than we replay, or the oldest were pruned
     return [row.to_frame() for row in rows]
 

@@ -1,7 +1,9 @@
 """Background work of a server process: a periodic worker, and the sweep it runs.
 
-Everything here is idempotent and decided by conditional updates, so every
-worker of every machine may run it at once.
+Everything here is idempotent and decided by conditional updates, so running
+it twice at once is harmless; a worker given a lease name still runs its job in
+one process of the deployment per round (services/leases.py), so N workers on M
+machines do not all repeat the same queries.
 """
 import logging
 import threading
@@ -10,10 +12,14 @@ log = logging.getLogger(__name__)
 
 
 class PeriodicWorker:
-    """A daemon thread that runs work() in an app context every interval, surviving failures."""
+    """A daemon thread that runs work() in an app context every interval, surviving failures.
 
-    def __init__(self, app, name, interval_s, work):
-        self.app, self.name, self.interval_s, self.work = app, name, interval_s, work
+    With a lease name, a round runs work() only in the process holding that
+    lease (claimed or renewed at the start of the round); the others skip it.
+    """
+
+    def __init__(self, app, name, interval_s, work, lease=None):
+        self.app, self.name, self.interval_s, self.work, self.lease = app, name, interval_s, work, lease
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self.run, name=name, daemon=True)
 
@@ -32,13 +38,37 @@ class PeriodicWorker:
         while not self.stop_event.is_set():
             try:
                 with self.app.app_context():
-                    self.work()
+                    ran = self.run_round()
                     db.session.remove()
-                BACKGROUND_RUNS.labels(self.name, "ok").inc()
+                BACKGROUND_RUNS.labels(self.name, "ok" if ran else "skipped").inc()
             except Exception:  # the database or SMTP may be briefly gone: try again next round
                 BACKGROUND_RUNS.labels(self.name, "failed").inc()
                 log.warning("%s round failed", self.name, exc_info=True)
             self.stop_event.wait(self.interval_s)
+        self.release()
+
+    def run_round(self):
+        """One round in the current app context; False when another process holds the job's lease."""
+        from services.leases import claim, lease_ttl
+
+        if self.lease and not claim(self.lease, lease_ttl(self.interval_s)):
+            return False
+        self.work()
+        return True
+
+    def release(self):
+        """A stopping worker hands its lease on at once rather than when it expires."""
+        if not self.lease:
+            return
+        from extensions import db
+        from services.leases import release
+
+        try:
+            with self.app.app_context():
+                release(self.lease)
+                db.session.remove()
+        except Exception:  # it expires by itself
+            log.warning("%s: lease not released", self.name, exc_info=True)
 
 
 def sweep_once():

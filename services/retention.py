@@ -1,0 +1,85 @@
+"""Retention: old rows of the growing tables are deleted in bounded batches.
+
+Each table is pruned by its own RETENTION_*_DAYS (0 keeps it forever). Every
+batch is one DELETE of at most RETENTION_BATCH_SIZE rows, committed on its own,
+and a table gets at most RETENTION_MAX_BATCHES of them a run: a large backlog
+is worked off over several runs instead of holding locks for minutes.
+
+Events: a client resumes from a position, and replay() answers `refetch` when
+an event after that position is gone (the next one, or all of them while the
+stream's position is further), so any event past its retention may go: a client
+whose position was pruned is told to refetch, never handed a silent gap, and
+one that saw the recent events resumes. The streams rows are never deleted:
+positions never go back.
+"""
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import delete, func, select
+
+from extensions import db
+from models.audit import AuditEntry
+from models.base import utcnow
+from models.event import Event
+from models.live_request import Notification, NotificationStatus
+from models.outbox import OutboxMail, OutboxStatus
+
+# Outbox rows that will never be sent again.
+_OUTBOX_DONE = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value, OutboxStatus.CANCELLED.value)
+
+
+def _prunable_events(cutoff):
+    return select(Event.id).where(Event.created_at < cutoff)
+
+
+def _prunable_notifications(cutoff):
+    # Every resolution sets resolved_at; a pending one has none.
+    return select(Notification.id).where(Notification.resolved_at < cutoff,
+                                         Notification.status != NotificationStatus.PENDING)
+
+
+def _prunable_audit(cutoff):
+    return select(AuditEntry.id).where(AuditEntry.created_at < cutoff)
+
+
+def _prunable_outbox(cutoff):
+    return select(OutboxMail.id).where(OutboxMail.status.in_(_OUTBOX_DONE),
+                                       func.coalesce(OutboxMail.sent_at, OutboxMail.created_at) < cutoff)
+
+
+# table label: (model, setting of its retention in days, the ids that may go given a cutoff)
+TABLES = {
+    "events": (Event, "RETENTION_EVENTS_DAYS", _prunable_events),
+    "notifications": (Notification, "RETENTION_NOTIFICATIONS_DAYS", _prunable_notifications),
+    "audit entries": (AuditEntry, "RETENTION_AUDIT_DAYS", _prunable_audit),
+    "outbox mails": (OutboxMail, "RETENTION_OUTBOX_DAYS", _prunable_outbox),
+}
+
+
+def prune_table(model, prunable, batch_size, max_batches):
+    """Delete the rows `prunable` selects, batch by batch; the number deleted."""
+    total = 0
+    for _ in range(max_batches):
+        ids = prunable.limit(batch_size).scalar_subquery()
+        deleted = db.session.execute(
+            delete(model).where(model.id.in_(ids)).execution_options(synchronize_session=False)).rowcount
+        db.session.commit()
+        total += deleted
+        if deleted < batch_size:
+            break
+    return total
+
+
+def prune_once(now=None):
+    """One retention run over every table; {what: rows deleted}."""
+    from services.auth import purge_expired
+
+    config = current_app.config
+    now = now or utcnow()
+    batch_size, max_batches = config["RETENTION_BATCH_SIZE"], config["RETENTION_MAX_BATCHES"]
+    done = {}
+    for label, (model, setting, prunable) in TABLES.items():
+        days = config[setting]
+        done[label] = prune_table(model, prunable(now - timedelta(days=days)), batch_size, max_batches) if days else 0
+    done["revoked tokens"], done["password links"] = purge_expired()
+    return done
