@@ -10,6 +10,7 @@ time: services may record into it.
 import hmac
 import os
 import time
+from datetime import datetime
 
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, multiprocess)
@@ -31,6 +32,15 @@ OUTBOX_SEND_FAILURES = Counter("livechat_outbox_send_failures",
                                "Attempts to send an outbox mail that failed (retried later, or given up)")
 BROKER_CONNECTED = Gauge("livechat_broker_connected", "1 when the broker listener of every live process is "
                          "connected (the in-process broker always is), else 0", multiprocess_mode="livemin")
+TIME_TO_ACCEPT = Histogram("livechat_live_request_accept_seconds",
+                           "From a live request to its acceptance (by an agent, or by least-busy routing), by kind",
+                           ["kind"], buckets=(1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600))
+EVENT_DELIVERY = Histogram("livechat_event_delivery_seconds",
+                           "From an event's commit to its frame going out on a socket that follows its stream "
+                           "(live deliveries; replays are not counted)",
+                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+DB_POOL_IN_USE = Gauge("livechat_db_pool_in_use", "Database connections checked out of each process's pool, "
+                       "summed over live processes (read when a request ends)", multiprocess_mode="livesum")
 HTTP_LATENCY = Histogram("livechat_http_request_duration_seconds",
                          "HTTP request duration by method, route template and status class",
                          ["method", "route", "status"],
@@ -44,7 +54,24 @@ _AFTER_COMMIT = "metrics_after_commit"
 
 def count_after_commit(session, counter, **labels):
     """Increment counter once session's transaction (begun already) commits; never when it rolls back."""
-    session.info.setdefault(_AFTER_COMMIT, []).append((counter, labels))
+    session.info.setdefault(_AFTER_COMMIT, []).append((counter, labels, None))
+
+
+def observe_after_commit(session, histogram, value, **labels):
+    """Observe value in histogram once session's transaction commits; never when it rolls back."""
+    session.info.setdefault(_AFTER_COMMIT, []).append((histogram, labels, value))
+
+
+def observe_delivery(frame, now=None):
+    """Time from a live event frame's commit ("at", ISO 8601) to now."""
+    at = frame.get("at")
+    if not isinstance(at, str):
+        return
+    try:
+        written = datetime.fromisoformat(at).timestamp()
+    except ValueError:
+        return
+    EVENT_DELIVERY.observe(max(0.0, (now or time.time()) - written))
 
 
 def _install_session_hooks():
@@ -53,8 +80,12 @@ def _install_session_hooks():
 
     @event.listens_for(Session, "after_commit")
     def _committed(session):
-        for counter, labels in session.info.pop(_AFTER_COMMIT, ()):
-            counter.labels(**labels).inc()
+        for metric, labels, value in session.info.pop(_AFTER_COMMIT, ()):
+            sample = metric.labels(**labels) if labels else metric
+            if value is None:
+                sample.inc()
+            else:
+                sample.observe(value)
 
     @event.listens_for(Session, "after_transaction_end")
     def _ended(session, transaction):
@@ -108,6 +139,15 @@ def exposition():
     return generate_latest(registry) + generate_latest(database)
 
 
+def _observe_pool():
+    from extensions import db
+
+    try:
+        DB_POOL_IN_USE.set(db.engine.pool.checkedout())
+    except (AttributeError, RuntimeError):  # a pool without a count (SQLite's in-memory one), or no app
+        pass
+
+
 def init_app(app):
     """Serve /metrics (bearer METRICS_TOKEN when set) and time every HTTP request by route template."""
     from flask import Response, g, request
@@ -120,6 +160,7 @@ def init_app(app):
 
     @app.after_request
     def _observe(response):
+        _observe_pool()
         started = g.pop("metrics_started", None)
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
         if started is not None and rule not in _UNTIMED_ROUTES:

@@ -17,7 +17,7 @@ from blueprints.common import Blueprint as ApiBlueprint
 from blueprints.common import errors, login_required
 from errors import error_response
 from extensions import client_address, sock
-from metrics import SOCKET_FRAMES, SOCKETS_OPEN, SOCKETS_REFUSED, frame_type
+from metrics import SOCKET_FRAMES, SOCKETS_OPEN, SOCKETS_REFUSED, frame_type, observe_delivery
 from models import User
 from schemas.events import CommandType, EphemeralType, EventType, ServerFrame
 from schemas.sockets import TicketSchema
@@ -129,6 +129,8 @@ def socket(ws):
             else:
                 frames = session.deliver(stream, payload)
             send(frames)
+            if kind != "frame" and frames and "pos" in payload:
+                observe_delivery(payload)
     except CloseSocket as close:
         try:
             send(close.frames)

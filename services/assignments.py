@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from errors import Conflict, NotFound, ValidationFailed
 from extensions import db
+from metrics import TIME_TO_ACCEPT, observe_after_commit
 from models import (
     AuditAction, Availability, Component, ComponentType, Conversation, ConversationStatus, LiveRequest,
     Notification, NotificationStatus, RequestKind, RequestStatus, Role, SenderType, User, WithdrawReason,
@@ -128,6 +129,9 @@ def assign(request, conversation, agent, action, reason):
         weight=weight_of(conversation.interface, kind)))
     db.session.refresh(conversation)
     agent.last_assigned_at = utcnow()
+    if request.created_at is not None and request.resolved_at is not None:
+        observe_after_commit(db.session, TIME_TO_ACCEPT, (request.resolved_at - request.created_at).total_seconds(),
+                             kind=kind.value)
     withdraw_for_request(request, WithdrawReason.CLAIMED, claimed_by=agent.id)
     withdraw_new_chat(conversation, WithdrawReason.CLAIMED)
     component = live_chat_component(conversation.interface_id, request.component_id)

@@ -228,6 +228,7 @@ def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app
     assert series['livechat_socket_frames_total{direction="in",type="ping"}'] == 1
     assert series["livechat_broker_connected"] == 1
     assert series["livechat_outbox_backlog"] == 0
+    assert "livechat_db_pool_in_use" in series
     lines = server.lines()
     records = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON object
     access = [record for record in records if record["logger"] == "gunicorn.access"]
@@ -552,6 +553,69 @@ def test_live_requests_are_counted_by_outcome_through_the_widget(app, client):
     after = {outcome: sample("livechat_live_requests_total", outcome=outcome) - before[outcome]
              for outcome in outcomes}
     assert after == {"opened": 2, "offline": 1, "expired": 1}
+
+
+def test_time_to_accept_is_observed_once_the_accept_commits(app, client):
+    from models import LiveRequest, RequestStatus
+    from services.assignments import do_accept
+    from tests.factories import go_online, make_component, make_interface, make_user
+    from tests.widget_helpers import Widget
+
+    workspace, _ = make_workspace()
+    agent = make_user(workspace)
+    interface = make_interface(workspace, allowed_origins=[SHOP], agents=[agent])
+    make_component(interface, "live_chat")
+    go_online(agent)
+    before = sample("livechat_live_request_accept_seconds_count", kind="text")
+    widget = Widget(client, interface, origin=SHOP)
+    widget.open()
+    response = client.post(widget.url("/actions"), json={"type": "button", "button_id": "live_chat"},
+                           headers=widget.headers())
+    assert response.status_code == 200, response.get_json()
+    request = db.session.scalars(db.select(LiveRequest).where(LiveRequest.status == RequestStatus.PENDING)).one()
+    assert sample("livechat_live_request_accept_seconds_count", kind="text") == before
+    do_accept(db.session.get(type(agent), agent.id), request.id)
+    assert sample("livechat_live_request_accept_seconds_count", kind="text") == before + 1
+
+
+def test_event_delivery_latency_is_measured_from_the_frames_commit_time():
+    from datetime import datetime, timedelta, timezone
+
+    from metrics import observe_delivery
+
+    count, total = sample("livechat_event_delivery_seconds_count"), sample("livechat_event_delivery_seconds_sum")
+    written = datetime.now(timezone.utc) - timedelta(seconds=2)
+    observe_delivery({"type": "message.created", "pos": 3, "at": written.isoformat()})
+    observe_delivery({"type": "message.created", "pos": 4, "at": "not a time"})  # ignored, never an error
+    observe_delivery({"type": "typing"})  # ephemeral frames carry no commit time
+    assert sample("livechat_event_delivery_seconds_count") == count + 1
+    assert 2 <= sample("livechat_event_delivery_seconds_sum") - total < 60
+
+
+def test_a_live_event_on_a_socket_is_timed_and_its_replay_is_not(app, client, server):
+    from tests.live import Client
+    from tests.widget_helpers import Widget
+
+    workspace, _ = make_workspace()
+    from tests.factories import make_interface
+
+    interface = make_interface(workspace, allowed_origins=[SHOP])
+    widget = Widget(client, interface, origin=SHOP)
+    widget.open()
+    assert widget.send("before the socket", "c0").status_code == 201
+    before = sample("livechat_event_delivery_seconds_count")
+    sock = Client(server.url, widget.ticket(), origin=SHOP)
+    sock.recv()
+    sock.send({"type": "resume", "positions": {f"conversation:{widget.conversation_id}": 0}})
+    sock.recv_until(lambda f: f["type"] == "ack")
+    assert sample("livechat_event_delivery_seconds_count") == before  # a replay is not a delivery
+    assert widget.send("live", "c1").status_code == 201
+    sock.recv_until(lambda f: f["type"] == "message.created" and f["data"]["message"]["text"] == "live")
+    deadline = time.monotonic() + 5
+    while sample("livechat_event_delivery_seconds_count") == before and time.monotonic() < deadline:
+        time.sleep(0.05)  # observed just after the send, on the socket's own thread
+    assert sample("livechat_event_delivery_seconds_count") > before
+    sock.close()
 
 
 def test_gunicorn_refuses_a_bad_setting_before_any_worker_boots(tmp_path):
