@@ -363,6 +363,18 @@ def test_behind_a_trusted_proxy_limits_key_on_the_client_it_names(app, client):
     assert response.status_code == 200
 
 
+@pytest.mark.parametrize("trusted, expected", [("0", [401, 401, 429, 429]), ("1", [401, 401, 401, 401])])
+def test_gunicorn_as_shipped_believes_x_forwarded_for_only_behind_a_trusted_proxy(app, tmp_path, trusted, expected):
+    db.session.commit()  # the tables exist for the server
+    env = {**shipped_env(), "TRUSTED_PROXIES": trusted, "LOGIN_LIMIT_PER_ADDRESS": "2/minute"}
+    with ShippedGunicorn(tmp_path, env) as server:
+        statuses = [http(server.url, "POST", "/api/auth/login", {"email": f"nobody{n}@example.com",
+                                                                  "password": "x" * 12},
+                         {"X-Forwarded-For": f"203.0.113.{n}"})[0] for n in range(4)]
+    # Untrusted, every login is the TCP peer's (one bucket of 2); trusted, each names its own client.
+    assert statuses == expected
+
+
 # ---------------------------------------------------------------------------
 # Metrics
 
