@@ -140,6 +140,7 @@ class SocketSession:
         self.bucket = TokenBucket(rate, burst)
         self.signal_bucket = TokenBucket(SIGNAL_RATE_PER_S, SIGNAL_BURST)
         self.rejected = 0
+        self.frame_type = "other"  # the last client frame's type, once known to be a command (metrics)
         self._callbacks = {}
         # Conversation streams followed because this user holds the chat: dropped when they stop holding it.
         self.held = set()
@@ -326,6 +327,7 @@ class SocketSession:
 
     def handle_text(self, text):
         """Frames answering one client frame."""
+        self.frame_type = "other"
         if not self.bucket.take():
             self.rejected += 1
             if self.rejected >= RATE_CLOSE_AFTER:
@@ -346,6 +348,7 @@ class SocketSession:
         schema = _COMMAND_LOADERS.get(raw["type"])
         if schema is None:
             return [error_frame(400, "unknown_type", f"Unknown frame type {raw['type'][:40]!r}", ref=ref)]
+        self.frame_type = raw["type"]
         try:
             command = schema.load(raw)
         except ValidationError as error:

@@ -627,6 +627,13 @@ def test_a_live_event_on_a_socket_is_timed_and_its_replay_is_not(app, client, se
     while sample("livechat_event_delivery_seconds_count") == before and time.monotonic() < deadline:
         time.sleep(0.05)  # observed just after the send, on the socket's own thread
     assert sample("livechat_event_delivery_seconds_count") > before
+    frames_in = {kind: sample("livechat_socket_frames_total", direction="in", type=kind) for kind in ("ping", "other")}
+    sock.send({"type": "ping", "ref": "p"})
+    sock.recv_until(lambda f: f.get("ref") == "p")
+    sock.send({"type": "no.such.command", "ref": "x"})
+    sock.recv_until(lambda f: f.get("ref") == "x")
+    assert {kind: sample("livechat_socket_frames_total", direction="in", type=kind) - frames_in[kind]
+            for kind in frames_in} == {"ping": 1, "other": 1}  # unknown types share one label
     sock.close()
 
 
