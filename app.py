@@ -123,13 +123,14 @@ def start_background(app):
 
         app.extensions["outbox_sender"] = outbox_sender(app).start()
     if app.config.get("SWEEPER_THREAD"):
-        from services.sweeper import PeriodicWorker, sweep_once
+        from services.sweeper import sweep_once
+        from services.workers import PeriodicWorker
 
         app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once,
                                                    lease="sweep").start()
     if app.config.get("RETENTION_THREAD"):
         from services.retention import prune_once
-        from services.sweeper import PeriodicWorker
+        from services.workers import PeriodicWorker
 
         app.extensions["retention"] = PeriodicWorker(app, "retention", app.config["RETENTION_INTERVAL_S"], prune_once,
                                                      lease="retention").start()

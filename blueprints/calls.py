@@ -10,12 +10,10 @@ from blueprints import widget
 from blueprints.common import Blueprint, errors, login_required
 from blueprints.widget import visitor_required
 from schemas.calls import CallHistoryArgsSchema, CallPageSchema, CallSchema, IceServersSchema
-from services.assignments import access_conversation
-from services.calls import (
-    access_live_call, do_accept_video, do_decline_video, do_fallback_to_text, do_hangup, do_offer_video, list_calls,
-)
+from services.calls import access_live_call, do_accept_video, do_offer_video, list_calls
+from services.core import access_conversation
+from services.releases import do_decline_video, do_fallback_to_text, do_hangup
 from services.signalling import get_ice_servers
-from services.visitors import access_visitor_conversation
 
 blp = Blueprint("calls", __name__, url_prefix="/api", description="Video calls, for agents and admins")
 
@@ -83,7 +81,7 @@ class WidgetCalls(MethodView):
     @errors(wblp, 422)
     def get(self, args, conversation_id):
         """List the conversation's calls, newest first"""
-        return list_calls(access_visitor_conversation(current_user, conversation_id), **args)
+        return list_calls(access_conversation(current_user, conversation_id), **args)
 
 
 @wblp.route(CONVERSATION + "/call/accept")

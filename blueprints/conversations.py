@@ -11,7 +11,9 @@ from schemas.dashboard import (
     AuditEntrySchema, AuditQueryArgsSchema, ConversationQueryArgsSchema, EndSchema, HandBackSchema,
     PendingRequestSchema, ReadSchema, TransferSchema,
 )
-from services.assignments import access_conversation, do_accept, do_end, do_hand_back, do_takeover, do_transfer
+from services.assignments import do_accept, do_takeover
+from services.core import access_conversation
+from services.releases import do_end, do_hand_back, do_transfer
 from services.audit import list_audit
 from services.chat import do_mark_read, send_message_as
 from services.conversations import list_messages

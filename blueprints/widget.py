@@ -16,17 +16,16 @@ from schemas.conversations import (
 )
 from schemas.sockets import TicketSchema
 from schemas.widget import WidgetOpenSchema
-from services.chat import send_message_as
+from services.chat import do_visitor_action, send_message_as
+from services.core import access_conversation
 from services.conversations import list_messages
 from schemas.requests import (
     ActionResultSchema, ActionSchema, OfflineFormSubmitSchema, RequestViewSchema, SubmissionReceiptSchema,
 )
-from services.flow_runtime import do_visitor_action
 from services.live_requests import do_cancel_request, get_visitor_request
 from services.offline_forms import do_submit_offline_form
 from services.sockets import do_issue_ticket
-from services.visitors import access_visitor_conversation, access_widget, do_open_widget, origin_allowed
-from services.flow_runtime import start_flow
+from services.visitors import access_widget, do_open_widget, origin_allowed
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +128,7 @@ class WidgetSessions(MethodView):
         interface = access_widget(public_key, request.headers.get("Origin"))
         verify_jwt_in_request(optional=True)
         visitor = current_user if isinstance(current_user, Visitor) else None
-        opened = do_open_widget(interface, visitor, start_flow=start_flow)
+        opened = do_open_widget(interface, visitor)
         opened["messages"] = list_messages(opened["conversation"], before=opened["conversation"].last_seq + 1,
                                            limit=50)["items"]
         return opened
@@ -141,7 +140,7 @@ class WidgetConversation(MethodView):
     @blp.response(200, ConversationSchema)
     def get(self, conversation_id):
         """Show the visitor's conversation"""
-        return access_visitor_conversation(current_user, conversation_id)
+        return access_conversation(current_user, conversation_id)
 
 
 @blp.route("/conversations/<id:conversation_id>/messages")
@@ -152,7 +151,7 @@ class WidgetMessages(MethodView):
     @errors(blp, 422)
     def get(self, args, conversation_id):
         """Read the conversation's messages by cursor"""
-        return list_messages(access_visitor_conversation(current_user, conversation_id), **args)
+        return list_messages(access_conversation(current_user, conversation_id), **args)
 
     @visitor_required
     @blp.arguments(MessageCreateSchema)

@@ -2,18 +2,21 @@
 from contextlib import contextmanager
 from html import escape
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import selectinload
 
-from errors import Conflict, Forbidden, NotFound, ValidationFailed
+from errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 from models import Interface, Role, SessionEndReason, User, Workspace, WithdrawReason
-from models.base import ID_MAX
+from schemas.events import EventType
 from services.auth import new_password_link, normalise_email
+from services.core import check_in_workspace, get_in_workspace, lock_row
+from services.events import emit, user_stream
+from services.live_requests import offer_waiting
 from services.mailer import cancel_pending, queue_mail
 from services.pagination import paginate
-
+from services.releases import requeue_agent
 
 
 class EmailTaken(Conflict):
@@ -22,22 +25,6 @@ class EmailTaken(Conflict):
 
 class LastAdmin(Conflict):
     code, message = "last_admin", "A workspace keeps at least one admin"
-
-
-def require_admin(actor):
-    """Raise 403 unless actor is an admin."""
-    if actor.role != Role.ADMIN:
-        raise Forbidden("Only admins can do this")
-
-
-def get_in_workspace(model, object_id, workspace_id):
-    """Return the row of model with this id in the workspace, or None."""
-    if not isinstance(object_id, int) or not 0 < object_id <= ID_MAX:
-        return None
-    row = db.session.get(model, object_id)
-    if row is None or row.workspace_id != workspace_id:
-        return None
-    return row
 
 
 def access_user(actor, user_id):
@@ -70,19 +57,7 @@ def list_users(actor, page, page_size, role=None, interface_id=None, q=None):
 
 def check_interfaces(actor, interface_ids):
     """Return the actor's interfaces with these ids; an unknown id is a field error."""
-    ids = list(dict.fromkeys(interface_ids))
-    if not ids:
-        return []
-    found = db.session.scalars(
-        select(Interface).where(Interface.id.in_(ids), Interface.workspace_id == actor.workspace_id)
-    ).all()
-    missing = sorted(set(ids) - {interface.id for interface in found})
-    if missing:
-        raise ValidationFailed(
-            "Unknown chat interface", errors={"json": {"interface_ids": [f"Unknown interface ids: {missing}"]}}
-        )
-    by_id = {interface.id: interface for interface in found}
-    return [by_id[i] for i in ids]
+    return check_in_workspace(Interface, actor, interface_ids, "interface_ids", "interface", "Unknown chat interface")
 
 
 def _email_in_use(email, exclude_id=None):
@@ -155,10 +130,7 @@ def _other_active_admins(user):
     The lock (a no-op UPDATE of the workspace row) makes two admins removing
     each other at once take turns, so the second one sees the first's change.
     """
-    db.session.execute(
-        update(Workspace).where(Workspace.id == user.workspace_id).values(name=Workspace.name)
-        .execution_options(synchronize_session=False)
-    )
+    lock_row(Workspace, user.workspace_id)
     return db.session.scalar(
         select(func.count()).select_from(User).where(
             User.workspace_id == user.workspace_id, User.role == Role.ADMIN, User.is_active, User.id != user.id
@@ -205,8 +177,6 @@ def do_update_user(actor, user, data):
     with _unique_email(email):
         db.session.flush()
         if "max_chats" in data or interfaces is not None:
-            from services.live_requests import offer_waiting
-
             offer_waiting(user.id)  # more room, or more interfaces: what waits may fit now
         db.session.commit()
     return user
@@ -226,10 +196,6 @@ def do_delete_user(actor, user):
 
 def end_sessions(user, reason):
     """Close the user's sockets and offer their chats and requests to others (caller commits)."""
-    from schemas.events import EventType
-    from services.assignments import requeue_agent
-    from services.events import emit, user_stream
-
     reason = SessionEndReason(reason)
     requeue_agent(user, WithdrawReason(f"agent_{reason.value}"))
     emit(EventType.SESSION_REVOKED, {"reason": reason.value}, [user_stream(user.id)], user.workspace_id)

@@ -12,6 +12,7 @@ from errors import DomainError, Unauthorized
 from extensions import db
 from models import PasswordToken, PasswordTokenPurpose, RevokedToken, User
 from models.base import utcnow
+from services.core import transaction
 from services.passwords import hash_password, needs_rehash, verify_password
 
 TOKEN_KIND_USER = "user"
@@ -35,18 +36,21 @@ def _user_claims(user):
             "ws": user.workspace_id}
 
 
-def issue_tokens(user):
-    """An access and a refresh token; the access token names its refresh token."""
-    refresh_jti = secrets.token_hex(16)
-    claims = _user_claims(user)
-    refresh = create_refresh_token(identity=str(user.id), additional_claims={**claims, "jti": refresh_jti})
-    access = create_access_token(identity=str(user.id), additional_claims={**claims, "rjti": refresh_jti})
+def _access_token(user, refresh_jti):
+    """An access token that names its refresh token, as the API answers it."""
+    claims = {**_user_claims(user), "rjti": refresh_jti}
     return {
-        "access_token": access,
-        "refresh_token": refresh,
+        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
         "token_type": "Bearer",
         "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
     }
+
+
+def issue_tokens(user):
+    """An access and a refresh token; the access token names its refresh token."""
+    refresh_jti = secrets.token_hex(16)
+    refresh = create_refresh_token(identity=str(user.id), additional_claims={**_user_claims(user), "jti": refresh_jti})
+    return {**_access_token(user, refresh_jti), "refresh_token": refresh}
 
 
 def do_login(email, password):
@@ -63,12 +67,7 @@ def do_login(email, password):
 
 def do_refresh(user, refresh_claims):
     """A new access token tied to the same refresh token."""
-    claims = {**_user_claims(user), "rjti": refresh_claims["jti"]}
-    return {
-        "access_token": create_access_token(identity=str(user.id), additional_claims=claims),
-        "token_type": "Bearer",
-        "expires_in": int(current_app.config["JWT_ACCESS_TOKEN_EXPIRES"].total_seconds()),
-    }
+    return _access_token(user, refresh_claims["jti"])
 
 
 def _revoke(jti, expires_at):
@@ -123,7 +122,8 @@ def purge_expired():
     return revoked, links
 
 
-def _token_hash(token):
+def token_hash(token):
+    """How a single-use token (password link, socket ticket) is stored: never the token itself."""
     return hashlib.sha256(token.encode()).hexdigest()
 
 
@@ -137,16 +137,17 @@ def new_password_link(user, purpose=PasswordTokenPurpose.INVITATION):
     )
     token = secrets.token_urlsafe(32)
     ttl = timedelta(seconds=current_app.config["INVITATION_TTL_S"])
-    db.session.add(PasswordToken(user_id=user.id, user_key=user.token_key, token_hash=_token_hash(token),
+    db.session.add(PasswordToken(user_id=user.id, user_key=user.token_key, token_hash=token_hash(token),
                                  purpose=purpose.value, expires_at=now + ttl))
     link = f"{current_app.config['PUBLIC_URL']}/set-password?token={token}"
     return link, now + ttl
 
 
+@transaction
 def do_set_password(token, password):
     """Consume a password link once and set the user's password."""
     now = utcnow()
-    row = db.session.scalar(select(PasswordToken).where(PasswordToken.token_hash == _token_hash(token)))
+    row = db.session.scalar(select(PasswordToken).where(PasswordToken.token_hash == token_hash(token)))
     if row is None or row.used_at is not None or row.expires_at < now:
         raise InvalidPasswordLink()
     # The conditional update decides between two concurrent uses of one link.
@@ -155,13 +156,10 @@ def do_set_password(token, password):
         .values(used_at=now)
     ).rowcount
     if claimed != 1:
-        db.session.rollback()
         raise InvalidPasswordLink()
     user = row.user
     if user is None or not user.is_active or not keys_match(user.token_key, row.user_key):
-        db.session.rollback()
         raise InvalidPasswordLink()
     user.password_hash = hash_password(password)
     user.token_version += 1  # sessions opened with an older password end
-    db.session.commit()
     return user

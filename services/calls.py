@@ -9,14 +9,13 @@ period, or when the chat itself ends, moves or is requeued. A call weighs the
 interface's video weight against its agent's max chats; once it ends the chat
 weighs 1 again.
 
-Locks are taken in the order of services/assignments.py: the conversation row,
-then the call row, then agent rows. Every change of a call's status holds the
-conversation row first, so they happen one after the other.
+Locks are taken in the order of services/core.py: the conversation row, then
+the call row, then agent rows. Every change of a call's status holds the
+conversation row first, so they happen one after the other. Ending a call
+frees room, so the endings that are asked for (hang up, decline, fall back to
+text, a side gone) live with the other releases in services/releases.py.
 """
-from datetime import timedelta
-
-from flask import current_app
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from errors import Conflict, Forbidden, NotFound
@@ -25,14 +24,12 @@ from models import Call, CallEndReason, CallSide, CallStatus, Conversation, Conv
 from models.base import utcnow
 from schemas.calls import CallSchema
 from schemas.events import EventType
-from services.assignments import CapacityFull, NotActive, NotYourChat, access_conversation, lock_agent
-from services.capacity import fits, load_of
-from services.chat import access_conversation_as
 from services.conversations import add_message, emit_conversation_updated
+from services.core import (
+    CapacityFull, NotActive, access_active_chat, access_conversation, has_room, lock_agent, lock_row, transaction,
+)
 from services.events import conversation_stream, emit, user_stream
-from services.presence import PRESENCE_GRACE_S
 
-RING_TIMEOUT_S = 120
 _call_schema = CallSchema()
 
 
@@ -95,7 +92,7 @@ def access_call(principal, call_id):
     if call is None or call.workspace_id != principal.workspace_id:
         raise NotFound("Call not found")
     try:
-        access_conversation_as(principal, call.conversation_id)
+        access_conversation(principal, call.conversation_id)
     except NotFound:
         raise NotFound("Call not found") from None
     return _check_participant(principal, call)
@@ -109,7 +106,7 @@ def live_call_of(conversation_id):
 
 def access_live_call(principal, conversation_id):
     """The live call of a conversation the principal may see, if they take part in it."""
-    conversation = access_conversation_as(principal, conversation_id)
+    conversation = access_conversation(principal, conversation_id)
     call = live_call_of(conversation.id)
     if call is None:
         raise NoLiveCall()
@@ -126,11 +123,6 @@ def list_calls(conversation, before=None, limit=20):
 
 
 # -- lifecycle ----------------------------------------------------------------
-
-
-def _lock_conversation(conversation_id):
-    db.session.execute(update(Conversation).where(Conversation.id == conversation_id)
-                       .values(updated_at=utcnow()))
 
 
 def _insert_call(conversation, agent, initiated_by, accepted):
@@ -153,13 +145,10 @@ def start_call(conversation, agent):
     return call
 
 
+@transaction
 def do_offer_video(agent, conversation_id):
     """Offer video in your text chat: the video weight must fit your max chats (409 capacity_full)."""
-    conversation = access_conversation(agent, conversation_id)
-    if conversation.status != ConversationStatus.ACTIVE:
-        raise NotActive()
-    if conversation.agent_id != agent.id:
-        raise NotYourChat()
+    conversation = access_active_chat(agent, conversation_id, admins_too=False)
     if live_call_of(conversation.id) is not None:
         raise CallInProgress()
     # Reserve the video weight now; a decline or the end of the call gives it back.
@@ -167,35 +156,31 @@ def do_offer_video(agent, conversation_id):
         Conversation.id == conversation.id, Conversation.status == ConversationStatus.ACTIVE,
         Conversation.agent_id == agent.id).values(weight=conversation.interface.video_weight)).rowcount
     if reserved != 1:
-        db.session.rollback()
         raise NotActive()
     call = _insert_call(conversation, agent, CallSide.AGENT, accepted=False)
-    if not lock_agent(agent.id) or not fits(agent, load_of(agent.id), 0):  # the load counts the video weight now
-        db.session.rollback()
+    if not lock_agent(agent.id) or not has_room(agent, 0):  # the load counts the video weight now
         raise CapacityFull()
     add_message(conversation, SenderType.SYSTEM, f"{agent.name} invites you to a video call.",
                 data={"event": "call_offered", "call_id": call.id})
     emit_call_updated(call)
-    db.session.commit()
     return call
 
 
-def _hold(call, *statuses):
+def hold_call(call, *statuses):
     """Lock the conversation then the call; the call re-read, or None once it is no longer in statuses."""
-    _lock_conversation(call.conversation_id)
+    lock_row(Conversation, call.conversation_id)
     db.session.refresh(call)
     return call if call.status in statuses else None
 
 
+@transaction
 def do_accept_video(visitor, call):
     """Accept the video call the agent offered; the browsers may now negotiate."""
     if side_of(visitor) != CallSide.VISITOR:
         raise Forbidden("Only the visitor can accept a video call")
-    if _hold(call, CallStatus.RINGING) is None:
-        db.session.rollback()
+    if hold_call(call, CallStatus.RINGING) is None:
         raise CallEnded()
     if call.accepted_at is not None:
-        db.session.rollback()
         raise NotOffered()
     call.accepted_at = utcnow()
     conversation = db.session.get(Conversation, call.conversation_id)
@@ -205,29 +190,7 @@ def do_accept_video(visitor, call):
     db.session.flush()
     emit_call_updated(call)
     emit_conversation_updated(conversation, [user_stream(call.agent_id)] if call.agent_id else [])
-    db.session.commit()
     return call
-
-
-def do_decline_video(visitor, call):
-    """Decline the video call the agent offered; the chat goes on in text."""
-    if side_of(visitor) != CallSide.VISITOR:
-        raise Forbidden("Only the visitor can decline a video call")
-    if call.status == CallStatus.ENDED:
-        raise CallEnded()
-    if call.initiated_by != CallSide.AGENT or call.accepted_at is not None:
-        raise NotOffered()
-    return end_call(call, CallSide.VISITOR, CallEndReason.DECLINED, statuses=(CallStatus.RINGING,), pending_only=True)
-
-
-def do_hangup(principal, call):
-    """Hang up: the call ends, the chat goes on in text."""
-    return end_call(call, side_of(principal), CallEndReason.HANGUP)
-
-
-def do_fallback_to_text(principal, call):
-    """Leave the video call and go on chatting in text."""
-    return end_call(call, side_of(principal), CallEndReason.FALLBACK_TO_TEXT)
 
 
 def _duration(call, now):
@@ -254,8 +217,11 @@ def _ended_text(call):
     return "The video call ended."
 
 
-def _close(call, by, reason, conversation_active):
-    """End a held call: times, message, events (the caller holds the conversation and commits)."""
+def close_call(call, by, reason, conversation_active):
+    """End a held call: times, message, events (the caller holds the conversation and commits).
+
+    Returns the agent whose chat weighs 1 again, whose freed room the caller offers (None when none was freed).
+    """
     now = utcnow()
     call.status, call.ended_at, call.ended_by, call.end_reason = CallStatus.ENDED, now, by, str(reason)
     call.duration_s = _duration(call, now)
@@ -270,29 +236,15 @@ def _close(call, by, reason, conversation_active):
                       "ended_by": str(by), "end_reason": str(reason)})
     db.session.flush()
     emit_call_updated(call)
-    if changed:
-        from services.live_requests import offer_waiting
-
-        emit_conversation_updated(conversation, [user_stream(call.agent_id)] if call.agent_id else [])
-        if call.agent_id:
-            offer_waiting(call.agent_id)  # the chat weighs 1 again: what waits may fit now
-
-
-def end_call(call, by, reason, statuses=(CallStatus.RINGING, CallStatus.ACTIVE), pending_only=False):
-    """End a live call for one side; 409 call_ended when it has ended already."""
-    if _hold(call, *statuses) is None or (pending_only and call.accepted_at is not None):
-        db.session.rollback()
-        raise CallEnded() if call.status == CallStatus.ENDED else NotOffered()
-    conversation = db.session.get(Conversation, call.conversation_id)
-    active = conversation.status == ConversationStatus.ACTIVE and conversation.agent_id == call.agent_id
-    _close(call, by, reason, active)
-    db.session.commit()
-    return call
+    if not changed:
+        return None
+    emit_conversation_updated(conversation, [user_stream(call.agent_id)] if call.agent_id else [])
+    return call.agent_id
 
 
 def activate(call):
     """The SDP answer goes through: the call is active from now (the caller commits)."""
-    if _hold(call, CallStatus.RINGING) is None:
+    if hold_call(call, CallStatus.RINGING) is None:
         return
     call.status, call.answered_at = CallStatus.ACTIVE, utcnow()
     conversation = db.session.get(Conversation, call.conversation_id)
@@ -310,16 +262,15 @@ _RELEASE_REASONS = {ConversationStatus.CLOSED: CallEndReason.CONVERSATION_ENDED,
 def end_on_release(conversation, new_status=None):
     """The chat left its agent (ended, handed back, requeued, transferred): its call ends too.
 
-    Runs in the caller's transaction, which holds the conversation row.
+    Runs in the caller's transaction, which holds the conversation row; returns
+    the agent whose room the end freed, as close_call does.
     """
-    call = db.session.scalar(select(Call).where(Call.conversation_id == conversation.id,
-                                                Call.status != CallStatus.ENDED))
+    call = live_call_of(conversation.id)
     if call is None:
         return None
     reason = _RELEASE_REASONS.get(new_status, CallEndReason.TRANSFERRED)
     # A transferred chat stays active, with another agent: it goes on in text.
-    _close(call, CallSide.SYSTEM, reason, conversation_active=new_status is None)
-    return call
+    return close_call(call, CallSide.SYSTEM, reason, conversation_active=new_status is None)
 
 
 # -- presence -----------------------------------------------------------------
@@ -331,44 +282,3 @@ def touch_visitors(visitor_ids):
                        .values(visitor_seen_at=utcnow()))
 
 
-def _why_over(call, agent_seen, threshold, ring_threshold):
-    """(who, why) a live call is over: a side without a socket past the grace period, or ringing too long."""
-    if call.created_at < threshold:
-        if call.visitor_seen_at < threshold:
-            return CallSide.VISITOR, CallEndReason.CONNECTION_LOST
-        if agent_seen is None or agent_seen < threshold:
-            return CallSide.AGENT, CallEndReason.CONNECTION_LOST
-    if call.status == CallStatus.RINGING and call.created_at < ring_threshold:
-        return CallSide.SYSTEM, CallEndReason.NO_ANSWER
-    return None
-
-
-def sweep_abandoned_calls(now=None, limit=200):
-    """End live calls with a side gone past the grace period, or ringing too long; returns their ids."""
-    now = now or utcnow()
-    config = current_app.config
-    threshold = now - timedelta(seconds=config.get("PRESENCE_GRACE_S", PRESENCE_GRACE_S))
-    ring_threshold = now - timedelta(seconds=config.get("CALL_RING_TIMEOUT_S", RING_TIMEOUT_S))
-    gone = or_(Call.visitor_seen_at < threshold, User.presence_seen_at.is_(None), User.presence_seen_at < threshold)
-    due = db.session.scalars(select(Call.id).outerjoin(User, User.id == Call.agent_id).where(
-        Call.status != CallStatus.ENDED,
-        or_(and_(Call.created_at < threshold, gone),
-            and_(Call.status == CallStatus.RINGING, Call.created_at < ring_threshold)))
-        .order_by(Call.id).limit(limit)).all()
-    db.session.rollback()
-    ended = []
-    for call_id in due:
-        call = db.session.get(Call, call_id)
-        if call is None or _hold(call, CallStatus.RINGING, CallStatus.ACTIVE) is None:
-            db.session.rollback()
-            continue
-        agent_seen = db.session.scalar(select(User.presence_seen_at).where(User.id == call.agent_id))
-        over = _why_over(call, agent_seen, threshold, ring_threshold)
-        if over is None:  # a socket came back, or the answer came, meanwhile
-            db.session.rollback()
-            continue
-        conversation = db.session.get(Conversation, call.conversation_id)
-        _close(call, *over, conversation.status == ConversationStatus.ACTIVE and conversation.agent_id == call.agent_id)
-        db.session.commit()
-        ended.append(call_id)
-    return ended

@@ -1,29 +1,26 @@
-"""Sending messages as a visitor or an agent, shared by REST and the socket."""
-from sqlalchemy import bindparam, select
+"""What the two sides of a chat say: messages, read positions, the visitor's buttons.
 
-from errors import Conflict, NotFound
+Shared by REST and the socket. A visitor's text or button press while the bot
+leads goes to the flow (services/flow_runtime.py), and a press of Live chat or
+Video chat asks for an agent (services/live_requests.py).
+"""
+from sqlalchemy import bindparam, select, update
+
+from errors import Conflict, ValidationFailed
 from extensions import db
-from models import Role, User
+from models import Component, ComponentType, Role, User
 from models.conversation import Conversation, ConversationStatus, SenderType, Visitor
-from services.conversations import do_send_message
-from services.interfaces import member_clause, serves
-from services.visitors import access_visitor_conversation
+from schemas.events import EventType
+from services.conversations import add_message, do_send_message, emit_conversation_updated
+from services.core import NotAssigned, access_conversation, member_clause, transaction
+from services.events import conversation_stream, emit
+from services.flow_engine import InvalidInput, advance
+from services.flow_runtime import apply, load_flow, lock_bot_phase, mark_initiated, on_visitor_text, renderer
+from services.live_requests import request_live
 
 
-class NotAssigned(Conflict):
-    code, message = "not_assigned", "You are not the agent of this conversation"
-
-
-def access_conversation_as(principal, conversation_id):
-    """A conversation the principal may see; 404 otherwise."""
-    if not isinstance(principal, User):
-        return access_visitor_conversation(principal, conversation_id)
-    conversation = db.session.get(Conversation, conversation_id)
-    if conversation is None or conversation.workspace_id != principal.workspace_id:
-        raise NotFound("Conversation not found")
-    if not serves(principal, conversation.interface_id):
-        raise NotFound("Conversation not found")
-    return conversation
+class InputNotExpected(Conflict):
+    code = "input_not_expected"
 
 
 # Built once: the socket's message.send runs them with every message.
@@ -43,7 +40,7 @@ def load_sender(kind, principal_id, conversation_id):
     """The sender and the conversation in one statement, when the sender may see it; None otherwise.
 
     The hot path of a socket's message.send. None means "ask again the long
-    way" (principal, then access_conversation_as), which tells a revoked
+    way" (principal, then access_conversation), which tells a revoked
     session from an unknown conversation.
     """
     params = {"principal_id": principal_id, "conversation_id": conversation_id}
@@ -54,8 +51,6 @@ def load_sender(kind, principal_id, conversation_id):
 
 
 def _after_visitor_text(conversation, message):
-    from services.flow_runtime import on_visitor_text
-
     if conversation.status == ConversationStatus.BOT:
         on_visitor_text(conversation, message)
 
@@ -66,7 +61,7 @@ def send_message_as(principal, conversation_id, text, client_id, conversation=No
     `conversation`, when given, was already checked against the principal (load_sender).
     """
     if conversation is None:
-        conversation = access_conversation_as(principal, conversation_id)
+        conversation = access_conversation(principal, conversation_id)
     if isinstance(principal, User):
         if conversation.agent_id != principal.id or conversation.status != ConversationStatus.ACTIVE:
             raise NotAssigned()
@@ -74,22 +69,54 @@ def send_message_as(principal, conversation_id, text, client_id, conversation=No
     return do_send_message(conversation, SenderType.VISITOR, text, client_id, after_add=_after_visitor_text)
 
 
+@transaction
 def do_mark_read(principal, conversation_id, seq):
     """Move the reader's read position forward (never back) and tell the other side."""
-    from sqlalchemy import update
-
-    from models import Conversation as ConversationModel
-    from schemas.events import EventType
-    from services.events import conversation_stream, emit
-
-    conversation = access_conversation_as(principal, conversation_id)
+    conversation = access_conversation(principal, conversation_id)
     reader = "agent" if isinstance(principal, User) else "visitor"
-    column = ConversationModel.agent_read_seq if reader == "agent" else ConversationModel.visitor_read_seq
+    column = Conversation.agent_read_seq if reader == "agent" else Conversation.visitor_read_seq
     seq = min(seq, conversation.last_seq)
-    moved = db.session.execute(update(ConversationModel).where(ConversationModel.id == conversation.id, column < seq)
+    moved = db.session.execute(update(Conversation).where(Conversation.id == conversation.id, column < seq)
                                .values({column: seq})).rowcount
     if moved:
         emit(EventType.CONVERSATION_READ, {"conversation_id": conversation.id, "reader": reader, "seq": seq},
              [conversation_stream(conversation.id)], conversation.workspace_id)
-    db.session.commit()
     return {"conversation_id": conversation.id, "reader": reader, "seq": max(seq, getattr(conversation, column.key))}
+
+
+def _button_label(flow, position, button_id, render):
+    for component in flow:
+        if component["id"] == position:
+            for button in render(component)["buttons"]:
+                if button["id"] == button_id:
+                    return button["label"]
+    return None
+
+
+@transaction
+def do_visitor_action(visitor, conversation_id, user_input):
+    """Apply a button press, Skip or Back; returns the conversation and the new messages."""
+    conversation = access_conversation(visitor, conversation_id)
+    lock_bot_phase(conversation)
+    flow = load_flow(conversation.interface_id)
+    render = renderer(conversation)
+    messages = []
+    label = {"skip": "Skip", "back": "Back"}.get(user_input["type"])
+    if user_input["type"] == "button":
+        label = _button_label(flow, conversation.component_id, user_input.get("button_id"), render)
+    try:
+        step = advance(flow, conversation.component_id, user_input, render)
+    except InvalidInput as error:
+        raise InputNotExpected(str(error)) from None
+    if label:
+        messages.append(add_message(conversation, SenderType.VISITOR, label,
+                                    data={"action": user_input["type"], "button_id": user_input.get("button_id")}))
+    mark_initiated(conversation)
+    messages += apply(conversation, step)
+    if step.effect and step.effect["type"] == "request":
+        component = db.session.get(Component, step.position)
+        if component is None or component.type != ComponentType.LIVE_CHAT:
+            raise ValidationFailed("This component cannot start a live chat")
+        messages += request_live(conversation, step.effect["kind"], component)
+    emit_conversation_updated(conversation)
+    return {"conversation": conversation, "messages": messages}

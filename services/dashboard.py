@@ -2,7 +2,7 @@
 from sqlalchemy import select
 
 from models import Conversation, ConversationStatus, Interface, LiveRequest, RequestStatus, Role, User
-from services.live_requests import request_view
+from services.queue import request_view
 from services.pagination import paginate
 
 SCOPES = ("mine", "waiting", "bot", "active", "closed", "all")

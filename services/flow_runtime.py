@@ -1,35 +1,25 @@
 """The flow at run time: applies the engine's answers to a conversation.
 
 Bot messages are stored like any other message. Every function here works in
-the caller's transaction; the do_* functions commit.
+the caller's transaction; the visitor's own actions (services/chat.py) commit.
 """
-from sqlalchemy import select, update
+from sqlalchemy import update
 
-from errors import Conflict, ValidationFailed
 from extensions import db
-from models import Component, ComponentType, Conversation, ConversationStatus, NotificationType, SenderType
+from models import Conversation, ConversationStatus, NotificationType, SenderType
 from models.base import utcnow
 from services.conversations import add_message, emit_conversation_updated
+from services.core import NotInBotPhase, lock_row
 from services.flow_engine import InvalidInput, advance, start
+from services.flows import flow_components
 from services.notifications import interface_agents_of, notify
 from services.render import Stage, render_component
-from services.visitors import access_visitor_conversation
-
-
-class NotInBotPhase(Conflict):
-    code, message = "not_in_bot_phase", "The bot is not leading this conversation now"
-
-
-class InputNotExpected(Conflict):
-    code = "input_not_expected"
 
 
 def load_flow(interface_id):
     """The interface's components in order, as the engine reads them."""
-    rows = db.session.scalars(
-        select(Component).where(Component.interface_id == interface_id).order_by(Component.position, Component.id)
-    ).all()
-    return [{"id": c.id, "type": c.type.value, "name": c.name, "config": c.config} for c in rows]
+    return [{"id": c.id, "type": c.type.value, "name": c.name, "config": c.config}
+            for c in flow_components(interface_id)]
 
 
 def context_of(conversation, stage=Stage.START, agent=None, position=None):
@@ -94,19 +84,14 @@ def hold_bot_phase(conversation):
     it waits for this transaction, and this one sees the new status: no bot
     message can follow a committed takeover.
     """
-    locked = db.session.execute(
-        update(Conversation).where(Conversation.id == conversation.id,
-                                   Conversation.status == ConversationStatus.BOT)
-        .values(updated_at=utcnow())
-    ).rowcount
+    locked = lock_row(Conversation, conversation.id, Conversation.status == ConversationStatus.BOT)
     db.session.refresh(conversation)
-    return locked == 1
+    return locked
 
 
 def lock_bot_phase(conversation):
     """hold_bot_phase, or 409 when the bot does not lead the conversation."""
     if not hold_bot_phase(conversation):
-        db.session.rollback()
         raise NotInBotPhase()
 
 
@@ -131,44 +116,3 @@ def on_visitor_text(conversation, message):
     flow = load_flow(conversation.interface_id)
     return apply(conversation, advance(flow, conversation.component_id, {"type": "text", "text": message.text},
                                        renderer(conversation)))
-
-
-def _button_label(flow, position, button_id, render):
-    for component in flow:
-        if component["id"] == position:
-            for button in render(component)["buttons"]:
-                if button["id"] == button_id:
-                    return button["label"]
-    return None
-
-
-def do_visitor_action(visitor, conversation_id, user_input):
-    """Apply a button press, Skip or Back; returns the conversation and the new messages."""
-    from services.live_requests import request_live
-
-    conversation = access_visitor_conversation(visitor, conversation_id)
-    lock_bot_phase(conversation)
-    flow = load_flow(conversation.interface_id)
-    render = renderer(conversation)
-    messages = []
-    label = {"skip": "Skip", "back": "Back"}.get(user_input["type"])
-    if user_input["type"] == "button":
-        label = _button_label(flow, conversation.component_id, user_input.get("button_id"), render)
-    try:
-        step = advance(flow, conversation.component_id, user_input, render)
-    except InvalidInput as error:
-        db.session.rollback()
-        raise InputNotExpected(str(error)) from None
-    if label:
-        messages.append(add_message(conversation, SenderType.VISITOR, label,
-                                    data={"action": user_input["type"], "button_id": user_input.get("button_id")}))
-    mark_initiated(conversation)
-    messages += apply(conversation, step)
-    if step.effect and step.effect["type"] == "request":
-        component = db.session.get(Component, step.position)
-        if component is None or component.type != ComponentType.LIVE_CHAT:
-            raise ValidationFailed("This component cannot start a live chat")
-        messages += request_live(conversation, step.effect["kind"], component)
-    emit_conversation_updated(conversation)
-    db.session.commit()
-    return {"conversation": conversation, "messages": messages}

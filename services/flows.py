@@ -17,7 +17,7 @@ from errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from extensions import db
 from models import Component, ComponentType, Interface, Role, User
 from schemas.components import CONFIG_SCHEMAS
-from services.agents import get_in_workspace
+from services.core import get_in_workspace, lock_row
 from services.render import STAGES, Action, render_component
 
 
@@ -88,7 +88,8 @@ def _views(components):
     return views
 
 
-def _flow(interface_id):
+def flow_components(interface_id):
+    """The interface's components, in flow order."""
     return db.session.scalars(
         select(Component).where(Component.interface_id == interface_id).order_by(Component.position, Component.id)
     ).all()
@@ -96,7 +97,7 @@ def _flow(interface_id):
 
 def list_components(actor, interface):
     """List the components of the interface's flow in order."""
-    return _views(_flow(interface.id))
+    return _views(flow_components(interface.id))
 
 
 def read_component(actor, component):
@@ -105,14 +106,8 @@ def read_component(actor, component):
 
 
 def _lock_flow(interface):
-    """Take the flow's lock before anything is read for a write: a no-op UPDATE of the interface row.
-
-    A row lock on PostgreSQL (one that does not block rows referring to the
-    interface); on SQLite it takes the write lock, which SELECT ... FOR UPDATE
-    would not. Setting updated_at to itself keeps its onupdate from firing.
-    """
-    table = Interface.__table__
-    db.session.execute(table.update().where(table.c.id == interface.id).values(updated_at=table.c.updated_at))
+    """Take the flow's lock (the interface row) before anything is read for a write."""
+    lock_row(Interface, interface.id)
 
 
 def _count(interface_id):
@@ -289,7 +284,7 @@ def do_move_component(actor, component, position):
 
 def _referencing(component):
     ids = []
-    for other in _flow(component.interface_id):
+    for other in flow_components(component.interface_id):
         if other.type != ComponentType.MESSAGE or other.id == component.id:
             continue
         if any(button["target"].get("component_id") == component.id for button in other.config["buttons"]):

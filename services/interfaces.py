@@ -1,28 +1,13 @@
 """Chat interfaces: CRUD, public key rotation, agent assignment."""
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from errors import NotFound, ValidationFailed
+from errors import NotFound
 from extensions import db
-from models import Interface, Role, RoutingMode, User, interface_agents
+from models import Interface, Role, RoutingMode, User
 from models.interface import new_public_key
-from services.agents import get_in_workspace
+from services.core import check_in_workspace, get_in_workspace, serves
 from services.pagination import paginate
-
-
-def member_clause(user_id, interface_id):
-    """SQL truth of "the user is assigned to the interface" (columns or values), for use inside a query."""
-    return exists().where(interface_agents.c.user_id == user_id, interface_agents.c.interface_id == interface_id)
-
-
-def is_member(user_id, interface_id):
-    """Whether the user is assigned to the interface: one indexed lookup, not the interface's agent list."""
-    return bool(db.session.scalar(select(member_clause(user_id, interface_id))))
-
-
-def serves(user, interface_id):
-    """Whether the user works the interface: admins serve every interface of their workspace."""
-    return user.role == Role.ADMIN or is_member(user.id, interface_id)
 
 
 def access_interface(actor, interface_id):
@@ -45,17 +30,7 @@ def list_interfaces(actor, page, page_size):
 
 def check_agents(actor, user_ids):
     """Return the users of the actor's workspace with these ids; an unknown id is a field error."""
-    ids = list(dict.fromkeys(user_ids))
-    if not ids:
-        return []
-    found = db.session.scalars(
-        select(User).where(User.id.in_(ids), User.workspace_id == actor.workspace_id)
-    ).all()
-    missing = sorted(set(ids) - {user.id for user in found})
-    if missing:
-        raise ValidationFailed("Unknown user", errors={"json": {"agent_ids": [f"Unknown user ids: {missing}"]}})
-    by_id = {user.id: user for user in found}
-    return [by_id[i] for i in ids]
+    return check_in_workspace(User, actor, user_ids, "agent_ids", "user")
 
 
 def _apply(actor, interface, data):

@@ -12,7 +12,7 @@ timer.
 """
 from datetime import timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from errors import Conflict, NotFound
@@ -20,19 +20,19 @@ from extensions import db
 from metrics import LIVE_REQUESTS, count_after_commit
 from models import (
     AuditAction, Availability, Component, Conversation, ConversationStatus, Interface, LiveRequest, Notification,
-    NotificationStatus, NotificationType, RequestKind, RequestStatus, RoutingMode, User, WithdrawReason,
-    interface_agents,
+    NotificationStatus, RequestKind, RequestStatus, RoutingMode, User, WithdrawReason, interface_agents,
 )
 from models.base import utcnow
-from schemas.events import EphemeralType, EventType
+from services.assignments import auto_assign
 from services.audit import audit
-from services.capacity import fits, load_of, weight_of, with_room
 from services.conversations import emit_conversation_updated
-from services.events import announce, conversation_stream, emit
+from services.core import access_conversation, has_room, lock_agent, lock_row, transaction, weight_of, with_room
 from services.flow_runtime import continue_after, show_stage
 from services.notifications import notify, online_agents, withdraw_for_request
+from services.queue import (
+    NOTIFICATION_OF, emit_request_updated, latest_request, live_chat_component, request_view, resolve, update_queue,
+)
 from services.render import Stage
-from services.visitors import access_visitor_conversation
 
 
 class AlreadyWaiting(Conflict):
@@ -43,10 +43,6 @@ class NoPendingRequest(Conflict):
     code, message = "no_pending_request", "No request of this conversation is waiting"
 
 
-NOTIFICATION_OF = {RequestKind.TEXT: NotificationType.LIVE_CHAT_REQUEST,
-                   RequestKind.VIDEO: NotificationType.VIDEO_CHAT_REQUEST}
-
-
 def request_live(conversation, kind, component):
     """Create a live request (the caller holds the conversation in the bot phase and commits)."""
     return _open(conversation, RequestKind(kind), component, exclude=set(), welcome=True)
@@ -54,17 +50,12 @@ def request_live(conversation, kind, component):
 
 def reopen_request(conversation, kind, exclude):
     """Offer a conversation whose agent left to the others (the caller commits)."""
-    from services.assignments import live_chat_component
-
-    last = db.session.scalar(select(LiveRequest).where(LiveRequest.conversation_id == conversation.id)
-                             .order_by(LiveRequest.id.desc()).limit(1))
+    last = latest_request(conversation)
     component = live_chat_component(conversation.interface_id, last.component_id if last else None)
     return _open(conversation, kind, component, exclude=exclude, welcome=False)
 
 
 def _open(conversation, kind, component, exclude, welcome):
-    from services.assignments import auto_assign
-
     interface = conversation.interface
     online = [agent for agent in online_agents(interface.id) if agent.id not in exclude]
     agents = with_room(online, weight_of(interface, kind))  # busy agents are not absent: the request waits
@@ -112,8 +103,6 @@ def offer_waiting(agent_id):
     them, once. Least busy: each waiting request that fits goes to the least
     busy agent with room, as when it was asked.
     """
-    from services.assignments import auto_assign, lock_agent
-
     agent = db.session.get(User, agent_id)
     if agent is None or not agent.is_active or agent.availability != Availability.ONLINE:
         return
@@ -125,14 +114,12 @@ def offer_waiting(agent_id):
     for request in waiting:
         interface = db.session.get(Interface, request.interface_id)
         weight = weight_of(interface, request.kind)
-        if not fits(agent, load_of(agent.id), weight):
+        if not has_room(agent, weight):
             continue
         conversation = db.session.get(Conversation, request.conversation_id)
         if interface.routing_mode == RoutingMode.LEAST_BUSY:
             # The request row first, as everywhere: then the agents' rows in auto_assign.
-            held = db.session.scalar(select(LiveRequest.id).where(
-                LiveRequest.id == request.id, LiveRequest.status == RequestStatus.PENDING).with_for_update())
-            if held is not None:
+            if lock_row(LiveRequest, request.id, LiveRequest.status == RequestStatus.PENDING):
                 auto_assign(request, conversation, with_room(online_agents(interface.id), weight))
             continue
         lock_agent(agent.id)  # two offers to one agent take turns: each sees the other's notification
@@ -155,58 +142,8 @@ def offline_path(conversation, request, component):
         messages.append(show_stage(conversation, component, Stage.OFFLINE, request_id=request.id))
     if not form_active:
         messages += continue_after(conversation, request.component_id)
-    _emit_request(request)
+    emit_request_updated(request)
     return messages
-
-
-def queue_position(request):
-    if request.status != RequestStatus.PENDING:
-        return None
-    return db.session.scalar(select(func.count()).select_from(LiveRequest).where(
-        LiveRequest.interface_id == request.interface_id, LiveRequest.status == RequestStatus.PENDING,
-        LiveRequest.id <= request.id))
-
-
-def request_view(request):
-    return {"request_id": request.id, "kind": request.kind.value, "status": request.status.value,
-            "queue_position": queue_position(request), "deadline_at": request.deadline_at.isoformat()}
-
-
-def _emit_request(request):
-    emit(EventType.REQUEST_UPDATED, request_view(request), [conversation_stream(request.conversation_id)],
-         request.workspace_id)
-
-
-def update_queue(interface_id):
-    """Tell every waiting visitor of the interface their place in the queue, once the change commits.
-
-    Positions are announced without being stored (GET .../request reads them
-    again), so a long queue costs one publish per waiting visitor, not one row.
-    """
-    pending = db.session.execute(select(LiveRequest.id, LiveRequest.conversation_id, LiveRequest.kind,
-                                        LiveRequest.deadline_at).where(
-        LiveRequest.interface_id == interface_id, LiveRequest.status == RequestStatus.PENDING)
-        .order_by(LiveRequest.id)).all()
-    for place, (request_id, conversation_id, kind, deadline_at) in enumerate(pending, start=1):
-        announce(EphemeralType.QUEUE_POSITION, {"request_id": request_id, "kind": kind.value, "status": "pending",
-                                             "queue_position": place, "deadline_at": deadline_at.isoformat()},
-                 [conversation_stream(conversation_id)])
-
-
-def resolve(request_id, status, *, agent_id=None, now=None):
-    """Move a pending request to status if it is still pending (the database decides)."""
-    now = now or utcnow()
-    conditions = [LiveRequest.id == request_id, LiveRequest.status == RequestStatus.PENDING]
-    if status == RequestStatus.EXPIRED:
-        conditions.append(LiveRequest.deadline_at <= now)
-    elif status == RequestStatus.ACCEPTED:
-        conditions.append(LiveRequest.deadline_at > now)
-    moved = db.session.execute(
-        update(LiveRequest).where(*conditions).values(status=status, resolved_at=now, agent_id=agent_id)
-    ).rowcount == 1
-    if moved:
-        count_after_commit(db.session, LIVE_REQUESTS, outcome=RequestStatus(status).value)
-    return moved
 
 
 def _expire(request_id, now):
@@ -254,32 +191,27 @@ def abandon_pending(visitor_id, now):
                        .values(status=ConversationStatus.BOT))
     db.session.refresh(conversation)
     audit(AuditAction.ABANDONED, request.workspace_id, None, conversation.id, request.id)
-    _emit_request(request)
+    emit_request_updated(request)
     emit_conversation_updated(conversation)
     update_queue(request.interface_id)
     return request
 
 
-def latest_request(conversation):
-    return db.session.scalar(select(LiveRequest).where(LiveRequest.conversation_id == conversation.id)
-                             .order_by(LiveRequest.id.desc()).limit(1))
-
-
 def get_visitor_request(visitor, conversation_id):
     """The latest request of the visitor's conversation, with its place in the queue."""
-    request = latest_request(access_visitor_conversation(visitor, conversation_id))
+    request = latest_request(access_conversation(visitor, conversation_id))
     if request is None:
         raise NotFound("This conversation has no request")
     return request_view(request)
 
 
+@transaction
 def do_cancel_request(visitor, conversation_id):
     """The visitor withdraws their waiting request; the bot leads again."""
-    conversation = access_visitor_conversation(visitor, conversation_id)
+    conversation = access_conversation(visitor, conversation_id)
     request = db.session.scalar(select(LiveRequest).where(
         LiveRequest.conversation_id == conversation.id, LiveRequest.status == RequestStatus.PENDING))
     if request is None or not resolve(request.id, RequestStatus.CANCELLED):
-        db.session.rollback()
         raise NoPendingRequest()
     db.session.refresh(request)
     withdraw_for_request(request, WithdrawReason.CANCELLED)
@@ -287,8 +219,7 @@ def do_cancel_request(visitor, conversation_id):
                                                   Conversation.status == ConversationStatus.WAITING)
                        .values(status=ConversationStatus.BOT))
     db.session.refresh(conversation)
-    _emit_request(request)
+    emit_request_updated(request)
     emit_conversation_updated(conversation)
     update_queue(request.interface_id)
-    db.session.commit()
     return request_view(request)

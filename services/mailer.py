@@ -13,6 +13,7 @@ from extensions import db
 from metrics import OUTBOX_SEND_FAILURES
 from models import OutboxMail, OutboxStatus, User
 from models.base import utcnow
+from services.workers import PeriodicWorker
 
 log = logging.getLogger(__name__)
 
@@ -203,8 +204,6 @@ def deliver(message):
 
 def outbox_sender(app):
     """The worker that drains the outbox inside a server process."""
-    from services.sweeper import PeriodicWorker
-
     return PeriodicWorker(app, "outbox-sender", app.config["OUTBOX_POLL_S"], send_due)
 
 

@@ -9,7 +9,7 @@ from models import (
 )
 from models.base import utcnow
 from schemas.events import EventType
-from services.capacity import with_room
+from services.core import with_room
 from services.events import emit, user_stream
 
 

@@ -10,12 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 from models import Component, FormFieldType, LiveRequest, OfflineSubmission, RequestStatus
+from services.core import access_conversation, transaction
 from services.flow_runtime import show_stage
 from services.flows import admin_emails
 from services.mailer import queue_mail
 from services.pagination import paginate
 from services.render import Stage
-from services.visitors import access_visitor_conversation
 
 PHONE = re.compile(r"^[0-9+()\-. ]{3,32}$")
 _email = Email()
@@ -99,9 +99,10 @@ def _mail(interface, form_fields, answers, reply_to):
     return text, html
 
 
+@transaction
 def do_submit_offline_form(visitor, conversation_id, request_id, answers):
     """Store the visitor's form, queue its e-mail and thank them; once per request."""
-    conversation = access_visitor_conversation(visitor, conversation_id)
+    conversation = access_conversation(visitor, conversation_id)
     request = db.session.get(LiveRequest, request_id)
     if request is None or request.conversation_id != conversation.id:
         raise NotFound("Request not found")
@@ -122,7 +123,6 @@ def do_submit_offline_form(visitor, conversation_id, request_id, answers):
         with db.session.begin_nested():
             db.session.add(submission)
     except IntegrityError:
-        db.session.rollback()
         raise AlreadySubmitted() from None
     reply_to = next((cleaned[f["key"]] for f in form["fields"]
                      if f["type"] == FormFieldType.EMAIL and cleaned.get(f["key"])), None)
@@ -131,7 +131,6 @@ def do_submit_offline_form(visitor, conversation_id, request_id, answers):
         queue_mail("offline_form", recipients, f"Offline message from {conversation.interface.name}", text, html,
                    reply_to=reply_to, workspace_id=conversation.workspace_id)
     show_stage(conversation, component, Stage.THANK_YOU)
-    db.session.commit()
     return submission
 
 

@@ -22,19 +22,21 @@ from sqlalchemy import select, update
 from extensions import db
 from models import Availability, Conversation, ConversationStatus, User, Visitor, WithdrawReason
 from models.base import utcnow
+from schemas.events import EventType
+from services.calls import touch_visitors
+from services.core import PRESENCE_GRACE_S, VISITOR_PRESENCE_GRACE_S, transaction
+from services.events import conversation_stream, emit, user_stream
+from services.live_requests import abandon_pending, offer_waiting
+from services.releases import end_for_idle_visitor, requeue_agent
 
 log = logging.getLogger(__name__)
 
-PRESENCE_GRACE_S = 60
-VISITOR_PRESENCE_GRACE_S = 60
 VISITOR_IDLE_TIMEOUT_S = 600
 HEARTBEAT_FLUSH_S = 1.0  # a process writes its sockets' heartbeats at most this often
 
 
 def write_heartbeats(user_ids=(), visitor_ids=()):
     """Mark these users (presence) and visitors (their live calls) as seen now, and commit."""
-    from services.calls import touch_visitors
-
     try:
         if user_ids:
             touch_presence(sorted(user_ids))  # by primary key: the rows are locked in id order either way
@@ -110,9 +112,6 @@ def touch_visitor_presence(visitor_ids):
 
 def _tell_agent(visitor_id, online, seen):
     """visitor.presence on the visitor's chat with an agent, if they have one."""
-    from schemas.events import EventType
-    from services.events import conversation_stream, emit, user_stream
-
     conversation = db.session.scalar(select(Conversation).where(
         Conversation.visitor_id == visitor_id, Conversation.status == ConversationStatus.ACTIVE))
     if conversation is None:
@@ -130,8 +129,6 @@ def sweep_absent_visitors(now=None):
 
     A waiting request of theirs is abandoned; an agent with them is told.
     """
-    from services.live_requests import abandon_pending
-
     now = now or utcnow()
     grace = current_app.config.get("VISITOR_PRESENCE_GRACE_S", VISITOR_PRESENCE_GRACE_S)
     threshold = now - timedelta(seconds=grace)
@@ -158,8 +155,6 @@ def sweep_absent_visitors(now=None):
 
 def sweep_idle_chats(now=None):
     """Close the chats with an agent whose visitor has been gone past the idle timeout; returns their ids."""
-    from services.assignments import end_for_idle_visitor
-
     now = now or utcnow()
     idle = current_app.config.get("VISITOR_IDLE_TIMEOUT_S", VISITOR_IDLE_TIMEOUT_S)
     threshold = now - timedelta(seconds=idle)
@@ -170,12 +165,9 @@ def sweep_idle_chats(now=None):
     return [conversation_id for conversation_id in due if end_for_idle_visitor(conversation_id, threshold)]
 
 
+@transaction
 def do_set_availability(user, availability):
     """Set the user's availability; going offline hands their chats back to the queue."""
-    from services.assignments import requeue_agent
-
-    from services.live_requests import offer_waiting
-
     availability = Availability(availability)
     if availability == Availability.OFFLINE and user.availability != Availability.OFFLINE:
         requeue_agent(user, WithdrawReason.AGENT_OFFLINE)
@@ -184,14 +176,11 @@ def do_set_availability(user, availability):
     if coming_online:
         db.session.flush()
         offer_waiting(user.id)
-    db.session.commit()
     return user
 
 
 def sweep_absent(now=None):
     """Set offline the online agents whose sockets are gone past the grace period; returns them."""
-    from services.assignments import requeue_agent
-
     now = now or utcnow()
     grace = current_app.config.get("PRESENCE_GRACE_S", PRESENCE_GRACE_S)
     threshold = now - timedelta(seconds=grace)

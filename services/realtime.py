@@ -22,7 +22,7 @@ from schemas.events import (
 )
 from schemas.inbound import JSONTooDeep, load_json
 from services.broker import RESYNC
-from services.interfaces import serves
+from services.core import serves
 from services.events import (
     broker, conversation_stream, last_pos, publish_ephemeral, replay, user_stream, visitor_stream,
 )
@@ -412,9 +412,9 @@ class SocketSession:
             self._unsubscribe(command["stream"])
             return [self._ack(ref, {"stream": command["stream"]})]
         if command_type == CommandType.TYPING:
-            from services.chat import access_conversation_as
+            from services.core import access_conversation
 
-            conversation = access_conversation_as(principal, command["conversation_id"])
+            conversation = access_conversation(principal, command["conversation_id"])
             publish_ephemeral(conversation_stream(conversation.id), {
                 "type": EphemeralType.TYPING.value, "stream": conversation_stream(conversation.id),
                 "data": {"conversation_id": conversation.id, "sender_type": self.kind if self.kind == "visitor" else "agent",
@@ -454,7 +454,7 @@ class SocketSession:
 
 def _agent_command(user, command_type, command):
     """Run an agent command through the same services as REST; the ack carries the conversation."""
-    from services import assignments
+    from services import assignments, releases
     from services.conversations import dump_conversation
 
     if command_type == CommandType.REQUEST_ACCEPT:
@@ -462,10 +462,10 @@ def _agent_command(user, command_type, command):
     elif command_type == CommandType.CONVERSATION_TAKEOVER:
         conversation = assignments.do_takeover(user, command["conversation_id"])
     elif command_type == CommandType.CONVERSATION_TRANSFER:
-        conversation = assignments.do_transfer(user, command["conversation_id"], command["agent_id"],
+        conversation = releases.do_transfer(user, command["conversation_id"], command["agent_id"],
                                                command.get("note"))
     elif command_type == CommandType.CONVERSATION_HAND_BACK:
-        conversation = assignments.do_hand_back(user, command["conversation_id"], command["component_id"])
+        conversation = releases.do_hand_back(user, command["conversation_id"], command["component_id"])
     else:
-        conversation = assignments.do_end(user, command["conversation_id"], command.get("reason"))
+        conversation = releases.do_end(user, command["conversation_id"], command.get("reason"))
     return {"conversation": dump_conversation(conversation)}

@@ -22,11 +22,12 @@ from extensions import db
 from models import Call, CallSide, CallStatus
 from schemas.events import SIGNAL_COMMANDS, CommandType
 from services.calls import (
-    CallEnded, CallNotAccepted, access_call, access_live_call, activate, do_accept_video, do_decline_video,
-    do_fallback_to_text, do_hangup, do_offer_video, dump_call, side_of,
+    CallEnded, CallNotAccepted, access_call, access_live_call, activate, do_accept_video, do_offer_video, dump_call,
+    side_of,
 )
 from services.events import publish_ephemeral, user_stream, visitor_stream
 from services.ice import ice_servers
+from services.releases import do_decline_video, do_fallback_to_text, do_hangup
 
 
 def do_signal(principal, command_type, command):

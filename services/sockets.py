@@ -1,5 +1,4 @@
 """Socket tickets: short-lived, single-use, obtained over authenticated HTTP."""
-import hashlib
 import secrets
 from datetime import timedelta
 
@@ -12,7 +11,7 @@ from models import User
 from models.base import utcnow
 from models.conversation import Visitor
 from models.ticket import SocketTicket
-from services.auth import keys_match
+from services.auth import keys_match, token_hash
 
 TICKET_TTL_S = 30
 
@@ -21,17 +20,13 @@ class TicketInvalid(DomainError):
     status, code, message = 401, "invalid_ticket", "The socket ticket is invalid, used or expired"
 
 
-def _hash(token):
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
 def do_issue_ticket(principal):
     """A ticket for the caller (user or visitor) that opens one socket within seconds."""
     token = secrets.token_urlsafe(32)
     kind = "user" if isinstance(principal, User) else "visitor"
     ttl = current_app.config.get("SOCKET_TICKET_TTL_S", TICKET_TTL_S)
     db.session.add(SocketTicket(
-        workspace_id=principal.workspace_id, token_hash=_hash(token), kind=kind, subject_id=principal.id,
+        workspace_id=principal.workspace_id, token_hash=token_hash(token), kind=kind, subject_id=principal.id,
         subject_key=principal.token_key, token_version=getattr(principal, "token_version", None),
         expires_at=utcnow() + timedelta(seconds=ttl),
     ))
@@ -44,7 +39,7 @@ def do_issue_ticket(principal):
 def do_consume_ticket(token):
     """Use a ticket once; return the user or visitor it was issued to."""
     now = utcnow()
-    row = db.session.scalar(select(SocketTicket).where(SocketTicket.token_hash == _hash(token or "")))
+    row = db.session.scalar(select(SocketTicket).where(SocketTicket.token_hash == token_hash(token or "")))
     if row is None or row.used_at is not None or row.expires_at < now:
         raise TicketInvalid()
     used = db.session.execute(

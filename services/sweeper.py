@@ -1,74 +1,11 @@
-"""Background work of a server process: a periodic worker, and the sweep it runs.
+"""The sweep: the timers that are rows, acted on once their time has passed.
 
-Everything here is idempotent and decided by conditional updates, so running
-it twice at once is harmless; a worker given a lease name still runs its job in
-one process of the deployment per round (services/leases.py), so N workers on M
-machines do not all repeat the same queries.
+Everything here is idempotent and decided by conditional updates, so two
+sweeps at once do no harm.
 """
-import logging
-import threading
-
-log = logging.getLogger(__name__)
-
-
-class PeriodicWorker:
-    """A daemon thread that runs work() in an app context every interval, surviving failures.
-
-    With a lease name, a round runs work() only in the process holding that
-    lease (claimed or renewed at the start of the round); the others skip it.
-    """
-
-    def __init__(self, app, name, interval_s, work, lease=None):
-        self.app, self.name, self.interval_s, self.work, self.lease = app, name, interval_s, work, lease
-        self.stop_event = threading.Event()
-        self.thread = threading.Thread(target=self.run, name=name, daemon=True)
-
-    def start(self):
-        self.thread.start()
-        return self
-
-    def stop(self, timeout=5):
-        self.stop_event.set()
-        self.thread.join(timeout)
-
-    def run(self):
-        from extensions import db
-        from metrics import BACKGROUND_RUNS
-
-        while not self.stop_event.is_set():
-            try:
-                with self.app.app_context():
-                    ran = self.run_round()
-                    db.session.remove()
-                BACKGROUND_RUNS.labels(self.name, "ok" if ran else "skipped").inc()
-            except Exception:  # the database or SMTP may be briefly gone: try again next round
-                BACKGROUND_RUNS.labels(self.name, "failed").inc()
-                log.warning("%s round failed", self.name, exc_info=True)
-            self.stop_event.wait(self.interval_s)
-        self.release()
-
-    def run_round(self):
-        """One round in the current app context; False when another process holds the job's lease."""
-        from services.leases import claim, lease_ttl
-
-        if self.lease and not claim(self.lease, lease_ttl(self.interval_s)):
-            return False
-        self.work()
-        return True
-
-    def release(self):
-        """A stopping worker hands its lease on at once rather than when it expires."""
-        if not self.lease:
-            return
-        from extensions import db
-        from services.leases import release
-
-        try:
-            with self.app.app_context():
-                release(self.lease)
-                db.session.remove()
-        except Exception:  # it expires by itself
-            log.warning("%s: lease not released", self.name, exc_info=True)
+from services.live_requests import sweep_expired
+from services.presence import sweep_absent, sweep_absent_visitors, sweep_idle_chats
+from services.releases import sweep_abandoned_calls
 
 
 def sweep_once():
@@ -76,10 +13,6 @@ def sweep_once():
 
     Says how many of each.
     """
-    from services.calls import sweep_abandoned_calls
-    from services.live_requests import sweep_expired
-    from services.presence import sweep_absent, sweep_absent_visitors, sweep_idle_chats
-
     return {"expired requests": sweep_expired(), "absent agents": len(sweep_absent()),
             "abandoned calls": len(sweep_abandoned_calls()), "absent visitors": len(sweep_absent_visitors()),
             "idle chats": len(sweep_idle_chats())}

@@ -11,6 +11,7 @@ from models import Interface
 from models.base import utcnow
 from models.conversation import Conversation, ConversationStatus, Visitor
 from services.auth import keys_match
+from services.flow_runtime import start_flow
 
 TOKEN_KIND_VISITOR = "visitor"
 VISITOR_TOKEN_TTL = timedelta(days=30)
@@ -88,15 +89,7 @@ def current_conversation(visitor):
         Conversation.visitor_id == visitor.id, Conversation.status != ConversationStatus.CLOSED))
 
 
-def access_visitor_conversation(visitor, conversation_id):
-    """A conversation of this visitor, or 404 (never reveal another's)."""
-    conversation = db.session.get(Conversation, conversation_id)
-    if conversation is None or conversation.visitor_id != visitor.id:
-        raise NotFound("Conversation not found")
-    return conversation
-
-
-def do_open_widget(interface, visitor=None, start_flow=None):
+def do_open_widget(interface, visitor=None):
     """Open the widget: the same visitor and conversation when they come back, else new ones."""
     if visitor is not None and visitor.interface_id != interface.id:
         visitor = None
@@ -106,7 +99,7 @@ def do_open_widget(interface, visitor=None, start_flow=None):
         db.session.flush()
     visitor.last_seen_at = utcnow()
     conversation, created = open_conversation(visitor)
-    if created and start_flow is not None:
+    if created:
         start_flow(conversation)
     db.session.commit()
     return {"visitor_token": visitor_token(visitor), "visitor_id": visitor.id, "conversation": conversation,

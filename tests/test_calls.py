@@ -6,7 +6,7 @@ import pytest
 from extensions import db
 from models import Call
 from models.base import utcnow
-from services.calls import sweep_abandoned_calls
+from services.releases import sweep_abandoned_calls
 from services.events import replay
 from services.ice import turn_password
 from services.presence import heartbeat_batch

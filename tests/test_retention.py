@@ -14,7 +14,7 @@ from models.lease import Lease
 from services.events import emit, last_pos, replay
 from services.leases import claim
 from services.realtime import SocketSession
-from services.sweeper import PeriodicWorker
+from services.workers import PeriodicWorker
 from tests.factories import make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
 

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select, update
 
-import services.flow_runtime as flow_runtime
+import services.chat as chat
 from extensions import db
 from models import Availability, Conversation, LiveRequest, Message, Notification, User
 from models.base import utcnow
@@ -52,14 +52,14 @@ def test_bot_reply_in_flight_when_the_takeover_comes_lands_before_it(app, client
     widget = Widget(client, world["interface"], origin=ORIGIN)
     widget.open()
     in_flight, release = threading.Event(), threading.Event()
-    real_advance = flow_runtime.advance
+    real_advance = chat.advance
 
     def slow_advance(*args, **kwargs):
         in_flight.set()
         assert release.wait(WAIT_S)
         return real_advance(*args, **kwargs)
 
-    monkeypatch.setattr(flow_runtime, "advance", slow_advance)
+    monkeypatch.setattr(chat, "advance", slow_advance)
     threads, results = _in_threads(
         app,
         lambda c: c.post(widget.url("/actions"), json={"type": "button", "button_id": "button_0"},
@@ -86,14 +86,14 @@ def test_takeover_committed_while_the_visitor_action_is_on_its_way_silences_the_
     widget = Widget(client, world["interface"], origin=ORIGIN)
     widget.open()
     arrived, go = threading.Event(), threading.Event()
-    real_lock = flow_runtime.lock_bot_phase
+    real_lock = chat.lock_bot_phase
 
     def late_lock(conversation):
         arrived.set()
         assert go.wait(WAIT_S)
         return real_lock(conversation)
 
-    monkeypatch.setattr(flow_runtime, "lock_bot_phase", late_lock)
+    monkeypatch.setattr(chat, "lock_bot_phase", late_lock)
     threads, results = _in_threads(
         app,
         lambda c: c.post(widget.url("/actions"), json={"type": "button", "button_id": "button_0"},

@@ -1,0 +1,210 @@
+"""The pieces every service stands on: the unit of work, row locks, reach, capacity, shared errors.
+
+Imports nothing from services/: everything else in the domain may import it.
+
+- `transaction`: a do_* function commits when it returns and rolls back when it
+  raises, so no code path rolls back by hand before raising.
+- `lock_row`: the one way a row is locked for the rest of a transaction (an
+  UPDATE of it: a row lock on PostgreSQL, the write lock on SQLite), optionally
+  only while a condition on it holds. Locks are taken in one order everywhere:
+  the request row, then the conversation row, then the call row, then agent
+  rows by id, then the event streams. (The relay of call signalling holds a
+  call row with a shared lock instead: services/signalling.py.)
+- `access_*`: fetch an object and check the principal may reach it; 404
+  otherwise, never revealing that it exists.
+- capacity: a chat weighs 1, a video chat the interface's video weight, and it
+  fits when the agent's load plus its weight stays within their max chats. One
+  rule for every question about room (who is offered a request, who may accept
+  it, who is auto-assigned, who may take a transfer).
+"""
+import functools
+
+from sqlalchemy import exists, func, select
+
+from errors import Conflict, NotFound, ValidationFailed
+from extensions import db
+from models import Conversation, ConversationStatus, RequestKind, Role, User, interface_agents
+from models.base import ID_MAX
+
+# How long a user's or a visitor's sockets may all be gone before they count as gone (seconds).
+PRESENCE_GRACE_S = 60
+VISITOR_PRESENCE_GRACE_S = 60
+
+
+# -- errors shared by several services ----------------------------------------
+
+
+class CapacityFull(Conflict):
+    code, message = "capacity_full", "You are at your max chats"
+
+
+class NotAssigned(Conflict):
+    code, message = "not_assigned", "You are not the agent of this conversation"
+
+
+class NotActive(Conflict):
+    code, message = "conversation_not_active", "This conversation is not with an agent"
+
+
+class NotInBotPhase(Conflict):
+    code, message = "not_in_bot_phase", "The bot is not leading this conversation now"
+
+
+# -- the unit of work ---------------------------------------------------------
+
+
+def transaction(function):
+    """Run a do_* function as one transaction: commit when it returns, roll back when it raises.
+
+    Nested calls join the outer transaction, which commits once at the end.
+    """
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        info = db.session.info
+        depth = info.get("transaction_depth", 0)
+        info["transaction_depth"] = depth + 1
+        try:
+            result = function(*args, **kwargs)
+            if depth == 0:
+                db.session.commit()
+            return result
+        except BaseException:
+            if depth == 0:
+                db.session.rollback()
+            raise
+        finally:
+            info["transaction_depth"] = depth
+
+    return run
+
+
+def lock_row(model, row_id, *conditions):
+    """Lock the row of model with this id for the rest of the transaction, if conditions hold; True when locked.
+
+    A no-op write (a column set to itself, so no onupdate fires): on PostgreSQL
+    a row lock that does not block rows referring to this one, on SQLite the
+    write lock, which SELECT ... FOR UPDATE would not take.
+    """
+    table = model.__table__
+    column = table.c.updated_at if "updated_at" in table.c else next(c for c in table.c if not c.primary_key)
+    statement = table.update().where(table.c.id == row_id, *conditions).values({column.key: column})
+    return db.session.execute(statement).rowcount == 1
+
+
+def lock_agent(agent_id):
+    """Lock an active agent's row; False when the agent is gone."""
+    return lock_row(User, agent_id, User.is_active)
+
+
+# -- reach ----------------------------------------------------------------------
+
+
+def valid_id(value):
+    """Whether value is an id the database can hold."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ID_MAX
+
+
+def get_in_workspace(model, object_id, workspace_id):
+    """The row of model with this id in the workspace, or None."""
+    if not valid_id(object_id):
+        return None
+    row = db.session.get(model, object_id)
+    if row is None or row.workspace_id != workspace_id:
+        return None
+    return row
+
+
+def check_in_workspace(model, actor, ids, field, noun, message=None):
+    """The rows of model with these ids in the actor's workspace, in the order asked; an unknown id is a field error."""
+    ids = list(dict.fromkeys(ids))
+    if not ids:
+        return []
+    found = db.session.scalars(select(model).where(model.id.in_(ids), model.workspace_id == actor.workspace_id)).all()
+    missing = sorted(set(ids) - {row.id for row in found})
+    if missing:
+        raise ValidationFailed(message or f"Unknown {noun}", errors={"json": {field: [f"Unknown {noun} ids: {missing}"]}})
+    by_id = {row.id: row for row in found}
+    return [by_id[i] for i in ids]
+
+
+def member_clause(user_id, interface_id):
+    """SQL truth of "the user is assigned to the interface" (columns or values), for use inside a query."""
+    return exists().where(interface_agents.c.user_id == user_id, interface_agents.c.interface_id == interface_id)
+
+
+def is_member(user_id, interface_id):
+    """Whether the user is assigned to the interface: one indexed lookup, not the interface's agent list."""
+    return bool(db.session.scalar(select(member_clause(user_id, interface_id))))
+
+
+def serves(user, interface_id):
+    """Whether the user works the interface: admins serve every interface of their workspace."""
+    return user.role == Role.ADMIN or is_member(user.id, interface_id)
+
+
+def may_see(principal, conversation):
+    """Whether the principal reaches the conversation: its visitor, or a user serving its interface."""
+    if not isinstance(principal, User):
+        return conversation.visitor_id == principal.id
+    return conversation.workspace_id == principal.workspace_id and serves(principal, conversation.interface_id)
+
+
+def access_conversation(principal, conversation_id):
+    """A conversation the principal (user or visitor) may see; 404 otherwise."""
+    conversation = db.session.get(Conversation, conversation_id) if valid_id(conversation_id) else None
+    if conversation is None or not may_see(principal, conversation):
+        raise NotFound("Conversation not found")
+    return conversation
+
+
+def access_active_chat(user, conversation_id, admins_too=True):
+    """A conversation with an agent that is the user's (or any, for an admin when admins_too); 409 otherwise."""
+    conversation = access_conversation(user, conversation_id)
+    if conversation.status != ConversationStatus.ACTIVE:
+        raise NotActive()
+    if conversation.agent_id != user.id and not (admins_too and user.role == Role.ADMIN):
+        raise NotAssigned()
+    return conversation
+
+
+# -- capacity -------------------------------------------------------------------
+
+
+def agent_loads(user_ids):
+    """How much of their max chats each user uses now (a video chat may weigh more than one)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(Conversation.agent_id, func.sum(Conversation.weight)).where(
+            Conversation.agent_id.in_(user_ids), Conversation.status == ConversationStatus.ACTIVE)
+        .group_by(Conversation.agent_id)
+    ).all()
+    loads = dict.fromkeys(user_ids, 0)
+    loads.update({agent_id: int(load or 0) for agent_id, load in rows})
+    return loads
+
+
+def load_of(agent_id):
+    return agent_loads([agent_id])[agent_id]
+
+
+def weight_of(interface, kind):
+    """What a chat of this kind counts against max chats on this interface."""
+    return interface.video_weight if RequestKind(kind) == RequestKind.VIDEO else 1
+
+
+def fits(agent, load, weight=1):
+    """True when a chat of this weight fits in the agent's max chats on top of their load."""
+    return load + weight <= agent.max_chats
+
+
+def has_room(agent, weight=1):
+    """Whether a chat of this weight fits the agent now."""
+    return fits(agent, load_of(agent.id), weight)
+
+
+def with_room(agents, weight=1, loads=None):
+    """The agents a chat of this weight fits (loads: theirs, read now when not given)."""
+    if loads is None:
+        loads = agent_loads([agent.id for agent in agents])
+    return [agent for agent in agents if fits(agent, loads.get(agent.id, 0), weight)]
