@@ -1,11 +1,22 @@
 """`flask` commands: workspaces, tokens, the outbox, the spec."""
 import json
+import time
 from pathlib import Path
 
 import click
+import marshmallow as ma
 from flask import current_app
 
 from config import BASE_DIR
+from errors import DomainError
+from extensions import api
+from schemas.asyncapi import build_asyncapi
+from schemas.common import SafeEmail
+from services.auth import do_purge_expired
+from services.mailer import do_send_due, run_sender_loop
+from services.retention import prune_once
+from services.sweeper import sweep_once
+from services.workspaces import do_admin_link, do_create_workspace, first_workspace
 
 
 def register_cli(app):
@@ -32,10 +43,6 @@ def _one_line(ctx, param, value):
 
 
 def _email(ctx, param, value):
-    import marshmallow as ma
-
-    from schemas.common import SafeEmail
-
     try:
         return SafeEmail().deserialize(value)
     except ma.ValidationError as error:
@@ -48,9 +55,6 @@ def _email(ctx, param, value):
 @click.option("--admin-name", default="Admin", show_default=True, callback=_one_line, help="Name of the first admin")
 def workspace_create(name, admin_email, admin_name):
     """Create a workspace and its first admin; print a one-time set-password link."""
-    from errors import DomainError
-    from services.workspaces import do_create_workspace
-
     try:
         workspace, admin, link = do_create_workspace(name, admin_email, admin_name)
     except DomainError as error:
@@ -63,8 +67,6 @@ def workspace_create(name, admin_email, admin_name):
 @click.option("--admin-email", default="admin@example.com", show_default=True, callback=_email)
 def workspace_ensure_default(admin_email):
     """Create a first workspace and admin when the database has none."""
-    from services.workspaces import do_create_workspace, first_workspace
-
     if first_workspace() is not None:
         click.echo("A workspace exists already; log in with your admin account.")
         click.echo("No password yet, or lost it? `make admin-link [EMAIL=...]` (or `flask workspace admin-link"
@@ -80,9 +82,6 @@ def workspace_ensure_default(admin_email):
               help="The admin's e-mail (default: the first admin of the first workspace)")
 def workspace_admin_link(email):
     """Print a fresh single-use set-password link for an admin; their older links stop working."""
-    from errors import DomainError
-    from services.workspaces import do_admin_link
-
     try:
         admin, link, expires_at = do_admin_link(email)
     except DomainError as error:
@@ -98,9 +97,7 @@ def auth_cli():
 @auth_cli.command("purge")
 def auth_purge():
     """Forget revocations of expired tokens and password links that can no longer be used."""
-    from services.auth import purge_expired
-
-    revoked, links = purge_expired()
+    revoked, links = do_purge_expired()
     click.echo(f"purged {revoked} revoked tokens, {links} password links")
 
 
@@ -113,12 +110,10 @@ def outbox_cli():
 @click.option("--loop", is_flag=True, help="Keep sending until interrupted")
 def outbox_send(loop):
     """Send due e-mails from the outbox (once, or in a loop)."""
-    from services.mailer import run_sender_loop, send_due
-
     if loop:
         run_sender_loop(current_app._get_current_object())
         return
-    sent, failed = send_due()
+    sent, failed = do_send_due()
     click.echo(f"sent {sent}, failed {failed}")
 
 
@@ -130,8 +125,6 @@ def retention_cli():
 @retention_cli.command("prune")
 def retention_prune():
     """Delete rows past their RETENTION_*_DAYS once (what the retention thread does every RETENTION_INTERVAL_S)."""
-    from services.retention import prune_once
-
     done = prune_once()
     click.echo(", ".join(f"{name} {count}" for name, count in done.items()))
 
@@ -145,10 +138,6 @@ def requests_cli():
 @click.option("--loop", is_flag=True, help="Keep sweeping every SWEEP_INTERVAL_S until interrupted")
 def requests_sweep(loop):
     """Expire overdue requests, set absent agents offline, end abandoned calls, act on absent visitors (the sweeper thread)."""
-    import time
-
-    from services.sweeper import sweep_once
-
     while True:
         done = sweep_once()
         if not loop:
@@ -164,9 +153,6 @@ def spec_cli():
 
 def spec_documents():
     """The generated documents, keyed by their committed path."""
-    from extensions import api
-    from schemas.asyncapi import build_asyncapi
-
     config = current_app.config
     return {
         "openapi/openapi.json": api.spec.to_dict(),

@@ -4,6 +4,8 @@ import secrets
 from datetime import timedelta
 from pathlib import Path
 
+from limits import parse_many
+
 BASE_DIR = Path(__file__).resolve().parent
 INSTANCE_DIR = Path(os.environ.get("INSTANCE_PATH", BASE_DIR / "instance"))
 
@@ -60,8 +62,6 @@ def _env_urls(name, schemes):
 
 def _env_limit(name, default):
     """A rate limit string such as "20/minute;100/hour", checked now rather than at the first request."""
-    from limits import parse_many
-
     value = os.environ.get(name) or default
     try:
         parse_many(value)

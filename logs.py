@@ -10,7 +10,9 @@ import logging.config
 import os
 import re
 import uuid
+from datetime import datetime, timezone
 
+from flask import g, has_request_context, request
 from pythonjsonlogger.json import JsonFormatter
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -45,10 +47,6 @@ def request_id_from(value):
 
 def _request_context_fields():
     """request_id, user_id / visitor_id and workspace_id of the current request, when there is one."""
-    try:
-        from flask import g, has_request_context
-    except ImportError:  # pragma: no cover - flask is always there
-        return {}
     if not has_request_context():
         return {}
     fields = {"request_id": g.get("request_id")}
@@ -58,8 +56,6 @@ def _request_context_fields():
 
 def principal_fields():
     """Who the current request speaks for: from its verified JWT, or from the socket it opened."""
-    from flask import g
-
     context = g.get("log_context")
     if context:  # set by an edge that knows its principal without a JWT (the socket)
         return dict(context)
@@ -90,8 +86,6 @@ class Formatter(JsonFormatter):
                 log_record.setdefault(key, value)
 
     def formatTime(self, record, datefmt=None):
-        from datetime import datetime, timezone
-
         return datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds")
 
     def format(self, record):
@@ -159,8 +153,6 @@ def configure(level=None):
 
 def init_app(app):
     """Give each request its id (X-Request-ID in and out) and tell the access log who it was for."""
-    from flask import g, request
-
     if not app.testing and app.config.get("LOG_FORMAT", "json") == "json":
         configure(app.config.get("LOG_LEVEL"))
 

@@ -4,8 +4,7 @@ Under gunicorn every worker writes its samples to PROMETHEUS_MULTIPROC_DIR
 (gunicorn.conf.py prepares it) and a scrape of any worker reads them all; without
 it (tests, the werkzeug server) the metrics live in this process. Facts that are
 rows (the outbox) are counted in the database at scrape time, so every worker
-reports the same number. This module imports nothing of the project at load
-time: services may record into it.
+reports the same number. It imports nothing of services/, which record into it.
 """
 import hmac
 import os
@@ -14,7 +13,15 @@ from datetime import datetime
 
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
                                generate_latest, multiprocess)
+from flask import Response, g, request
 from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import event, func, select
+from sqlalchemy.orm import Session
+
+from errors import error_response
+from extensions import db
+from models import OutboxMail
+from models.outbox import OutboxStatus
 
 SOCKETS_OPEN = Gauge("livechat_sockets_open", "WebSockets open now, by role (admin, agent, visitor)", ["role"],
                      multiprocess_mode="livesum")
@@ -75,9 +82,6 @@ def observe_delivery(frame, now=None):
 
 
 def _install_session_hooks():
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
     @event.listens_for(Session, "after_commit")
     def _committed(session):
         for metric, labels, value in session.info.pop(_AFTER_COMMIT, ()):
@@ -106,12 +110,6 @@ class _DatabaseCollector:
     """Gauges read from the database at scrape time: the same answer from every worker."""
 
     def collect(self):
-        from sqlalchemy import func, select
-
-        from extensions import db
-        from models import OutboxMail
-        from models.outbox import OutboxStatus
-
         try:
             counts = dict(db.session.execute(
                 select(OutboxMail.status, func.count()).group_by(OutboxMail.status)).all())
@@ -140,8 +138,6 @@ def exposition():
 
 
 def _observe_pool():
-    from extensions import db
-
     try:
         DB_POOL_IN_USE.set(db.engine.pool.checkedout())
     except (AttributeError, RuntimeError):  # a pool without a count (SQLite's in-memory one), or no app
@@ -150,10 +146,6 @@ def _observe_pool():
 
 def init_app(app):
     """Serve /metrics (bearer METRICS_TOKEN when set) and time every HTTP request by route template."""
-    from flask import Response, g, request
-
-    from errors import error_response
-
     @app.before_request
     def _start_timer():
         g.metrics_started = time.perf_counter()

@@ -3,7 +3,7 @@ import enum
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, TypeDecorator
+from sqlalchemy import DateTime, Enum, TypeDecorator
 
 
 # Table option for every table whose ids leave the database (tokens, tickets,
@@ -55,8 +55,6 @@ class StrEnum(str, enum.Enum):
 
 def enum_type(enum_cls, length=16):
     """A VARCHAR enum storing the wire values (no native enum: migrations stay simple)."""
-    from sqlalchemy import Enum
-
     return Enum(enum_cls, native_enum=False, length=length, values_callable=lambda cls: [m.value for m in cls],
                 validate_strings=True)
 

@@ -111,7 +111,7 @@ def load_token_user(claims):
     return user
 
 
-def purge_expired():
+def do_purge_expired():
     """Forget revocations of expired tokens and password links past use; return both counts."""
     now = utcnow()
     revoked = db.session.execute(delete(RevokedToken).where(RevokedToken.expires_at < now)).rowcount

@@ -12,6 +12,10 @@ import threading
 import time
 from collections import defaultdict
 
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
 from metrics import BROKER_CONNECTED
 
 log = logging.getLogger(__name__)
@@ -93,11 +97,6 @@ class RedisBroker(MemoryBroker):
 
     def __init__(self, url, prefix="livechat", stream_positions=None):
         super().__init__()
-        import redis
-
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
         self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
                                            health_check_interval=15)
         # Readiness probes ask through this one client (its pool keeps the connection between probes):
@@ -236,10 +235,6 @@ class RedisBroker(MemoryBroker):
     # -- the listener -------------------------------------------------------
 
     def _listen(self):
-        import redis
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
         failures = 0
         away_since = None  # None until the first connection, and while connected
         first = True

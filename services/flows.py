@@ -186,7 +186,8 @@ def _check_type(component, kind):
         raise _invalid({"type": [f"This component is a {component.type}; delete it and add a new one instead."]})
 
 
-def _commit():
+def _do_commit():
+    """Commit a flow edit; a lost race becomes 409 component_changed or 422 on the name."""
     try:
         db.session.commit()
     except StaleDataError:
@@ -212,7 +213,7 @@ def do_add_component(actor, interface, data):
     component = Component(workspace_id=interface.workspace_id, interface_id=interface.id, position=position,
                           type=kind, name=name, config=config)
     db.session.add(component)
-    _commit()
+    _do_commit()
     return read_component(actor, component)
 
 
@@ -223,7 +224,7 @@ def do_replace_component(actor, component, data):
     config = check_config(component.interface, component.type, data.get("config", {}))
     name = _check_name(component.interface, data.get("name"), component)
     component.name, component.config = name, config
-    _commit()
+    _do_commit()
     return read_component(actor, component)
 
 
@@ -252,7 +253,7 @@ def do_patch_component(actor, component, data):
         component.config = config
     if "name" in data:
         component.name = name
-    _commit()
+    _do_commit()
     return read_component(actor, component)
 
 
@@ -261,7 +262,7 @@ def do_save_section(actor, component, section, data):
     _lock_flow(component.interface)
     config = check_config(component.interface, component.type, {**component.config, section: data}, section=section)
     component.config = config
-    _commit()
+    _do_commit()
     return read_component(actor, component)
 
 
@@ -278,7 +279,7 @@ def do_move_component(actor, component, position):
     elif position > current:
         _shift(interface.id, -1, current + 1, position)
     db.session.execute(update(Component).where(Component.id == component.id).values(position=position))
-    _commit()
+    _do_commit()
     return list_components(actor, interface)
 
 
@@ -303,7 +304,7 @@ def do_delete_component(actor, component):
     # A set-based DELETE: no version check, an edit in between does not block it.
     db.session.execute(delete(Component).where(Component.id == component.id))
     _shift(interface.id, -1, current + 1)
-    _commit()
+    _do_commit()
 
 
 def preview_component(actor, component, stage, agent_name=None, visitor_name=None):

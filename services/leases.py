@@ -31,7 +31,7 @@ def this_process():
     return _holder[pid]
 
 
-def claim(name, ttl_s, holder=None):
+def do_claim(name, ttl_s, holder=None):
     """Take or renew the lease `name` for ttl_s seconds; True when the caller holds it now. Commits."""
     holder = holder or this_process()
     now = utcnow()
@@ -52,7 +52,7 @@ def claim(name, ttl_s, holder=None):
     return taken
 
 
-def release(name, holder=None):
+def do_release(name, holder=None):
     """Give the lease up (a process stopping): the next worker need not wait for it to expire. Commits."""
     db.session.execute(delete(Lease).where(Lease.name == name, Lease.holder == (holder or this_process())))
     db.session.commit()

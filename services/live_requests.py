@@ -146,7 +146,7 @@ def offline_path(conversation, request, component):
     return messages
 
 
-def _expire(request_id, now):
+def _do_expire(request_id, now):
     if not resolve(request_id, RequestStatus.EXPIRED, now=now):
         db.session.rollback()
         return False
@@ -170,7 +170,7 @@ def sweep_expired(now=None, limit=200):
         LiveRequest.status == RequestStatus.PENDING, LiveRequest.deadline_at <= now)
         .order_by(LiveRequest.deadline_at).limit(limit)).all()
     db.session.rollback()
-    return sum(1 for request_id in due if _expire(request_id, now))
+    return sum(1 for request_id in due if _do_expire(request_id, now))
 
 
 def abandon_pending(visitor_id, now):

@@ -83,7 +83,7 @@ def backoff_s(attempts, config):
     return min(base * (2 ** max(attempts - 1, 0)), config["OUTBOX_BACKOFF_MAX_S"])
 
 
-def _claim(row_id, now):
+def _do_claim(row_id, now):
     """Lease one row for one attempt; the database decides which sender gets it.
 
     The row must still be due: another sender may have read it as due too, made
@@ -104,7 +104,7 @@ def _claim(row_id, now):
     return result.rowcount == 1
 
 
-def send_due(limit=50):
+def do_send_due(limit=50):
     """Send every due mail once; return (sent, failed) counts. Safe to run concurrently."""
     config = current_app.config
     now = utcnow()
@@ -121,7 +121,7 @@ def send_due(limit=50):
     db.session.rollback()
     sent = failed = 0
     for row_id in due_ids:
-        if not _claim(row_id, utcnow()):
+        if not _do_claim(row_id, utcnow()):
             continue
         row = db.session.get(OutboxMail, row_id)
         if row is None:  # deleted with its workspace meanwhile
@@ -204,7 +204,7 @@ def deliver(message):
 
 def outbox_sender(app):
     """The worker that drains the outbox inside a server process."""
-    return PeriodicWorker(app, "outbox-sender", app.config["OUTBOX_POLL_S"], send_due)
+    return PeriodicWorker(app, "outbox-sender", app.config["OUTBOX_POLL_S"], do_send_due)
 
 
 def run_sender_loop(app, rounds=None, poll_s=None):
@@ -213,7 +213,7 @@ def run_sender_loop(app, rounds=None, poll_s=None):
     done = 0
     while rounds is None or done < rounds:
         with app.app_context():
-            sent, failed = send_due()
+            sent, failed = do_send_due()
         if sent or failed:
             log.info("outbox: sent %s, failed %s", sent, failed)
         done += 1

@@ -35,7 +35,7 @@ VISITOR_IDLE_TIMEOUT_S = 600
 HEARTBEAT_FLUSH_S = 1.0  # a process writes its sockets' heartbeats at most this often
 
 
-def write_heartbeats(user_ids=(), visitor_ids=()):
+def do_write_heartbeats(user_ids=(), visitor_ids=()):
     """Mark these users (presence) and visitors (their live calls) as seen now, and commit."""
     try:
         if user_ids:
@@ -51,11 +51,11 @@ def write_heartbeats(user_ids=(), visitor_ids=()):
 class HeartbeatBatch:
     """One process's socket heartbeats, written together.
 
-    A thousand open sockets beating every PRESENCE_REFRESH_S were as many
-    small transactions; here a beat is a set insertion, and whichever beat
-    finds the batch older than flush_s writes it in one transaction. A beat
-    waits at most until the next beat of any socket of the process (at worst
-    its own, a refresh period later, well inside the grace period).
+    A beat is a set insertion; whichever beat finds the batch older than
+    flush_s writes it in one transaction, so many open sockets cost one write
+    per flush period rather than one per socket. A beat waits at most until the
+    next beat of any socket of the process (at worst its own, a refresh period
+    later, well inside the grace period).
     """
 
     def __init__(self, flush_s=HEARTBEAT_FLUSH_S, clock=time.monotonic):
@@ -81,7 +81,7 @@ class HeartbeatBatch:
         if not users and not visitors:
             return
         try:
-            write_heartbeats(users, visitors)
+            do_write_heartbeats(users, visitors)
         except Exception:
             with self.lock:  # the next flush tries them again
                 self.users |= users
@@ -137,20 +137,22 @@ def sweep_absent_visitors(now=None):
         Visitor.absent_at.is_(None), Visitor.presence_seen_at.is_not(None), Visitor.presence_seen_at < threshold)
         .order_by(Visitor.id)).all()
     db.session.rollback()
-    gone = []
-    for visitor_id in absent:
-        changed = db.session.execute(update(Visitor).where(
-            Visitor.id == visitor_id, Visitor.absent_at.is_(None), Visitor.presence_seen_at < threshold)
-            .values(absent_at=now)).rowcount
-        if changed != 1:  # a socket came back, or another sweeper did it
-            db.session.rollback()
-            continue
-        seen = db.session.scalar(select(Visitor.presence_seen_at).where(Visitor.id == visitor_id))
-        abandon_pending(visitor_id, now)
-        _tell_agent(visitor_id, online=False, seen=seen)
-        db.session.commit()
-        gone.append(visitor_id)
-    return gone
+    return [visitor_id for visitor_id in absent if _do_mark_absent(visitor_id, now, threshold)]
+
+
+def _do_mark_absent(visitor_id, now, threshold):
+    """Mark one visitor gone if they still are (their own transaction); True when this call did it."""
+    changed = db.session.execute(update(Visitor).where(
+        Visitor.id == visitor_id, Visitor.absent_at.is_(None), Visitor.presence_seen_at < threshold)
+        .values(absent_at=now)).rowcount
+    if changed != 1:  # a socket came back, or another sweeper did it
+        db.session.rollback()
+        return False
+    seen = db.session.scalar(select(Visitor.presence_seen_at).where(Visitor.id == visitor_id))
+    abandon_pending(visitor_id, now)
+    _tell_agent(visitor_id, online=False, seen=seen)
+    db.session.commit()
+    return True
 
 
 def sweep_idle_chats(now=None):
@@ -188,16 +190,17 @@ def sweep_absent(now=None):
         User.availability == Availability.ONLINE, User.presence_seen_at.is_not(None),
         User.presence_seen_at < threshold)).all()
     db.session.rollback()
-    gone = []
-    for user_id in absent:
-        changed = db.session.execute(update(User).where(
-            User.id == user_id, User.availability == Availability.ONLINE, User.presence_seen_at < threshold)
-            .values(availability=Availability.OFFLINE)).rowcount
-        if changed != 1:  # a socket came back, or another sweeper did it
-            db.session.rollback()
-            continue
-        user = db.session.get(User, user_id)
-        requeue_agent(user, WithdrawReason.AGENT_OFFLINE)
-        db.session.commit()
-        gone.append(user_id)
-    return gone
+    return [user_id for user_id in absent if _do_set_offline(user_id, threshold)]
+
+
+def _do_set_offline(user_id, threshold):
+    """Set one agent offline if their sockets are still gone (their own transaction); True when this call did it."""
+    changed = db.session.execute(update(User).where(
+        User.id == user_id, User.availability == Availability.ONLINE, User.presence_seen_at < threshold)
+        .values(availability=Availability.OFFLINE)).rowcount
+    if changed != 1:  # a socket came back, or another sweeper did it
+        db.session.rollback()
+        return False
+    requeue_agent(db.session.get(User, user_id), WithdrawReason.AGENT_OFFLINE)
+    db.session.commit()
+    return True

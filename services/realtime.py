@@ -176,15 +176,15 @@ class SocketSession:
         The periodic beats of a process's sockets are written together; the
         first one, when the socket opens, is written at once.
         """
-        from services.presence import heartbeat_batch, write_heartbeats
+        from services.presence import heartbeat_batch, do_write_heartbeats
 
         try:
             if batched:
                 heartbeat_batch().beat(self.kind, self.principal_id)
             elif self.kind == "user":
-                write_heartbeats(user_ids=[self.principal_id])
+                do_write_heartbeats(user_ids=[self.principal_id])
             else:
-                write_heartbeats(visitor_ids=[self.principal_id])
+                do_write_heartbeats(visitor_ids=[self.principal_id])
         except DBAPIError as error:  # the next beat tries again; the socket stays open
             db.session.rollback()
             db.session.remove()

@@ -221,7 +221,7 @@ def _close_and_offer(call, by, reason, conversation):
 
 
 @transaction
-def end_call(call, by, reason, statuses=(CallStatus.RINGING, CallStatus.ACTIVE), pending_only=False):
+def do_end_call(call, by, reason, statuses=(CallStatus.RINGING, CallStatus.ACTIVE), pending_only=False):
     """End a live call for one side; 409 call_ended when it has ended already."""
     if hold_call(call, *statuses) is None or (pending_only and call.accepted_at is not None):
         raise CallEnded() if call.status == CallStatus.ENDED else NotOffered()
@@ -237,17 +237,17 @@ def do_decline_video(visitor, call):
         raise CallEnded()
     if call.initiated_by != CallSide.AGENT or call.accepted_at is not None:
         raise NotOffered()
-    return end_call(call, CallSide.VISITOR, CallEndReason.DECLINED, statuses=(CallStatus.RINGING,), pending_only=True)
+    return do_end_call(call, CallSide.VISITOR, CallEndReason.DECLINED, statuses=(CallStatus.RINGING,), pending_only=True)
 
 
 def do_hangup(principal, call):
     """Hang up: the call ends, the chat goes on in text."""
-    return end_call(call, side_of(principal), CallEndReason.HANGUP)
+    return do_end_call(call, side_of(principal), CallEndReason.HANGUP)
 
 
 def do_fallback_to_text(principal, call):
     """Leave the video call and go on chatting in text."""
-    return end_call(call, side_of(principal), CallEndReason.FALLBACK_TO_TEXT)
+    return do_end_call(call, side_of(principal), CallEndReason.FALLBACK_TO_TEXT)
 
 
 def _why_over(call, agent_seen, threshold, ring_threshold):
@@ -262,7 +262,7 @@ def _why_over(call, agent_seen, threshold, ring_threshold):
     return None
 
 
-def _end_if_over(call_id, threshold, ring_threshold):
+def _do_end_if_over(call_id, threshold, ring_threshold):
     """End one call if it is still over once held (its own transaction); True when it ended."""
     call = db.session.get(Call, call_id)
     if call is None or hold_call(call, CallStatus.RINGING, CallStatus.ACTIVE) is None:
@@ -291,4 +291,4 @@ def sweep_abandoned_calls(now=None, limit=200):
             and_(Call.status == CallStatus.RINGING, Call.created_at < ring_threshold)))
         .order_by(Call.id).limit(limit)).all()
     db.session.rollback()
-    return [call_id for call_id in due if _end_if_over(call_id, threshold, ring_threshold)]
+    return [call_id for call_id in due if _do_end_if_over(call_id, threshold, ring_threshold)]

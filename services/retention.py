@@ -23,6 +23,7 @@ from models.base import utcnow
 from models.event import Event
 from models.live_request import Notification, NotificationStatus
 from models.outbox import OutboxMail, OutboxStatus
+from services.auth import do_purge_expired
 
 # Outbox rows that will never be sent again.
 _OUTBOX_DONE = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value, OutboxStatus.CANCELLED.value)
@@ -56,7 +57,7 @@ TABLES = {
 }
 
 
-def prune_table(model, prunable, batch_size, max_batches):
+def do_prune_table(model, prunable, batch_size, max_batches):
     """Delete the rows `prunable` selects, batch by batch; the number deleted."""
     total = 0
     for _ in range(max_batches):
@@ -72,14 +73,12 @@ def prune_table(model, prunable, batch_size, max_batches):
 
 def prune_once(now=None):
     """One retention run over every table; {what: rows deleted}."""
-    from services.auth import purge_expired
-
     config = current_app.config
     now = now or utcnow()
     batch_size, max_batches = config["RETENTION_BATCH_SIZE"], config["RETENTION_MAX_BATCHES"]
     done = {}
     for label, (model, setting, prunable) in TABLES.items():
         days = config[setting]
-        done[label] = prune_table(model, prunable(now - timedelta(days=days)), batch_size, max_batches) if days else 0
-    done["revoked tokens"], done["password links"] = purge_expired()
+        done[label] = do_prune_table(model, prunable(now - timedelta(days=days)), batch_size, max_batches) if days else 0
+    done["revoked tokens"], done["password links"] = do_purge_expired()
     return done

@@ -8,7 +8,7 @@ import threading
 
 from extensions import db
 from metrics import BACKGROUND_RUNS
-from services.leases import claim, lease_ttl, release
+from services.leases import do_claim, do_release, lease_ttl
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,7 @@ class PeriodicWorker:
 
     def run_round(self):
         """One round in the current app context; False when another process holds the job's lease."""
-        if self.lease and not claim(self.lease, lease_ttl(self.interval_s)):
+        if self.lease and not do_claim(self.lease, lease_ttl(self.interval_s)):
             return False
         self.work()
         return True
@@ -59,7 +59,7 @@ class PeriodicWorker:
             return
         try:
             with self.app.app_context():
-                release(self.lease)
+                do_release(self.lease)
                 db.session.remove()
         except Exception:  # it expires by itself
             log.warning("%s: lease not released", self.name, exc_info=True)

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from extensions import db
 from models import Workspace
-from services.mailer import send_due
+from services.mailer import do_send_due
 from tests.smtp import body_parts, smtp_server  # noqa: F401 - fixture
 
 ADMIN_PASSWORD = "the admin's own passphrase"
@@ -52,7 +52,7 @@ def test_admin_sets_up_a_workspace_and_an_agent_who_loses_access_when_deleted(sm
     assert [i["id"] for i in agent["interfaces"]] == interface_ids
 
     # The invitation arrives through the outbox: login and link, no password.
-    assert send_due() == (1, 0)
+    assert do_send_due() == (1, 0)
     (mail,) = smtp_server.wait_for(1)
     assert smtp_server.envelopes[0][1] == ["zoe@example.com"]
     assert mail["To"] == "zoe@example.com"
@@ -99,7 +99,7 @@ def test_admin_sets_up_a_workspace_and_an_agent_who_loses_access_when_deleted(sm
     assert client.get("/api/agents", headers=admin).get_json()["total"] == 1
 
     # Nothing else was mailed.
-    assert send_due() == (0, 0)
+    assert do_send_due() == (0, 0)
     assert len(smtp_server.wait_for(2, timeout=0.3)) == 1
 
 

@@ -11,7 +11,7 @@ from errors import ValidationFailed
 from extensions import db, mail
 from models import OutboxMail, OutboxStatus
 from models.base import utcnow
-from services.mailer import outbox_sender, queue_mail, send_due
+from services.mailer import outbox_sender, queue_mail, do_send_due
 from tests.factories import make_workspace
 from tests.smtp import mail_config, smtp_server  # noqa: F401 - fixture
 
@@ -42,7 +42,7 @@ def test_smtp_outage_delays_the_invitation_and_delivers_it_once_when_back(smtp_s
     response = client.post("/api/agents", json={"name": "Ann", "email": "ann@example.com"}, headers=headers)
     assert response.status_code == 201, response.get_json()
 
-    assert send_due() == (0, 1)
+    assert do_send_due() == (0, 1)
     (row,) = _outbox()
     assert row.status == OutboxStatus.PENDING.value
     assert row.attempts == 1
@@ -50,13 +50,13 @@ def test_smtp_outage_delays_the_invitation_and_delivers_it_once_when_back(smtp_s
     assert row.locked_until is None
     assert row.next_attempt_at > utcnow()
 
-    assert send_due() == (0, 0)  # not due yet: no retry right away
+    assert do_send_due() == (0, 0)  # not due yet: no retry right away
     (row,) = _outbox()
     assert row.attempts == 1
 
     smtp_server.start()
     _make_due(row)
-    assert send_due() == (1, 0)
+    assert do_send_due() == (1, 0)
     (row,) = _outbox()
     assert row.status == OutboxStatus.SENT.value
     assert row.sent_at is not None
@@ -64,8 +64,8 @@ def test_smtp_outage_delays_the_invitation_and_delivers_it_once_when_back(smtp_s
     assert [m["To"] for m in smtp_server.wait_for(1)] == ["ann@example.com"]
 
     _make_due(row)
-    assert send_due() == (0, 0)
-    assert send_due() == (0, 0)
+    assert do_send_due() == (0, 0)
+    assert do_send_due() == (0, 0)
     assert len(smtp_server.wait_for(2, timeout=0.3)) == 1
 
 
@@ -77,7 +77,7 @@ def test_backoff_grows_with_each_failed_attempt(smtp_server, app):  # noqa: F811
         (row,) = _outbox()
         _make_due(row)
         before = utcnow()
-        assert send_due() == (0, 1)
+        assert do_send_due() == (0, 1)
         (row,) = _outbox()
         delays.append((row.next_attempt_at - before).total_seconds())
     base = app.config["OUTBOX_BACKOFF_BASE_S"]
@@ -99,7 +99,7 @@ def test_a_silent_smtp_server_counts_as_a_failure_instead_of_hanging_the_sender(
 
         def sender():
             with app.app_context():
-                results.append(send_due())
+                results.append(do_send_due())
                 db.session.remove()
 
         thread = threading.Thread(target=sender, daemon=True)
@@ -118,19 +118,19 @@ def test_mail_is_marked_failed_after_the_maximum_attempts(smtp_server, app):  # 
     for attempt in (1, 2):
         (row,) = _outbox()
         _make_due(row)
-        assert send_due() == (0, 1)
+        assert do_send_due() == (0, 1)
         (row,) = _outbox()
         assert (row.status, row.attempts) == (OutboxStatus.PENDING.value, attempt)
 
     _make_due(row)
-    assert send_due() == (0, 1)
+    assert do_send_due() == (0, 1)
     (row,) = _outbox()
     assert (row.status, row.attempts) == (OutboxStatus.FAILED.value, 3)
     assert row.last_error
 
     smtp_server.start()
     _make_due(row)
-    assert send_due() == (0, 0)
+    assert do_send_due() == (0, 0)
     assert smtp_server.wait_for(1, timeout=0.3) == []
 
 
@@ -139,19 +139,19 @@ def test_two_concurrent_senders_deliver_each_mail_once(smtp_server, app, monkeyp
     # Both senders read the same due rows before either leases one, so only
     # the conditional lease can keep them from sending twice.
     barrier = threading.Barrier(2, timeout=WAIT_S)
-    claim = mailer._claim
+    claim = mailer._do_claim
 
     def claim_together(row_id, now):
         barrier.wait()
         return claim(row_id, now)
 
-    monkeypatch.setattr(mailer, "_claim", claim_together)
+    monkeypatch.setattr(mailer, "_do_claim", claim_together)
     results, problems = [], []
 
     def sender():
         try:
             with app.app_context():
-                results.append(send_due())
+                results.append(do_send_due())
                 db.session.remove()
         except Exception as error:  # reported below; a thread cannot fail the test itself
             problems.append(error)
@@ -175,7 +175,7 @@ def test_a_leased_mail_is_not_sent_by_another_sender(smtp_server, app):  # noqa:
     (row,) = _queue()
     row.locked_until = utcnow() + timedelta(seconds=60)
     db.session.commit()
-    assert send_due() == (0, 0)
+    assert do_send_due() == (0, 0)
     assert smtp_server.wait_for(1, timeout=0.3) == []
 
 
@@ -184,7 +184,7 @@ def test_a_lapsed_lease_is_taken_over(smtp_server, app):  # noqa: F811
     row.locked_until = utcnow() - timedelta(seconds=1)
     row.attempts = 1
     db.session.commit()
-    assert send_due() == (1, 0)
+    assert do_send_due() == (1, 0)
     assert len(smtp_server.wait_for(1)) == 1
 
 
@@ -208,7 +208,7 @@ def test_queued_mail_keeps_its_content_until_sent(smtp_server, app):  # noqa: F8
     queue_mail("test", ["ann@example.com"], "Grüße <b>", "plain <b>body</b>", "<p>html &amp; body</p>",
                reply_to="desk@example.com")
     db.session.commit()
-    assert send_due() == (1, 0)
+    assert do_send_due() == (1, 0)
     (message,) = smtp_server.wait_for(1)
     assert message["Subject"] == "Grüße <b>"
     assert message["Reply-To"] == "desk@example.com"

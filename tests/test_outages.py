@@ -542,19 +542,19 @@ def test_two_senders_on_the_same_due_row_make_one_attempt(smtp_server, app, monk
     smtp_server.stop()
     queue_mail("test", ["to@example.com"], "Subject", "Body")
     db.session.commit()
-    claim = mailer._claim
+    claim = mailer._do_claim
     other_sender = []
 
     def claim_after_the_other_sender(row_id, now):
         if not other_sender:
             other_sender.append(True)
             with app.app_context():
-                other_sender.append(mailer.send_due())
+                other_sender.append(mailer.do_send_due())
                 db.session.remove()
         return claim(row_id, now)
 
-    monkeypatch.setattr(mailer, "_claim", claim_after_the_other_sender)
-    assert mailer.send_due() == (0, 0)
+    monkeypatch.setattr(mailer, "_do_claim", claim_after_the_other_sender)
+    assert mailer.do_send_due() == (0, 0)
     assert other_sender == [True, (0, 1)]
     db.session.expire_all()
     (row,) = db.session.query(OutboxMail).all()

@@ -12,7 +12,7 @@ from models import (AuditEntry, Event, Notification, NotificationStatus, Notific
 from models.base import utcnow
 from models.lease import Lease
 from services.events import emit, last_pos, replay
-from services.leases import claim
+from services.leases import do_claim
 from services.realtime import SocketSession
 from services.workers import PeriodicWorker
 from tests.factories import make_interface, make_user, make_workspace
@@ -185,7 +185,7 @@ def test_two_workers_ticking_at_once_run_the_job_once(app):
     def tick(n):
         with app.app_context():
             start.wait()
-            outcomes[n] = claim("job", 60, holder=holders[n]) and (runs.append(1) or True)
+            outcomes[n] = do_claim("job", 60, holder=holders[n]) and (runs.append(1) or True)
             db.session.remove()
 
     threads = [threading.Thread(target=tick, args=(n,)) for n in range(len(holders))]
@@ -197,24 +197,24 @@ def test_two_workers_ticking_at_once_run_the_job_once(app):
     winner = holders[outcomes.index(True)]
     assert db.session.get(Lease, "job").holder == winner
     # The holder renews its lease at its next round; the others keep skipping.
-    assert claim("job", 60, holder=winner)
-    assert not any(claim("job", 60, holder=h) for h in holders if h != winner)
+    assert do_claim("job", 60, holder=winner)
+    assert not any(do_claim("job", 60, holder=h) for h in holders if h != winner)
 
 
 def test_an_expired_lease_is_taken_over(app):
-    assert claim("sweep", 10, holder="dead-worker")
-    assert not claim("sweep", 10, holder="live-worker")
+    assert do_claim("sweep", 10, holder="dead-worker")
+    assert not do_claim("sweep", 10, holder="live-worker")
     # The holder died: nobody renews, and the lease runs out.
     db.session.execute(update(Lease).where(Lease.name == "sweep").values(expires_at=utcnow() - timedelta(seconds=1)))
     db.session.commit()
-    assert claim("sweep", 10, holder="live-worker")
+    assert do_claim("sweep", 10, holder="live-worker")
     assert db.session.get(Lease, "sweep").holder == "live-worker"
-    assert not claim("sweep", 10, holder="dead-worker")  # back too late: it waits its turn
+    assert not do_claim("sweep", 10, holder="dead-worker")  # back too late: it waits its turn
 
 
 def test_a_periodic_worker_runs_its_job_only_with_the_lease_and_gives_it_back_when_stopped(app):
     ran = threading.Event()
-    assert claim("retention", 60, holder="another-process")
+    assert do_claim("retention", 60, holder="another-process")
     other = PeriodicWorker(app, "retention", 60, ran.set, lease="retention")
     assert other.run_round() is False and not ran.is_set()
     db.session.execute(update(Lease).values(expires_at=utcnow() - timedelta(seconds=1)))
