@@ -25,11 +25,13 @@ from services.calls import (
     CallEnded, CallNotAccepted, access_call, access_live_call, activate, do_accept_video, do_offer_video, dump_call,
     side_of,
 )
+from services.core import transaction
 from services.events import publish_ephemeral, user_stream, visitor_stream
 from services.ice import ice_servers
 from services.releases import do_decline_video, do_fallback_to_text, do_hangup
 
 
+@transaction
 def do_signal(principal, command_type, command):
     """Relay an offer, answer or candidate to the other participant while the call is live."""
     call = access_call(principal, command["call_id"])
@@ -42,7 +44,6 @@ def do_signal(principal, command_type, command):
     held = db.session.scalar(select(Call.id).where(Call.id == call.id, Call.status != CallStatus.ENDED)
                              .with_for_update(read=True))
     if held is None:
-        db.session.rollback()
         raise CallEnded()
     side = side_of(principal)
     target = visitor_stream(call.visitor_id) if side == CallSide.AGENT else user_stream(call.agent_id)
@@ -52,7 +53,6 @@ def do_signal(principal, command_type, command):
     else:
         data["sdp"] = command["sdp"]
     publish_ephemeral(target, {"type": SIGNAL_COMMANDS[command_type].value, "stream": target, "data": data})
-    db.session.commit()
     return {"call_id": call.id, "status": call.status.value}
 
 
