@@ -19,6 +19,10 @@ class ConversationStatus(StrEnum):
     CLOSED = "closed"
 
 
+# What an agent's dashboard lists: "mine" (open with me), one of the statuses, or "all".
+DASHBOARD_SCOPES = ("mine", "waiting", "bot", "active", "closed", "all")
+
+
 class SenderType(StrEnum):
     VISITOR = "visitor"
     BOT = "bot"
