@@ -87,10 +87,6 @@ class Conversation(db.Model):
     interface = relationship("Interface")
     agent = relationship("User")
 
-    @property
-    def stream(self):
-        return f"conversation:{self.id}"
-
 
 class Message(db.Model):
     __tablename__ = "messages"

@@ -75,10 +75,6 @@ class User(db.Model):
     )
 
     @property
-    def is_admin(self):
-        return self.role == Role.ADMIN
-
-    @property
     def interface_ids(self):
         return [interface.id for interface in self.interfaces]
 
