@@ -67,7 +67,7 @@ def show_stage(conversation, component, stage, agent=None, **extra):
 def apply(conversation, step):
     """Show what the engine said and move the conversation to its new position."""
     messages = [show(conversation, shown) for shown in step.shows]
-    conversation.component_id = step.position
+    conversation.component_id = step.component_id
     return messages
 
 
@@ -165,7 +165,7 @@ def do_visitor_action(visitor, conversation_id, user_input):
     mark_initiated(conversation)
     messages += apply(conversation, step)
     if step.effect and step.effect["type"] == "request":
-        component = db.session.get(Component, step.position)
+        component = db.session.get(Component, step.component_id)
         if component is None or component.type != ComponentType.LIVE_CHAT:
             raise ValidationFailed("This component cannot start a live chat")
         messages += request_live(conversation, step.effect["kind"], component)
