@@ -48,7 +48,7 @@ def create_app(config_class=Config, **overrides):
 
     _register_jwt_callbacks()
     register_jwt_errors(jwt)
-    register_error_handlers(app)
+    register_error_handlers(app, api)
 
     from blueprints import register_blueprints
     from services.broker import make_broker

@@ -9,7 +9,7 @@ import math
 import time
 
 import marshmallow as ma
-from flask import jsonify
+from flask import current_app, jsonify
 from flask_smorest import Api as _SmorestApi
 from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -132,20 +132,25 @@ def error_response(status, message, code=None, errors=None, headers=None):
     return response
 
 
-def _retry_after_s():
+def _retry_after_s(limiter):
     """Seconds until the limit this request broke lets it through again (60 when it cannot tell)."""
-    from extensions import limiter  # here: extensions builds its Api from this module
-
-    current = limiter.current_limit
+    current = limiter.current_limit if limiter is not None else None
     if current is None:
         return 60
     return max(1, math.ceil(current.reset_at - time.time()))
 
 
 class Api(_SmorestApi):
-    """flask-smorest Api rendering HTTP errors in the project's shape."""
+    """flask-smorest Api rendering HTTP errors in the project's shape.
+
+    limiter: the Flask-Limiter whose broken limit a 429 names in Retry-After.
+    """
 
     ERROR_SCHEMA = ErrorSchema
+
+    def __init__(self, app=None, *, limiter=None, **kwargs):
+        self.limiter = limiter
+        super().__init__(app, **kwargs)
 
     def handle_http_exception(self, error):
         data = getattr(error, "data", None) or {}
@@ -155,7 +160,7 @@ class Api(_SmorestApi):
         )
         headers = dict(data.get("headers") or {})
         if error.code == 429 and "Retry-After" not in headers:
-            headers["Retry-After"] = str(_retry_after_s())
+            headers["Retry-After"] = str(_retry_after_s(self.limiter))
         if isinstance(error, InternalServerError):
             message = "Internal server error"
         response = error_response(error.code, message, data.get("code"), errors, headers)
@@ -170,16 +175,14 @@ def rollback_quietly():
     A session can outlive one request (a WebSocket, a test client inside an
     app context); without this, a later commit would write a rejected change.
     """
-    from extensions import db
-
     try:
-        db.session.rollback()
+        current_app.extensions["sqlalchemy"].session.rollback()
     except Exception:  # the connection may be gone too; the answer stays the same
         log.warning("rollback after an error failed", exc_info=True)
 
 
-def register_error_handlers(app):
-    """Domain errors, database outages and stray exceptions all become JSON."""
+def register_error_handlers(app, api):
+    """Domain errors, database outages and stray exceptions all become JSON (HTTP errors through api)."""
 
     @app.errorhandler(DomainError)
     def _domain(error):
@@ -204,8 +207,6 @@ def register_error_handlers(app):
     @app.errorhandler(Exception)
     def _unexpected(error):
         if isinstance(error, HTTPException):  # pragma: no cover - smorest's handler is more specific
-            from extensions import api
-
             return api.handle_http_exception(error)
         log.exception("unhandled error")
         rollback_quietly()

@@ -20,14 +20,6 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate()
-api = Api()
-jwt = JWTManager()
-mail = Mail()
-sock = Sock()
-cors = CORS()
-
 
 def client_address():
     """The address per-address limits key on: the TCP peer, or the client a trusted proxy names.
@@ -39,3 +31,10 @@ def client_address():
 
 
 limiter = Limiter(key_func=client_address)
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+migrate = Migrate()
+api = Api(limiter=limiter)
+jwt = JWTManager()
+mail = Mail()
+sock = Sock()
+cors = CORS()

@@ -8,9 +8,8 @@ import logs  # noqa: E402 - needs the project on the path, whatever gunicorn's w
 
 bind = os.environ.get("BIND", "127.0.0.1:5000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
-# gevent, one worker per core (README, Deployment): a socket costs a greenlet, not a thread. `make bench`
-# measured the gthread worker holding 32 sockets with its 32 threads, and one gevent worker 5,200 with
-# a lower p99 at the design point (37.7 against 52.4 ms).
+# gevent, one worker per core (README, Deployment): a socket costs a greenlet, not a thread, so a worker
+# holds thousands; under gthread each socket holds one of GUNICORN_THREADS for its whole life.
 worker_class = os.environ.get("GUNICORN_WORKER_CLASS", "gevent")
 worker_connections = int(os.environ.get("GUNICORN_WORKER_CONNECTIONS", "10000"))
 threads = int(os.environ.get("GUNICORN_THREADS", "32"))  # used by the gthread worker only
@@ -34,7 +33,7 @@ def post_worker_init(worker):
 
     start_background(worker.wsgi)
     # What is loaded by now (modules, the app, SQLAlchemy's mappings) lives as long as the worker: frozen,
-    # the cyclic collector stops walking it on every full collection, which were pauses of every socket.
+    # the cyclic collector does not walk it on every full collection, a pause for every socket of the worker.
     gc.collect()
     gc.freeze()
 

@@ -3,7 +3,7 @@ import secrets
 
 from flask import Blueprint, render_template
 
-from services.passwords import PASSWORD_MIN_LEN
+from models.user import PASSWORD_MIN_LEN
 
 bp = Blueprint("pages", __name__)
 

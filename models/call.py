@@ -65,7 +65,3 @@ class Call(db.Model):
     visitor_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     conversation = relationship("Conversation")
-
-    @property
-    def is_live(self):
-        return self.status != CallStatus.ENDED

@@ -19,6 +19,10 @@ class ConversationStatus(StrEnum):
     CLOSED = "closed"
 
 
+# What an agent's dashboard lists: "mine" (open with me), one of the statuses, or "all".
+DASHBOARD_SCOPES = ("mine", "waiting", "bot", "active", "closed", "all")
+
+
 class SenderType(StrEnum):
     VISITOR = "visitor"
     BOT = "bot"
@@ -82,10 +86,6 @@ class Conversation(db.Model):
     visitor = relationship("Visitor")
     interface = relationship("Interface")
     agent = relationship("User")
-
-    @property
-    def stream(self):
-        return f"conversation:{self.id}"
 
 
 class Message(db.Model):

@@ -32,6 +32,30 @@ class FormFieldType(StrEnum):
     CHECKBOX = "checkbox"
 
 
+class Stage(StrEnum):
+    """The moments at which a component shows something."""
+
+    START = "start"            # the flow reaches the component
+    WELCOME = "welcome"        # the visitor asked for a live or video chat
+    ASSIGNED = "assigned"      # an agent accepted the live chat request
+    VIDEO_CHAT = "video_chat"  # an agent accepted the video chat request
+    TAKEOVER = "takeover"      # an agent took the conversation over
+    OFFLINE = "offline"        # no agent online, or nobody answered in time
+    THANK_YOU = "thank_you"    # the visitor sent the offline form
+    REQUEUED = "requeued"      # the agent left (offline, deleted): the chat waits in the queue again
+
+
+class Action(StrEnum):
+    """What pressing a button does."""
+
+    NEXT = "next"
+    COMPONENT = "component"
+    LIVE_CHAT = "live_chat"
+    VIDEO_CHAT = "video_chat"
+    SKIP = "skip"
+    BACK = "back"
+
+
 class Component(db.Model):
     """One step of an interface's flow; `config` is the full normalised configuration of its type."""
 

@@ -9,6 +9,8 @@ from models.base import NO_ID_REUSE, TOKEN_KEY_LEN, StrEnum, UTCDateTime, enum_t
 
 MAX_CHATS_MIN = 1
 MAX_CHATS_MAX = 50
+PASSWORD_MIN_LEN = 10
+PASSWORD_MAX_LEN = 128
 
 
 class Role(StrEnum):
@@ -71,10 +73,6 @@ class User(db.Model):
     interfaces = relationship(
         "Interface", secondary=interface_agents, back_populates="agents", order_by="Interface.id"
     )
-
-    @property
-    def is_admin(self):
-        return self.role == Role.ADMIN
 
     @property
     def interface_ids(self):

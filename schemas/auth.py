@@ -1,8 +1,8 @@
 """Login, tokens, password links."""
 from marshmallow import fields, validate
 
+from models.user import PASSWORD_MAX_LEN, PASSWORD_MIN_LEN
 from schemas.common import SafeEmail, Schema, not_blank
-from services.passwords import PASSWORD_MAX_LEN, PASSWORD_MIN_LEN
 
 
 class LoginSchema(Schema):

@@ -3,8 +3,8 @@ import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.flow import LABEL_MAX_LEN, MESSAGE_MAX_LEN, ButtonStyle
+from models.texts import unknown_placeholders
 from schemas.common import SafeStr, not_blank
-from services.render import unknown_placeholders
 
 
 def no_nul(value):

@@ -11,11 +11,11 @@ from apispec.ext.marshmallow.common import make_schema_key
 from marshmallow import fields, post_load, validate, validates_schema
 
 from models.base import ID_MAX
-from models.flow import NAME_MAX_LEN, ButtonStyle, ComponentType
+from models.flow import NAME_MAX_LEN, Action, ButtonStyle, ComponentType, Stage
+from models.texts import BEFORE_AGENT
 from schemas.common import ObjectId, SafeStr, Schema
 from schemas.component_fields import Label, MessageText, Style, defaults_of, skip_when_partial
 from schemas.live_chat import LiveChatConfigSchema, OfflineFormFieldSchema
-from services.render import BEFORE_AGENT, Action, Stage
 
 MESSAGE_BUTTONS_MAX = 10
 

@@ -2,13 +2,13 @@
 from marshmallow import fields, validate
 
 from models import AuditAction
+from models.conversation import DASHBOARD_SCOPES
 from schemas.common import ObjectId, PageArgsSchema, Position, Schema
 from schemas.requests import RequestViewSchema
-from services.dashboard import SCOPES
 
 
 class ConversationQueryArgsSchema(PageArgsSchema):
-    scope = fields.String(load_default="mine", validate=validate.OneOf(SCOPES),
+    scope = fields.String(load_default="mine", validate=validate.OneOf(DASHBOARD_SCOPES),
                           metadata={"description": "mine: open chats with you; waiting, bot, active, closed, all"})
     interface_id = ObjectId()
 

@@ -6,9 +6,9 @@ import marshmallow as ma
 from marshmallow import fields, post_load, validate, validates_schema
 
 from models.flow import MESSAGE_MAX_LEN, ButtonStyle, FormFieldType
+from models.texts import BEFORE_AGENT, REQUEUED_DEFAULT, REQUEUED_PLACEHOLDERS, WITH_AGENT
 from schemas.common import SafeEmail, Schema
 from schemas.component_fields import ButtonLabel, Label, MessageText, Style, defaults_of, skip_when_partial
-from services.render import BEFORE_AGENT, REQUEUED_DEFAULT, REQUEUED_PLACEHOLDERS, WITH_AGENT
 
 RECIPIENTS_MAX = 20
 FORM_FIELDS_MAX = 20

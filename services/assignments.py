@@ -15,6 +15,7 @@ from models import (
     SenderType, User, WithdrawReason,
 )
 from models.base import utcnow
+from models.flow import Stage
 from services.audit import audit
 from services.calls import start_call
 from services.conversations import add_message, emit_conversation_updated
@@ -26,7 +27,6 @@ from services.events import user_stream
 from services.flow_runtime import show_stage
 from services.notifications import withdraw_for_request, withdraw_new_chat
 from services.queue import live_chat_component, resolve, update_queue
-from services.render import Stage
 
 
 class RequestTaken(Conflict):

@@ -42,10 +42,6 @@ class MemoryBroker:
                 if not callbacks:
                     del self._subscribers[stream]
 
-    def subscriber_count(self):
-        with self._lock:
-            return sum(len(callbacks) for callbacks in self._subscribers.values())
-
     def publish(self, stream, frame):
         self.dispatch(stream, frame)
 

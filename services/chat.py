@@ -84,9 +84,9 @@ def do_mark_read(principal, conversation_id, seq):
     return {"conversation_id": conversation.id, "reader": reader, "seq": max(seq, getattr(conversation, column.key))}
 
 
-def _button_label(flow, position, button_id, render):
+def _button_label(flow, component_id, button_id, render):
     for component in flow:
-        if component["id"] == position:
+        if component["id"] == component_id:
             for button in render(component)["buttons"]:
                 if button["id"] == button_id:
                     return button["label"]
@@ -114,7 +114,7 @@ def do_visitor_action(visitor, conversation_id, user_input):
     mark_initiated(conversation)
     messages += apply(conversation, step)
     if step.effect and step.effect["type"] == "request":
-        component = db.session.get(Component, step.position)
+        component = db.session.get(Component, step.component_id)
         if component is None or component.type != ComponentType.LIVE_CHAT:
             raise ValidationFailed("This component cannot start a live chat")
         messages += request_live(conversation, step.effect["kind"], component)

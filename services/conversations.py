@@ -4,11 +4,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 
-from errors import Conflict, NotFound
+from errors import Conflict
 from extensions import db
 from models.base import utcnow
 from models.conversation import Conversation, ConversationStatus, Message, SenderType
-from models.event import Event  # noqa: F401 - the events table must exist for emit
 from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.events import EventType
 from services.events import PositionBefore, conversation_stream, emit
@@ -43,8 +42,8 @@ def add_message(conversation, sender_type, text, *, sender=None, client_id=None,
               "sender_type": SenderType(sender_type), "sender_id": getattr(sender, "id", None),
               "sender_name": getattr(sender, "name", None), "client_id": client_id, "text": text, "data": data,
               "created_at": utcnow()}
-    # A Core insert, then the object joins the session as the persistent row it is: the ORM's unit of
-    # work cost more than the insert on the busiest path of the product.
+    # A Core insert, then the object joins the session as the persistent row it is: sending a message is
+    # the busiest path of the product, and the ORM's unit of work would add a flush for every message.
     message = Message(id=db.session.execute(_INSERT_MESSAGE, values).scalar_one(), **values)
     make_transient_to_detached(message)
     db.session.add(message)
@@ -124,10 +123,3 @@ def emit_conversation_updated(conversation, extra_streams=()):
     if extra:
         emit(EventType.CONVERSATION_UPDATED, {**data, "conversation_pos": PositionBefore(stream)}, extra,
              conversation.workspace_id)
-
-
-def get_conversation(conversation_id):
-    conversation = db.session.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFound("Conversation not found")
-    return conversation

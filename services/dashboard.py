@@ -5,8 +5,6 @@ from models import Conversation, ConversationStatus, Interface, LiveRequest, Req
 from services.queue import request_view
 from services.pagination import paginate
 
-SCOPES = ("mine", "waiting", "bot", "active", "closed", "all")
-
 
 def _interfaces_of(user):
     stmt = select(Interface.id).where(Interface.workspace_id == user.workspace_id)

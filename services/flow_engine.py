@@ -19,7 +19,7 @@ class InvalidInput(ValueError):
 @dataclass
 class Step:
     shows: list = field(default_factory=list)  # rendered components, in order
-    position: int | None = None                # id of the component where the flow waits; None: ended
+    component_id: int | None = None            # the component where the flow waits; None: ended
     effect: dict | None = None                 # {"type": "request", "kind": "text"|"video"}
 
 
@@ -35,16 +35,16 @@ def enter(flow, index, render):
     step = Step()
     for _ in range(MAX_AUTO_STEPS):
         if index is None or index >= len(flow) or index < 0:
-            step.position = None
+            step.component_id = None
             return step
         component = flow[index]
         shown = render(component)
         step.shows.append(shown)
         if shown.get("buttons"):
-            step.position = component["id"]
+            step.component_id = component["id"]
             return step
         index += 1
-    step.position = None
+    step.component_id = None
     return step
 
 
@@ -53,16 +53,16 @@ def start(flow, render):
     return enter(flow, 0, render)
 
 
-def advance(flow, position, user_input, render):
-    """What follows the visitor's input at `position`."""
+def advance(flow, component_id, user_input, render):
+    """What follows the visitor's input at the component `component_id` (None: the flow has ended)."""
     kind = user_input.get("type")
-    index = _index(flow, position) if position is not None else None
+    index = _index(flow, component_id) if component_id is not None else None
     if index is None:
         if kind == "text":
-            return Step(position=None)  # the flow has ended; text is just chat
+            return Step(component_id=None)  # the flow has ended; text is just chat
         raise InvalidInput("The flow has ended")
     if kind == "text":
-        return Step(position=position)
+        return Step(component_id=component_id)
     if kind == "skip":
         return enter(flow, index + 1, render)
     if kind == "back":
@@ -90,6 +90,6 @@ def _press(flow, index, action, render):
             return enter(flow, index + 1, render)  # the target was deleted: carry on
         return enter(flow, target, render)
     if action_type in ("live_chat", "video_chat"):
-        return Step(position=flow[index]["id"],
+        return Step(component_id=flow[index]["id"],
                     effect={"type": "request", "kind": "text" if action_type == "live_chat" else "video"})
     raise InvalidInput(f"Unknown button action {action_type!r}")

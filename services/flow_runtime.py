@@ -8,12 +8,13 @@ from sqlalchemy import update
 from extensions import db
 from models import Conversation, ConversationStatus, NotificationType, SenderType
 from models.base import utcnow
+from models.flow import Stage
 from services.conversations import add_message, emit_conversation_updated
 from services.core import NotInBotPhase, lock_row
 from services.flow_engine import InvalidInput, advance, start
 from services.flows import flow_components
 from services.notifications import interface_agents_of, notify
-from services.render import Stage, render_component
+from services.render import render_component
 
 
 def load_flow(interface_id):
@@ -57,7 +58,7 @@ def show_stage(conversation, component, stage, agent=None, **extra):
 def apply(conversation, step):
     """Show what the engine said and move the conversation to its new position."""
     messages = [show(conversation, shown) for shown in step.shows]
-    conversation.component_id = step.position
+    conversation.component_id = step.component_id
     return messages
 
 

@@ -16,9 +16,10 @@ from sqlalchemy.orm.exc import StaleDataError
 from errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from extensions import db
 from models import Component, ComponentType, Interface, Role, User
+from models.flow import Action
 from schemas.components import CONFIG_SCHEMAS
 from services.core import get_in_workspace, lock_row
-from services.render import STAGES, Action, render_component
+from services.render import STAGES, render_component
 
 
 class NotLiveChat(NotFound):

@@ -23,6 +23,7 @@ from models import (
     NotificationStatus, RequestKind, RequestStatus, RoutingMode, User, WithdrawReason, interface_agents,
 )
 from models.base import utcnow
+from models.flow import Stage
 from services.assignments import auto_assign
 from services.audit import audit
 from services.conversations import emit_conversation_updated
@@ -32,7 +33,6 @@ from services.notifications import notify, online_agents, withdraw_for_request
 from services.queue import (
     NOTIFICATION_OF, emit_request_updated, latest_request, live_chat_component, request_view, resolve, update_queue,
 )
-from services.render import Stage
 
 
 class AlreadyWaiting(Conflict):

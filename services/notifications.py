@@ -9,7 +9,6 @@ from models import (
 )
 from models.base import utcnow
 from schemas.events import EventType
-from services.core import with_room
 from services.events import emit, user_stream
 
 
@@ -23,11 +22,6 @@ def interface_agents_of(interface_id):
 def online_agents(interface_id):
     """Agents of the interface who are online, with room or not."""
     return [a for a in interface_agents_of(interface_id) if a.availability == Availability.ONLINE]
-
-
-def eligible_agents(interface_id, weight=1):
-    """Agents of the interface who are online and have room for a chat of this weight."""
-    return with_room(online_agents(interface_id), weight)
 
 
 def notification_data(notification, visitor_name=None):
@@ -49,8 +43,8 @@ _EVENT_OF = {
 def notify(users, notification_type, conversation, request=None):
     """Create a pending notification for each user and tell their dashboards (caller commits).
 
-    One insert for every user: a live request reaches every agent of the
-    interface, and row-by-row ORM objects made it the slowest step of a press.
+    One insert for all the users: a live request reaches every agent of the
+    interface, and a press must not cost a statement per agent.
     """
     if not users:
         return []

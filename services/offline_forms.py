@@ -10,12 +10,12 @@ from sqlalchemy.exc import IntegrityError
 from errors import Conflict, NotFound, ValidationFailed
 from extensions import db
 from models import Component, FormFieldType, LiveRequest, OfflineSubmission, RequestStatus
+from models.flow import Stage
 from services.core import access_conversation, transaction
 from services.flow_runtime import show_stage
 from services.flows import admin_emails
 from services.mailer import queue_mail
 from services.pagination import paginate
-from services.render import Stage
 
 PHONE = re.compile(r"^[0-9+()\-. ]{3,32}$")
 _email = Email()

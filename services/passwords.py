@@ -1,13 +1,10 @@
-"""Password hashing (argon2id) and policy."""
+"""Password hashing (argon2id); the length policy is in models/user.py, beside the user."""
 import os
 import sys
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from flask import current_app
-
-PASSWORD_MIN_LEN = 10
-PASSWORD_MAX_LEN = 128
 
 _hashers = {}
 

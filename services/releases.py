@@ -20,6 +20,7 @@ from models import (
     WithdrawReason,
 )
 from models.base import utcnow
+from models.flow import Stage
 from services.audit import audit
 from services.calls import CallEnded, NotOffered, close_call, end_on_release, hold_call, side_of
 from services.conversations import add_message, emit_conversation_updated
@@ -32,7 +33,7 @@ from services.flow_runtime import apply, context_of, load_flow, renderer
 from services.live_requests import offer_waiting, reopen_request
 from services.notifications import withdraw
 from services.queue import latest_request, live_chat_component, queue_position
-from services.render import Stage, render_component
+from services.render import render_component
 
 
 RING_TIMEOUT_S = 120  # a call nobody answers ends after this long (CALL_RING_TIMEOUT_S)

@@ -7,69 +7,18 @@ Substitution is one pass of plain text replacement: nothing in a template is
 evaluated (no attribute access, no format specs), substituted values are not
 scanned again, and HTML stays as it is (whatever displays the text escapes it).
 """
-import re
+from models.flow import Action, ButtonStyle, ComponentType, Stage
+from models.texts import (
+    AGENT_NAME, INTERFACE_NAME, PLACEHOLDER_TOKEN, PLACEHOLDERS, POSITION, REQUEUED_DEFAULT, VISITOR_NAME,
+)
 
-from models.base import StrEnum
-from models.flow import ButtonStyle, ComponentType
-
-AGENT_NAME = "agent_name"
-VISITOR_NAME = "visitor_name"
-INTERFACE_NAME = "interface_name"
-POSITION = "position"
-PLACEHOLDERS = (AGENT_NAME, VISITOR_NAME, INTERFACE_NAME, POSITION)
-# Messages shown before an agent is with the visitor cannot name one.
-BEFORE_AGENT = (VISITOR_NAME, INTERFACE_NAME)
-WITH_AGENT = (AGENT_NAME, VISITOR_NAME, INTERFACE_NAME)
-# The agent who left, and the visitor's new place in the queue.
-REQUEUED_PLACEHOLDERS = (*WITH_AGENT, POSITION)
 # What a placeholder shows when its value is not known.
 FALLBACKS = {AGENT_NAME: "an agent", VISITOR_NAME: "", INTERFACE_NAME: "", POSITION: "?"}
-# Components stored before the message existed show this.
-REQUEUED_DEFAULT = "{agent_name} left; you are back in the queue, position {position}."
-
-# "{{", "}}", or a brace pair around anything without braces or spaces: "{agent.name}",
-# "{0}" and "{agent_name:>9}" are placeholders too (unknown ones), so typos are caught.
-_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}\s]*)\}")
-
-
-class Stage(StrEnum):
-    """The moments at which a component shows something."""
-
-    START = "start"            # the flow reaches the component
-    WELCOME = "welcome"        # the visitor asked for a live or video chat
-    ASSIGNED = "assigned"      # an agent accepted the live chat request
-    VIDEO_CHAT = "video_chat"  # an agent accepted the video chat request
-    TAKEOVER = "takeover"      # an agent took the conversation over
-    OFFLINE = "offline"        # no agent online, or nobody answered in time
-    THANK_YOU = "thank_you"    # the visitor sent the offline form
-    REQUEUED = "requeued"      # the agent left (offline, deleted): the chat waits in the queue again
-
-
-class Action(StrEnum):
-    """What pressing a button does."""
-
-    NEXT = "next"
-    COMPONENT = "component"
-    LIVE_CHAT = "live_chat"
-    VIDEO_CHAT = "video_chat"
-    SKIP = "skip"
-    BACK = "back"
-
 
 STAGES = {
     ComponentType.MESSAGE: (Stage.START,),
     ComponentType.LIVE_CHAT: tuple(Stage),
 }
-
-
-def placeholders_in(template):
-    """Return the placeholder names written in template, in order of appearance."""
-    return [match.group(1) for match in _TOKEN.finditer(template) if match.group(1) is not None]
-
-
-def unknown_placeholders(template, allowed):
-    """Return the placeholders of template outside allowed, each once."""
-    return list(dict.fromkeys(name for name in placeholders_in(template) if name not in allowed))
 
 
 def fill(template, values):
@@ -85,7 +34,7 @@ def fill(template, values):
         value = values.get(name)
         return FALLBACKS[name] if value is None or value == "" else str(value)
 
-    return _TOKEN.sub(replace, template)
+    return PLACEHOLDER_TOKEN.sub(replace, template)
 
 
 def render_component(component_type, config, context=None):

@@ -30,15 +30,15 @@ def shown(step):
 
 def test_start_shows_components_until_one_waits():
     step = start(FLOW, render)
-    assert shown(step) == [10, 11] and step.position == 11 and step.effect is None
+    assert shown(step) == [10, 11] and step.component_id == 11 and step.effect is None
 
 
 def test_empty_flow_starts_ended():
     step = start([], render)
-    assert step.shows == [] and step.position is None
+    assert step.shows == [] and step.component_id is None
 
 
-@pytest.mark.parametrize("position,user_input,expected_shown,expected_position,effect", [
+@pytest.mark.parametrize("component_id,user_input,expected_shown,expected_component_id,effect", [
     (11, {"type": "button", "button_id": "b0"}, [12], 12, None),                  # to the next component
     (11, {"type": "button", "button_id": "b1"}, [14], 14, None),                  # to a named component
     (12, {"type": "button", "button_id": "live_chat"}, [], 12, {"type": "request", "kind": "text"}),
@@ -52,37 +52,37 @@ def test_empty_flow_starts_ended():
     (14, {"type": "button", "button_id": "b0"}, [], None, None),                  # past the end
     (None, {"type": "text", "text": "hi"}, [], None, None),                       # ended flow: just chat
 ])
-def test_advance(position, user_input, expected_shown, expected_position, effect):
-    step = advance(FLOW, position, user_input, render)
+def test_advance(component_id, user_input, expected_shown, expected_component_id, effect):
+    step = advance(FLOW, component_id, user_input, render)
     assert shown(step) == expected_shown
-    assert step.position == expected_position
+    assert step.component_id == expected_component_id
     assert step.effect == effect
 
 
 def test_back_at_the_first_waiting_component_shows_the_first_again():
     flow = [{"id": 1, "type": "live_chat"}, {"id": 2, "type": "message"}]
     step = advance(flow, 1, {"type": "back"}, render)
-    assert shown(step) == [1] and step.position == 1
+    assert shown(step) == [1] and step.component_id == 1
 
 
 def test_button_to_a_deleted_component_carries_on_with_the_next():
     flow = [{"id": 1, "type": "message", "buttons": [{"type": "component", "component_id": 99}]},
             {"id": 2, "type": "live_chat"}]
-    assert advance(flow, 1, {"type": "button", "button_id": "b0"}, render).position == 2
+    assert advance(flow, 1, {"type": "button", "button_id": "b0"}, render).component_id == 2
 
 
-@pytest.mark.parametrize("position,user_input", [
+@pytest.mark.parametrize("component_id,user_input", [
     (11, {"type": "button", "button_id": "nope"}),       # a button not offered here
     (12, {"type": "button", "button_id": "b0"}),         # a button of another component
     (11, {"type": "dance"}),
     (None, {"type": "button", "button_id": "b0"}),       # buttons after the end
 ])
-def test_invalid_input_is_refused(position, user_input):
+def test_invalid_input_is_refused(component_id, user_input):
     with pytest.raises(InvalidInput):
-        advance(FLOW, position, user_input, render)
+        advance(FLOW, component_id, user_input, render)
 
 
 def test_a_long_chain_without_buttons_stops():
     flow = [{"id": i, "type": "message"} for i in range(200)]
     step = start(flow, render)
-    assert step.position is None and len(step.shows) == 50
+    assert step.component_id is None and len(step.shows) == 50

@@ -1,9 +1,10 @@
 """What a visitor is shown for a component: pure functions, no database."""
 import pytest
 
+from models.texts import BEFORE_AGENT, WITH_AGENT, unknown_placeholders
 from schemas.components import MessageConfigSchema
 from schemas.live_chat import LiveChatConfigSchema
-from services.render import BEFORE_AGENT, WITH_AGENT, fill, render_component, unknown_placeholders
+from services.render import fill, render_component
 
 
 def live_chat(**sections):
