@@ -5,10 +5,29 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import Config, check_settings, instance_secret
+import logs
+import metrics
+import models  # noqa: F401 - registers every table on the metadata
+from blueprints import register_blueprints
+from blueprints.common import register_converters
+from blueprints.docs_assets import bp as docs_assets_bp
+from blueprints.pages import bp as pages_bp
+from blueprints.ws import bp as ws_bp
+from cli import register_cli
+from config import BASE_DIR, Config, check_settings, instance_secret
 from errors import register_error_handlers, register_jwt_errors
 from extensions import api, cors, db, jwt, limiter, mail, migrate, sock
+from schemas.inbound import check_depth
+from services.auth import is_revoked, load_token_user
+from services.broker import make_broker
+from services.events import stream_positions_reader
+from services.mailer import outbox_sender
+from services.retention import prune_once
+from services.sweeper import sweep_once
+from services.visitors import TOKEN_KIND_VISITOR, load_token_visitor
+from services.workers import PeriodicWorker
 
 
 def create_app(config_class=Config, **overrides):
@@ -18,16 +37,10 @@ def create_app(config_class=Config, **overrides):
     app.config.update(overrides)
     if not app.config["TESTING"]:
         check_settings(app.config)
-    import logs
-
     logs.init_app(app)
-    import metrics
-
     metrics.init_app(app)
     if not app.config.get("JWT_SECRET_KEY"):
         app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
-
-    import models  # noqa: F401 - registers every table on the metadata
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
@@ -41,8 +54,6 @@ def create_app(config_class=Config, **overrides):
     cors.init_app(app, resources={r"/api/(?!widget/).*": {"origins": app.config["CORS_ORIGINS"]}},
                   expose_headers=["ETag", "Retry-After"], allow_headers=["Authorization", "Content-Type", "If-Match"])
     app.json = BoundedJSONProvider(app)
-    from blueprints.common import register_converters
-
     register_converters(app, api)  # before any rule uses them
     api.init_app(app)
 
@@ -50,26 +61,14 @@ def create_app(config_class=Config, **overrides):
     register_jwt_errors(jwt)
     register_error_handlers(app, api)
 
-    from blueprints import register_blueprints
-    from services.broker import make_broker
-    from services.events import stream_positions_reader
-
     app.extensions["broker"] = make_broker(app.config, stream_positions=stream_positions_reader(app))
     register_blueprints(api)
-    from blueprints.docs_assets import bp as docs_assets_bp
-    from blueprints.pages import bp as pages_bp
-    from blueprints.ws import bp as ws_bp
-
     app.register_blueprint(ws_bp)
     app.register_blueprint(pages_bp)
     app.register_blueprint(docs_assets_bp)
 
-    from cli import register_cli
-
     register_cli(app)
     if app.config["TRUSTED_PROXIES"]:
-        from werkzeug.middleware.proxy_fix import ProxyFix
-
         hops = app.config["TRUSTED_PROXIES"]
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)
     return app
@@ -86,22 +85,15 @@ class BoundedJSONProvider(DefaultJSONProvider):
     """request.get_json() with bounded nesting: a 10,000-deep body is a 400, not a RecursionError."""
 
     def loads(self, s, **kwargs):
-        from schemas.inbound import check_depth
-
         check_depth(s)
         return super().loads(s, **kwargs)
 
 
 def _migrations_dir():
-    from config import BASE_DIR
-
     return BASE_DIR / "migrations"
 
 
 def _register_jwt_callbacks():
-    from services.auth import is_revoked, load_token_user
-    from services.visitors import TOKEN_KIND_VISITOR, load_token_visitor
-
     @jwt.user_lookup_loader
     def _user(header, claims):
         if claims.get("kind") == TOKEN_KIND_VISITOR:
@@ -119,19 +111,11 @@ def start_background(app):
     The sweep and retention run under a lease each: one process of the deployment does a round.
     """
     if app.config.get("OUTBOX_SENDER_THREAD"):
-        from services.mailer import outbox_sender
-
         app.extensions["outbox_sender"] = outbox_sender(app).start()
     if app.config.get("SWEEPER_THREAD"):
-        from services.sweeper import sweep_once
-        from services.workers import PeriodicWorker
-
         app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once,
                                                    lease="sweep").start()
     if app.config.get("RETENTION_THREAD"):
-        from services.retention import prune_once
-        from services.workers import PeriodicWorker
-
         app.extensions["retention"] = PeriodicWorker(app, "retention", app.config["RETENTION_INTERVAL_S"], prune_once,
                                                      lease="retention").start()
 

@@ -10,6 +10,7 @@ from models import (
 from models.base import utcnow
 from schemas.events import EventType
 from services.events import emit, user_stream
+from services.pagination import paginate
 
 
 def interface_agents_of(interface_id):
@@ -100,8 +101,6 @@ def withdraw_new_chat(conversation, reason):
 
 def pending_for(user, page, page_size):
     """A user's pending notifications, newest first."""
-    from services.pagination import paginate
-
     stmt = select(Notification).where(Notification.user_id == user.id,
                                       Notification.status == NotificationStatus.PENDING) \
         .order_by(Notification.id.desc())

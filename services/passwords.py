@@ -83,6 +83,7 @@ def _gevent_patched():
 def _hash_pool(threads):
     global _pool
     if _pool is None or _pool[0] != os.getpid():
+        # Only under a gevent worker (the caller checks): importing gevent elsewhere is not wanted.
         from gevent.threadpool import ThreadPool
 
         _pool = (os.getpid(), ThreadPool(threads))
