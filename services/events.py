@@ -1,9 +1,17 @@
 """Events: written with the change they announce, published after commit.
 
-emit() is the only way out. It takes the next position of each stream (a row
-lock that orders concurrent writers), adds the event rows to the caller's
-transaction and publishes them once that transaction commits. A rolled-back
-change is never announced.
+`emit` is the one way durable events leave. It takes the next position of
+each stream (a row lock that orders concurrent writers), adds the event rows
+to the caller's transaction and publishes them once that transaction commits.
+A rolled-back change is never announced.
+
+Ephemeral frames (no position, not kept, not replayed) leave through two
+functions here and nowhere else:
+
+- `announce`: after the current transaction commits, e.g. queue.position
+  (services/live_requests.py);
+- `publish_ephemeral`: at once, e.g. typing (services/typing_indicator.py,
+  `do_typing`) and call signalling (services/signalling.py, `do_signal`).
 """
 import functools
 import logging

@@ -1,10 +1,12 @@
-"""Socket tickets: short-lived, single-use, obtained over authenticated HTTP."""
+"""Socket tickets (short-lived, single-use, obtained over authenticated HTTP) and an open socket's presence."""
 import hashlib
+import logging
 import secrets
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 
 from errors import DomainError
 from extensions import db
@@ -13,6 +15,10 @@ from models.base import utcnow
 from models.conversation import Visitor
 from models.ticket import SocketTicket
 from services.auth import keys_match
+from services.presence import heartbeat_batch, write_heartbeats
+from services.unit_of_work import discard, finish
+
+log = logging.getLogger(__name__)
 
 TICKET_TTL_S = 30
 
@@ -65,3 +71,23 @@ def do_consume_ticket(token):
     if not keys_match(principal.token_key, row.subject_key):
         raise TicketInvalid()
     return principal
+
+
+def keep_present(kind, principal_id, batched=True):
+    """Keep the user's presence (a visitor's: in their live call) fresh while their socket is open.
+
+    The periodic beats of a process's sockets are written together; the
+    first one, when the socket opens, is written at once. A database failure
+    is logged and the socket stays open: the next beat tries again.
+    """
+    try:
+        if batched:
+            heartbeat_batch().beat(kind, principal_id)
+        elif kind == "user":
+            write_heartbeats(user_ids=[principal_id])
+        else:
+            write_heartbeats(visitor_ids=[principal_id])
+    except DBAPIError as error:
+        discard()
+        finish()
+        log.warning("socket heartbeat: database unavailable (%s)", error.orig.__class__.__name__)

@@ -13,7 +13,7 @@ from models.base import utcnow
 from models.lease import Lease
 from services.events import emit, last_pos, replay
 from services.leases import claim
-from services.realtime import SocketSession
+from blueprints.socket_protocol import SocketSession
 from services.sweeper import PeriodicWorker
 from tests.factories import make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
