@@ -119,7 +119,7 @@ def measure(threads, logins, settle_s=1.0):
                 health.request("GET", "/healthz")
                 health.getresponse().read()
 
-            # A socket may send 10 frames a second (services/realtime.py): a ping every 0.11 s stays under it.
+            # A socket may send 10 frames a second (blueprints/socket_protocol.py): a ping every 0.11 s stays under it.
             probers = [_Prober(ping, 0.11), _Prober(healthz, 0.005)]
             for prober in probers:
                 prober.start()

@@ -1,18 +1,17 @@
 """Video calls over REST: history, offer video, hang up, fall back to text, ICE servers.
 
-The agent's routes live here under /api; the visitor's are added to the widget
-blueprint, so they share its origins, CORS and rate limits.
+The agent's routes live here under /api; the visitor's are declared by
+blueprints/widget.py on its own blueprint, so they share its origins, CORS and
+rate limits.
 """
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
-from blueprints import widget
 from blueprints.common import Blueprint, errors, login_required
-from blueprints.widget import visitor_required
 from schemas.calls import CallHistoryArgsSchema, CallPageSchema, CallSchema, IceServersSchema
-from services.calls import access_live_call, do_accept_video, do_offer_video, list_calls
+from services.calls import access_live_call, do_offer_video, list_calls
 from services.core import access_conversation
-from services.releases import do_decline_video, do_fallback_to_text, do_hangup
+from services.releases import do_fallback_to_text, do_hangup
 from services.signalling import get_ice_servers
 
 blp = Blueprint("calls", __name__, url_prefix="/api", description="Video calls, for agents and admins")
@@ -63,72 +62,6 @@ class ConversationCallIceServers(MethodView):
     @login_required(blp)
     @blp.response(200, IceServersSchema)
     @errors(blp, 404, 409)
-    def get(self, conversation_id):
-        """Get the STUN/TURN servers for your call, with TURN credentials that expire"""
-        return get_ice_servers(current_user, conversation_id)
-
-
-# -- the visitor's side, on the widget blueprint --------------------------------
-
-wblp = widget.blp
-
-
-@wblp.route(CONVERSATION + "/calls")
-class WidgetCalls(MethodView):
-    @visitor_required
-    @wblp.arguments(CallHistoryArgsSchema, location="query")
-    @wblp.response(200, CallPageSchema)
-    @errors(wblp, 422)
-    def get(self, args, conversation_id):
-        """List the conversation's calls, newest first"""
-        return list_calls(access_conversation(current_user, conversation_id), **args)
-
-
-@wblp.route(CONVERSATION + "/call/accept")
-class WidgetCallAccept(MethodView):
-    @visitor_required
-    @wblp.response(200, CallSchema)
-    @errors(wblp, 409)
-    def post(self, conversation_id):
-        """Accept the video call the agent offered"""
-        return do_accept_video(current_user, access_live_call(current_user, conversation_id))
-
-
-@wblp.route(CONVERSATION + "/call/decline")
-class WidgetCallDecline(MethodView):
-    @visitor_required
-    @wblp.response(200, CallSchema)
-    @errors(wblp, 409)
-    def post(self, conversation_id):
-        """Decline the video call the agent offered; the chat goes on in text"""
-        return do_decline_video(current_user, access_live_call(current_user, conversation_id))
-
-
-@wblp.route(CONVERSATION + "/call/hangup")
-class WidgetCallHangup(MethodView):
-    @visitor_required
-    @wblp.response(200, CallSchema)
-    @errors(wblp, 409)
-    def post(self, conversation_id):
-        """Hang up the call; the chat goes on in text"""
-        return do_hangup(current_user, access_live_call(current_user, conversation_id))
-
-
-@wblp.route(CONVERSATION + "/call/fallback-to-text")
-class WidgetCallFallback(MethodView):
-    @visitor_required
-    @wblp.response(200, CallSchema)
-    @errors(wblp, 409)
-    def post(self, conversation_id):
-        """Leave the video call and go on chatting in text"""
-        return do_fallback_to_text(current_user, access_live_call(current_user, conversation_id))
-
-
-@wblp.route(CONVERSATION + "/call/ice-servers")
-class WidgetCallIceServers(MethodView):
-    @visitor_required
-    @wblp.response(200, IceServersSchema)
-    @errors(wblp, 409)
     def get(self, conversation_id):
         """Get the STUN/TURN servers for your call, with TURN credentials that expire"""
         return get_ice_servers(current_user, conversation_id)

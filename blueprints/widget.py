@@ -1,5 +1,6 @@
 """The public widget API, addressed by an interface's public key."""
 import logging
+from functools import wraps
 
 from flask import current_app, request
 from flask.views import MethodView
@@ -11,21 +12,26 @@ from blueprints.common import Blueprint, errors
 from errors import NotFound, is_database_outage, rollback_quietly, unavailable_response
 from extensions import limiter
 from models.conversation import Visitor
+from schemas.calls import CallHistoryArgsSchema, CallPageSchema, CallSchema, IceServersSchema
 from schemas.conversations import (
     ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
 )
-from schemas.sockets import TicketSchema
-from schemas.widget import WidgetOpenSchema
-from services.chat import do_visitor_action, send_message_as
-from services.core import access_conversation
-from services.conversations import list_messages
 from schemas.requests import (
     ActionResultSchema, ActionSchema, OfflineFormSubmitSchema, RequestViewSchema, SubmissionReceiptSchema,
 )
+from schemas.sockets import TicketSchema
+from schemas.widget import WidgetOpenSchema
+from services.calls import access_live_call, do_accept_video, list_calls
+from services.chat import do_visitor_action, send_message_as
+from services.conversations import list_messages
+from services.core import access_conversation
+from services.releases import do_decline_video, do_fallback_to_text, do_hangup
 from services.live_requests import do_cancel_request, get_visitor_request
 from services.offline_forms import do_submit_offline_form
+from services.signalling import get_ice_servers
 from services.sockets import do_issue_ticket
-from services.visitors import access_widget, do_open_widget, origin_allowed
+from services.visitors import access_widget, interface_by_key, origin_allowed
+from services.widget import do_open_widget
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +83,6 @@ def _cors(response):
         # An outage answer tells nothing about the interface, and its database is most likely the one
         # away: let the page read it and its Retry-After without asking.
         return _allow(response, origin)
-    from services.visitors import interface_by_key
-
     try:
         interface = interface_by_key(key)
     except DBAPIError as error:
@@ -104,8 +108,6 @@ def _allow(response, origin):
 
 def visitor_required(func):
     """Require the visitor token issued by this interface's widget."""
-    from functools import wraps
-
     @wraps(func)
     def wrapper(*args, public_key, **kwargs):
         verify_jwt_in_request()
@@ -128,10 +130,7 @@ class WidgetSessions(MethodView):
         interface = access_widget(public_key, request.headers.get("Origin"))
         verify_jwt_in_request(optional=True)
         visitor = current_user if isinstance(current_user, Visitor) else None
-        opened = do_open_widget(interface, visitor)
-        opened["messages"] = list_messages(opened["conversation"], before=opened["conversation"].last_seq + 1,
-                                           limit=50)["items"]
-        return opened
+        return do_open_widget(interface, visitor)
 
 
 @blp.route("/conversations/<id:conversation_id>")
@@ -208,3 +207,67 @@ class WidgetOfflineForm(MethodView):
     def post(self, data, conversation_id):
         """Send the offline form offered for a request (once per request)"""
         return do_submit_offline_form(current_user, conversation_id, data["request_id"], data["answers"])
+
+
+# -- video calls: the visitor's side of blueprints/calls.py -----------------------
+
+
+@blp.route("/conversations/<id:conversation_id>/calls")
+class WidgetCalls(MethodView):
+    @visitor_required
+    @blp.arguments(CallHistoryArgsSchema, location="query")
+    @blp.response(200, CallPageSchema)
+    @errors(blp, 422)
+    def get(self, args, conversation_id):
+        """List the conversation's calls, newest first"""
+        return list_calls(access_conversation(current_user, conversation_id), **args)
+
+
+@blp.route("/conversations/<id:conversation_id>/call/accept")
+class WidgetCallAccept(MethodView):
+    @visitor_required
+    @blp.response(200, CallSchema)
+    @errors(blp, 409)
+    def post(self, conversation_id):
+        """Accept the video call the agent offered"""
+        return do_accept_video(current_user, access_live_call(current_user, conversation_id))
+
+
+@blp.route("/conversations/<id:conversation_id>/call/decline")
+class WidgetCallDecline(MethodView):
+    @visitor_required
+    @blp.response(200, CallSchema)
+    @errors(blp, 409)
+    def post(self, conversation_id):
+        """Decline the video call the agent offered; the chat goes on in text"""
+        return do_decline_video(current_user, access_live_call(current_user, conversation_id))
+
+
+@blp.route("/conversations/<id:conversation_id>/call/hangup")
+class WidgetCallHangup(MethodView):
+    @visitor_required
+    @blp.response(200, CallSchema)
+    @errors(blp, 409)
+    def post(self, conversation_id):
+        """Hang up the call; the chat goes on in text"""
+        return do_hangup(current_user, access_live_call(current_user, conversation_id))
+
+
+@blp.route("/conversations/<id:conversation_id>/call/fallback-to-text")
+class WidgetCallFallback(MethodView):
+    @visitor_required
+    @blp.response(200, CallSchema)
+    @errors(blp, 409)
+    def post(self, conversation_id):
+        """Leave the video call and go on chatting in text"""
+        return do_fallback_to_text(current_user, access_live_call(current_user, conversation_id))
+
+
+@blp.route("/conversations/<id:conversation_id>/call/ice-servers")
+class WidgetCallIceServers(MethodView):
+    @visitor_required
+    @blp.response(200, IceServersSchema)
+    @errors(blp, 409)
+    def get(self, conversation_id):
+        """Get the STUN/TURN servers for your call, with TURN credentials that expire"""
+        return get_ice_servers(current_user, conversation_id)

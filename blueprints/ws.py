@@ -3,6 +3,7 @@
 The ticket and the Origin are checked in before_request, so a refused client
 gets a plain HTTP error and never an upgraded socket.
 """
+import json
 import logging
 import queue
 import threading
@@ -14,14 +15,14 @@ from flask_jwt_extended import current_user
 from simple_websocket import ConnectionClosed
 
 from blueprints.common import Blueprint as ApiBlueprint
-from blueprints.common import errors, login_required
+from blueprints.common import login_required
+from blueprints.socket_protocol import CloseSocket, SocketSession
 from errors import error_response
 from extensions import client_address, sock
 from metrics import SOCKET_FRAMES, SOCKETS_OPEN, SOCKETS_REFUSED, frame_type, observe_delivery
 from models import User
 from schemas.events import EphemeralType, EventType, ServerFrame
 from schemas.sockets import TicketSchema
-from services.realtime import CloseSocket, SocketSession
 from services.socket_slots import AddressSlots
 from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
 from services.visitors import origin_allowed
@@ -155,6 +156,4 @@ def socket(ws):
 
 
 def _dump(frame):
-    import json
-
     return json.dumps(frame, separators=(",", ":"), default=str)

@@ -10,10 +10,10 @@ from errors import Conflict, ValidationFailed
 from extensions import db
 from models import Component, ComponentType, Role, User
 from models.conversation import Conversation, ConversationStatus, SenderType, Visitor
-from schemas.events import EventType
+from schemas.events import EphemeralType, EventType
 from services.conversations import add_message, do_send_message, emit_conversation_updated
 from services.core import NotAssigned, access_conversation, member_clause, transaction
-from services.events import conversation_stream, emit
+from services.events import conversation_stream, emit, publish_ephemeral
 from services.flow_engine import InvalidInput, advance
 from services.flow_runtime import apply, load_flow, lock_bot_phase, mark_initiated, on_visitor_text, renderer
 from services.live_requests import request_live
@@ -91,6 +91,23 @@ def _button_label(flow, component_id, button_id, render):
                 if button["id"] == button_id:
                     return button["label"]
     return None
+
+
+def do_typing(principal, conversation_id, typing):
+    """Tell the conversation's live sockets that the principal started or stopped typing.
+
+    An ephemeral frame, published at once: never stored, never replayed; a lost
+    one is corrected by the next, or by the message that follows.
+    """
+    conversation = access_conversation(principal, conversation_id)
+    stream = conversation_stream(conversation.id)
+    publish_ephemeral(stream, {
+        "type": EphemeralType.TYPING.value, "stream": stream,
+        "data": {"conversation_id": conversation.id,
+                 "sender_type": "agent" if isinstance(principal, User) else "visitor",
+                 "sender_name": getattr(principal, "name", None), "typing": typing},
+    })
+    return {}
 
 
 @transaction

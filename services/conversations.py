@@ -114,7 +114,7 @@ def emit_conversation_updated(conversation, extra_streams=()):
 
     On a user stream the event also says where the conversation's stream stood
     before this change: a socket of the agent who holds the chat now follows it
-    from there (services/realtime.py), so it misses nothing the change brought.
+    from there (blueprints/socket_protocol.py), so it misses nothing the change brought.
     """
     stream = conversation_stream(conversation.id)
     data = {"conversation": dump_conversation(conversation)}

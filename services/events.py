@@ -1,14 +1,17 @@
 """Events: written with the change they announce, published after commit.
 
-emit() is the one way durable events leave. When the caller's transaction
-commits it takes the next position of each stream (a row lock that orders
-concurrent writers) and writes the event rows in it; they are published once
-that transaction has committed. A rolled-back change is never announced.
+`emit` is the one way durable events leave. It takes the next position of
+each stream (a row lock that orders concurrent writers), adds the event rows
+to the caller's transaction and publishes them once that transaction commits.
+A rolled-back change is never announced.
 
-Ephemeral frames, without a position, never stored or replayed, leave by two
-other doors: announce() publishes after the current transaction commits (news
-a client can read again over REST: queue positions), publish_ephemeral() at
-once (typing, a call's signalling).
+Ephemeral frames (no position, not kept, not replayed) leave through two
+functions here and nowhere else:
+
+- `announce`: after the current transaction commits, e.g. queue.position
+  (services/queue.py);
+- `publish_ephemeral`: at once, e.g. typing (services/chat.py, `do_typing`)
+  and call signalling (services/signalling.py, `do_signal`).
 """
 import functools
 import logging

@@ -1,9 +1,11 @@
-"""Socket tickets: short-lived, single-use, obtained over authenticated HTTP."""
+"""Socket tickets (short-lived, single-use, obtained over authenticated HTTP) and an open socket's presence."""
+import logging
 import secrets
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import DBAPIError
 
 from errors import DomainError
 from extensions import db
@@ -12,6 +14,10 @@ from models.base import utcnow
 from models.conversation import Visitor
 from models.ticket import SocketTicket
 from services.auth import keys_match, token_hash
+from services.core import discard, finish
+from services.presence import do_write_heartbeats, heartbeat_batch
+
+log = logging.getLogger(__name__)
 
 TICKET_TTL_S = 30
 
@@ -60,3 +66,23 @@ def do_consume_ticket(token):
     if not keys_match(principal.token_key, row.subject_key):
         raise TicketInvalid()
     return principal
+
+
+def keep_present(kind, principal_id, batched=True):
+    """Keep the user's presence (a visitor's: in their live call) fresh while their socket is open.
+
+    The periodic beats of a process's sockets are written together; the
+    first one, when the socket opens, is written at once. A database failure
+    is logged and the socket stays open: the next beat tries again.
+    """
+    try:
+        if batched:
+            heartbeat_batch().beat(kind, principal_id)
+        elif kind == "user":
+            do_write_heartbeats(user_ids=[principal_id])
+        else:
+            do_write_heartbeats(visitor_ids=[principal_id])
+    except DBAPIError as error:
+        discard()
+        finish()
+        log.warning("socket heartbeat: database unavailable (%s)", error.orig.__class__.__name__)

@@ -8,10 +8,8 @@ from sqlalchemy.exc import IntegrityError
 from errors import Forbidden, NotFound
 from extensions import db
 from models import Interface
-from models.base import utcnow
 from models.conversation import Conversation, ConversationStatus, Visitor
 from services.auth import keys_match
-from services.flow_runtime import start_flow
 
 TOKEN_KIND_VISITOR = "visitor"
 VISITOR_TOKEN_TTL = timedelta(days=30)
@@ -89,18 +87,3 @@ def current_conversation(visitor):
         Conversation.visitor_id == visitor.id, Conversation.status != ConversationStatus.CLOSED))
 
 
-def do_open_widget(interface, visitor=None):
-    """Open the widget: the same visitor and conversation when they come back, else new ones."""
-    if visitor is not None and visitor.interface_id != interface.id:
-        visitor = None
-    if visitor is None:
-        visitor = Visitor(workspace_id=interface.workspace_id, interface_id=interface.id)
-        db.session.add(visitor)
-        db.session.flush()
-    visitor.last_seen_at = utcnow()
-    conversation, created = open_conversation(visitor)
-    if created:
-        start_flow(conversation)
-    db.session.commit()
-    return {"visitor_token": visitor_token(visitor), "visitor_id": visitor.id, "conversation": conversation,
-            "interface": interface}

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from extensions import db
 from models import Call, Conversation, Interface, User
 from models.conversation import Visitor
-from services.realtime import SocketSession
+from blueprints.socket_protocol import SocketSession
 from tests.factories import go_online, make_component, make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
 

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from services.realtime import SIGNAL_BURST, CloseSocket
+from blueprints.socket_protocol import SIGNAL_BURST, CloseSocket
 from tests.call_helpers import (  # noqa: F401 - world is a fixture
     CANDIDATE, SDP, Peer, call_of, signal, text_chat, user, video_call, visitor, visitor_of, world,
 )

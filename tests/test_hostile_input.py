@@ -10,7 +10,7 @@ from extensions import api, db
 from models import Message
 from models.base import ID_MAX
 from schemas.inbound import JSON_DEPTH_MAX
-from services.realtime import SocketSession
+from blueprints.socket_protocol import SocketSession
 from tests.factories import make_component, make_interface, make_user, make_workspace
 from tests.live import Client, GunicornServer
 from tests.test_errors import assert_error

@@ -8,7 +8,7 @@ from extensions import db
 from models import Conversation, Message
 from models.conversation import Visitor
 from services.assignments import do_takeover
-from services.realtime import SocketSession
+from blueprints.socket_protocol import SocketSession
 from tests.factories import go_online, make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
 

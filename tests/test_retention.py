@@ -12,8 +12,8 @@ from models import (AuditEntry, Event, Notification, NotificationStatus, Notific
 from models.base import utcnow
 from models.lease import Lease
 from services.events import emit, last_pos, replay
+from blueprints.socket_protocol import SocketSession
 from services.leases import do_claim
-from services.realtime import SocketSession
 from services.workers import PeriodicWorker
 from tests.factories import make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget

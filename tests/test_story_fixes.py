@@ -198,7 +198,7 @@ def test_a_command_that_finds_the_user_gone_first_still_sends_session_revoked(cl
 
     from models import User
     from services.agents import do_delete_user
-    from services.realtime import CloseSocket, SocketSession
+    from blueprints.socket_protocol import CloseSocket, SocketSession
 
     agent_id, admin_id = world["agents"][0].id, world["admin"].id
     session = SocketSession(world["agents"][0], push=lambda stream, frame: None)
@@ -454,7 +454,7 @@ def test_raising_max_chats_offers_what_waits(client, world):
 
 def test_hello_lists_only_the_commands_the_principal_may_send(client, world):
     from models import Visitor
-    from services.realtime import SocketSession
+    from blueprints.socket_protocol import SocketSession
 
     agent_only = {"request.accept", "conversation.takeover", "conversation.transfer", "conversation.hand_back",
                   "conversation.end", "call.offer_video"}
@@ -476,7 +476,7 @@ def test_hello_lists_only_the_commands_the_principal_may_send(client, world):
 def test_a_command_not_in_hello_is_refused_with_403(client, world):
     import json
 
-    from services.realtime import SocketSession
+    from blueprints.socket_protocol import SocketSession
 
     from models import User
 

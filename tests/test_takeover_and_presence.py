@@ -171,7 +171,7 @@ def test_going_offline_hands_chats_back_to_the_queue(client, world):
 
 
 def test_an_open_dashboard_socket_keeps_presence_fresh(app, world):
-    from services.realtime import SocketSession
+    from blueprints.socket_protocol import SocketSession
 
     agent = world["agents"][0]
     agent_id = agent.id

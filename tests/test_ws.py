@@ -5,7 +5,7 @@ import pytest
 import websocket
 
 from services import events as events_module
-from services.realtime import CloseSocket, SocketSession
+from blueprints.socket_protocol import CloseSocket, SocketSession
 from tests.factories import make_interface, make_user, make_workspace
 from tests.live import Client
 from tests.widget_helpers import Widget
@@ -225,9 +225,9 @@ def test_resume_too_far_behind_is_told_to_refetch(setup, monkeypatch):
     monkeypatch.setattr("services.events.REPLAY_LIMIT", 3)
     session, _ = _session(_visitor(widget))
     stream = f"conversation:{widget.conversation_id}"
-    from services import realtime
+    from blueprints import socket_protocol
 
-    monkeypatch.setattr(realtime, "replay", lambda s, after: events_module.replay(s, after, limit=3))
+    monkeypatch.setattr(socket_protocol, "replay", lambda s, after: events_module.replay(s, after, limit=3))
     frames = session.handle_text(json.dumps({"type": "resume", "positions": {stream: 0}}))
     from services.events import last_pos
 

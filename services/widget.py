@@ -1,0 +1,32 @@
+"""Opening the widget: the visitor, their open conversation, its flow's first components, its latest messages.
+
+It sits above services/visitors.py and services/flow_runtime.py, so starting
+the flow needs no callback passed in.
+"""
+from extensions import db
+from models.base import utcnow
+from models.conversation import Visitor
+from services.conversations import list_messages
+from services.core import transaction
+from services.flow_runtime import start_flow
+from services.visitors import open_conversation, visitor_token
+
+OPEN_MESSAGES = 50  # the newest messages the widget shows at once
+
+
+@transaction
+def do_open_widget(interface, visitor=None):
+    """Open the widget: the same visitor and conversation when they come back, else new ones."""
+    if visitor is not None and visitor.interface_id != interface.id:
+        visitor = None
+    if visitor is None:
+        visitor = Visitor(workspace_id=interface.workspace_id, interface_id=interface.id)
+        db.session.add(visitor)
+        db.session.flush()
+    visitor.last_seen_at = utcnow()
+    conversation, created = open_conversation(visitor)
+    if created:
+        start_flow(conversation)
+    return {"visitor_token": visitor_token(visitor), "visitor_id": visitor.id, "conversation": conversation,
+            "interface": interface,
+            "messages": list_messages(conversation, before=conversation.last_seq + 1, limit=OPEN_MESSAGES)["items"]}
