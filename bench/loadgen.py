@@ -851,8 +851,12 @@ class Generator:
         duplicated = [t for t in sent if len(self.delivered.get(t, ())) > 1]
         echo_dup = [t for t, n in self.echoed.items() if n > 1]
         unacked = [t for t in sent if t not in self.acks]
+        # Each message carries its own tag (sender, conversation, sequence number) in its text; the
+        # counterpart's sockets count it by tag, so sent = delivered once + lost + refused + duplicated.
+        delivered_once = [t for t in sent if len(self.delivered.get(t, ())) == 1]
         return {
             "messages_sent": len(sent),
+            "delivered_once": len(delivered_once),
             "lost": len(lost),
             "duplicated": len(duplicated) + len(echo_dup),
             "lost_after_ack": len(lost_after_ack),

@@ -11,6 +11,7 @@ from models import Call, Conversation, Interface, User
 from models.conversation import Visitor
 from blueprints.socket_protocol import SocketSession
 from tests.factories import go_online, make_component, make_interface, make_user, make_workspace
+from tests.frame_contract import check_session_frame
 from tests.widget_helpers import Widget
 
 ORIGIN = "https://shop.example"
@@ -101,12 +102,20 @@ class Peer:
 
     def __init__(self, principal):
         self.pushed = []
-        self.session = SocketSession(principal, push=lambda stream, frame: self.pushed.append((stream, frame)))
+        self.session = SocketSession(principal, push=self._push)
         answer = self.send({"type": "resume", "positions": {}})
         assert answer[0]["type"] == "ack", answer
 
+    def _push(self, stream, frame):
+        # Broker threads call this: a frame outside the contract is recorded (the test fails at its end).
+        check_session_frame(frame, f"frame pushed to a Peer on {stream}", raise_=False)
+        self.pushed.append((stream, frame))
+
     def send(self, frame):
-        return self.session.handle_text(json.dumps(frame))
+        answer = self.session.handle_text(json.dumps(frame))
+        for out in answer:
+            check_session_frame(out, f"frame answering a Peer's {frame.get('type')!r}")
+        return answer
 
     def frames(self, type_=None):
         return [frame for _, frame in list(self.pushed) if type_ is None or frame.get("type") == type_]

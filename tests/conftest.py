@@ -7,9 +7,50 @@ import pytest
 from app import create_app
 from config import TestConfig
 from extensions import db
+from tests import frame_contract
 from tests.factories import Auth
 
 _schema_ready = set()
+
+
+def pytest_configure(config):
+    """Check every WebSocket frame of the run against openapi/asyncapi.json (tests/frame_contract.py).
+
+    Installed once, before any test: the client side on websocket-client, the server side on the send
+    path of the in-process servers. A send path that cannot be found stops the run here, loudly.
+    """
+    frame_contract.validator()  # the committed document loads and compiles, or nothing runs
+    frame_contract.install_client_hook()
+    frame_contract.install_server_hook()
+
+
+def pytest_terminal_summary(terminalreporter):
+    totals = frame_contract.totals
+    terminalreporter.write_line(
+        f"frame contract (openapi/asyncapi.json): {totals.get('client_frames', 0)} frames read by test sockets, "
+        f"{totals.get('server_frames', 0)} sent by in-process servers, checked")
+    for why, count in frame_contract.waived.items():
+        terminalreporter.write_line(f"frame contract: known deviation let through {count} times: {why}")
+
+
+@pytest.fixture(autouse=True)
+def frames_follow_the_contract():
+    """Fail the test when a frame sent or received during it breaks the contract, whichever thread saw it."""
+    ledger = frame_contract.ledger
+    ledger.reset()
+    yield
+    with ledger.lock:
+        violations = list(ledger.violations)
+        in_process, server_frames = ledger.in_process_client_frames, ledger.server_frames
+    ledger.reset()
+    if violations:
+        pytest.fail(f"{len(violations)} WebSocket frame(s) outside openapi/asyncapi.json during this test:\n"
+                    + "\n".join(str(v) for v in violations[:5]), pytrace=False)
+    if in_process and not server_frames:
+        pytest.fail(f"test sockets read {in_process} frames from an in-process server, but the server-side "
+                    f"hook {frame_contract.SERVER_SEND_HOOK} saw none: the send path moved. Point "
+                    "SERVER_SEND_HOOK in tests/frame_contract.py at the function every outgoing frame "
+                    "passes through now.", pytrace=False)
 
 
 def database_url():

@@ -33,12 +33,18 @@ class ThreadServer:
         return f"http://127.0.0.1:{self.port}"
 
     def __enter__(self):
+        from tests.frame_contract import in_process_ports
+
+        in_process_ports.add(self.port)  # its frames also pass the server-side contract hook
         self.thread.start()
         return self
 
     def __exit__(self, *exc):
+        from tests.frame_contract import in_process_ports
+
         self.server.shutdown()
         self.thread.join(5)
+        in_process_ports.discard(self.port)
 
 
 class GunicornServer:
@@ -95,7 +101,11 @@ class GunicornServer:
 
 
 class Client:
-    """A WebSocket client that collects frames, with bounded waits."""
+    """A WebSocket client that collects frames, with bounded waits.
+
+    Every text frame it reads is checked against openapi/asyncapi.json (tests/frame_contract.py,
+    installed on websocket-client by tests/conftest.py).
+    """
 
     def __init__(self, base_url, ticket, origin=None, timeout=10):
         url = base_url.replace("http://", "ws://") + f"/ws?ticket={ticket}"

@@ -158,6 +158,35 @@ def test_an_agent_with_max_chats_3_accepting_10_at_once_ends_with_exactly_3(worl
         close_all()
 
 
+# The deadline race, steered so both outcomes occur: most rounds start the accept and the sweep
+# together (barrier); every STEER_EVERY-th round one side starts with a head start, alternating, and
+# while an outcome has not occurred yet that head start grows (bounded), so neither is left to luck.
+STEER_EVERY = 4
+HEAD_START_S, MAX_HEAD_START_S = 0.02, 1.0
+
+
+def head_start(rep, outcomes):
+    """(accept delay, sweep delay) in seconds for this round."""
+    if rep % STEER_EVERY:
+        return 0.0, 0.0
+    favour = "accepted" if (rep // STEER_EVERY) % 2 == 0 else "expired"
+    missing = [name for name, count in outcomes.items() if count == 0]
+    if len(missing) == 1:
+        favour = missing[0]  # only the outcome not seen yet is helped, harder each time
+    tries = rep // STEER_EVERY + 1
+    lead = min(HEAD_START_S * (2 ** min(tries - 1, 6) if missing else 1), MAX_HEAD_START_S)
+    return (0.0, lead) if favour == "accepted" else (lead, 0.0)
+
+
+def delayed(delay, call):
+    def run():
+        if delay:
+            threading.Event().wait(delay)
+        return call()
+
+    return run
+
+
 def test_deadline_and_accept_racing_end_in_exactly_one_outcome(world, bases, app):
     outcomes = {"accepted": 0, "expired": 0}
     for rep in range(REPS):
@@ -172,7 +201,9 @@ def test_deadline_and_accept_racing_end_in_exactly_one_outcome(world, bases, app
                 return sweep_expired(now=utcnow() + timedelta(seconds=5))
 
         token, base = world["tokens"][rep % 4], bases[rep % len(bases)]
-        accepted, swept = race([lambda: post(base, f"/api/requests/{request_id}/accept", token), sweep])
+        accept_delay, sweep_delay = head_start(rep, outcomes)
+        accepted, swept = race([delayed(accept_delay, lambda: post(base, f"/api/requests/{request_id}/accept", token)),
+                                delayed(sweep_delay, sweep)])
         db.session.expire_all()
         request = db.session.get(LiveRequest, request_id)
         conversation = db.session.get(Conversation, request.conversation_id)
@@ -188,3 +219,5 @@ def test_deadline_and_accept_racing_end_in_exactly_one_outcome(world, bases, app
         if rep % 25 == 24:
             close_all()
     assert sum(outcomes.values()) == REPS
+    # Both branches above ran: the race was really contested, each side won at least once.
+    assert outcomes["accepted"] >= 1 and outcomes["expired"] >= 1, outcomes

@@ -1,9 +1,10 @@
 """Takeover against a bot reply in flight, and agents whose dashboards go away."""
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, text, update
 
 import services.chat as chat
 from extensions import db
@@ -47,6 +48,27 @@ def _in_threads(app, *calls):
     return threads, results
 
 
+def _wait_until_blocked(thread):
+    """Bounded: on PostgreSQL, until a backend waits on a lock; elsewhere the UPDATE just sent is the signal.
+
+    SQLite's writer lock is waited for inside the driver (busy timeout), where nothing outside can
+    see it; there the statement having been handed to the driver is the last observable point.
+    """
+    if db.engine.dialect.name != "postgresql":
+        return
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        waiting = db.session.scalar(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query ILIKE 'UPDATE conversations%'"))
+        db.session.rollback()
+        if waiting:
+            return
+        assert thread.is_alive(), "the takeover finished without waiting for the bot's lock"
+        time.sleep(0.01)
+    raise AssertionError(f"the takeover's UPDATE was not seen waiting on a lock within {WAIT_S} s")
+
+
 def test_bot_reply_in_flight_when_the_takeover_comes_lands_before_it(app, client, world, monkeypatch):
     """The bot holds the conversation while it answers: the takeover waits, then comes after."""
     widget = Widget(client, world["interface"], origin=ORIGIN)
@@ -67,11 +89,24 @@ def test_bot_reply_in_flight_when_the_takeover_comes_lands_before_it(app, client
         lambda c: (in_flight.wait(WAIT_S), c.post(f"/api/conversations/{widget.conversation_id}/takeover",
                                                   headers=world["headers"][0]).status_code)[1],
     )
-    for thread in threads:
-        thread.start()
-    assert in_flight.wait(WAIT_S)
-    threading.Event().wait(0.3)  # let the takeover reach the database and wait there
-    release.set()
+    takeover_at_database = threading.Event()
+
+    def before_cursor_execute(conn, cursor, statement, parameters, context, executemany):
+        # The takeover's conditional UPDATE of the conversation: it now waits on the bot's lock.
+        if threading.current_thread() is threads[1] and statement.lstrip().upper().startswith("UPDATE CONVERSATIONS"):
+            takeover_at_database.set()
+
+    event.listen(db.engine, "before_cursor_execute", before_cursor_execute)
+    try:
+        for thread in threads:
+            thread.start()
+        assert in_flight.wait(WAIT_S)
+        assert takeover_at_database.wait(WAIT_S), "the takeover never sent its UPDATE"
+        _wait_until_blocked(threads[1])
+        assert results[1] is None, "the takeover did not wait for the bot's reply in flight"
+    finally:
+        release.set()
+        event.remove(db.engine, "before_cursor_execute", before_cursor_execute)
     for thread in threads:
         thread.join(WAIT_S * 2)
     assert results == [200, 200]
