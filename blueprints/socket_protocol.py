@@ -61,8 +61,15 @@ def error_frame(status, code, message, errors=None, ref=None):
     return frame
 
 
+def _with_ref(frame, ref):
+    """A reply names the command's ref when the command had one (no ref: no key, never null)."""
+    if ref is not None:
+        frame["ref"] = ref
+    return frame
+
+
 def ack(ref, data):
-    return {"type": ServerFrame.ACK.value, "ref": ref, "data": data}
+    return _with_ref({"type": ServerFrame.ACK.value, "data": data}, ref)
 
 
 class TokenBucket:
@@ -324,7 +331,7 @@ class SocketSession:
         return [ack(ref, {"stream": command["stream"]})]
 
     def ping(self, command, ref):
-        return [{"type": ServerFrame.PONG.value, "ref": ref}]
+        return [_with_ref({"type": ServerFrame.PONG.value}, ref)]
 
     # -- commands answered by the domain ------------------------------------
 

@@ -40,12 +40,7 @@ INTERNAL_TYPES = {"_resync"}
 # Each is (frame type, path in the frame, the offending value, why): only that exact value at that
 # exact path is let through, and tests/test_frame_contract.py fails once the server stops doing it
 # (then delete the entry). Found by this checker on its first run; to be settled in schemas/ or services/.
-KNOWN_DEVIATIONS = [
-    ("ack", ("ref",), None, "ack answering a command sent without ref carries \"ref\": null; the document "
-                            "declares ref as a string (services/realtime.py SocketSession._ack)"),
-    ("pong", ("ref",), None, "pong answering a ping sent without ref carries \"ref\": null; the document "
-                             "declares ref as a string (services/realtime.py SocketSession._dispatch)"),
-]
+KNOWN_DEVIATIONS = []
 waived = {}  # deviation text -> times let through during the run
 
 
@@ -307,4 +302,4 @@ def install_server_hook(targets=SERVER_SEND_HOOK):
     raise HookNotFound(
         f"tests/frame_contract.py: none of SERVER_SEND_HOOK {targets} exists any more. Point SERVER_SEND_HOOK "
         "at the function every outgoing WebSocket frame passes through in the server (today the one that turns "
-        "a frame dict into the text given to ws.send, in blueprints/ws.py or services/realtime.py).")
+        "a frame dict into the text given to ws.send, in blueprints/ws.py or blueprints/socket_protocol.py).")

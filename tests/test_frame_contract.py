@@ -122,10 +122,11 @@ def test_the_client_hook_refuses_an_invalid_frame_and_records_it(server, app):
     assert len(violations) == 1 and "pong.v2" in str(violations[0])
 
 
-def test_waivers_let_through_only_their_exact_value(checker):
+def test_waivers_let_through_only_their_exact_value():
     strict = FrameValidator(waivers=[])
     with pytest.raises(ContractViolation, match="None is not of type 'string'"):
         strict.check({"type": "ack", "ref": None, "data": {}})
+    checker = FrameValidator(waivers=[("ack", ("ref",), None, "a waiver for this test only")])
     checker.check({"type": "ack", "ref": None, "data": {}})
     with pytest.raises(ContractViolation, match="5 is not of type 'string'"):
         checker.check({"type": "ack", "ref": 5, "data": {}})
@@ -133,20 +134,24 @@ def test_waivers_let_through_only_their_exact_value(checker):
         checker.check({"type": "ack", "ref": None})
 
 
-def test_the_known_deviations_still_happen(app):
-    """Each waiver in KNOWN_DEVIATIONS is still needed: once the server is fixed, delete its entry."""
+def test_replies_to_commands_without_ref_carry_no_ref_and_follow_the_contract(app):
+    """ack and pong name the command's ref only when it had one: never "ref": null, which the document forbids."""
+    from blueprints.socket_protocol import SocketSession
     from tests.factories import make_workspace
-    from services.realtime import SocketSession
 
     _, admin = make_workspace()
     session = SocketSession(admin, push=lambda stream, frame: None)
     try:
-        sent = {"ack": session.handle_text(json.dumps({"type": "resume", "positions": {}}))[0],
-                "pong": session.handle_text(json.dumps({"type": "ping"}))[0]}
+        without = [session.handle_text(json.dumps({"type": "resume", "positions": {}}))[0],
+                   session.handle_text(json.dumps({"type": "ping"}))[0]]
+        with_ref = [session.handle_text(json.dumps({"type": "resume", "positions": {}, "ref": "r1"}))[0],
+                    session.handle_text(json.dumps({"type": "ping", "ref": "r2"}))[0]]
     finally:
         session.unsubscribe_all()
-    for kind, path, value, why in frame_contract.KNOWN_DEVIATIONS:
-        frame = sent[kind]
-        for key in path:
-            frame = frame.get(key, KeyError) if isinstance(frame, dict) else KeyError
-        assert frame is value, f"fixed? the server no longer sends this; delete the waiver: {why}"
+    assert [frame["type"] for frame in without] == ["ack", "pong"]
+    assert all("ref" not in frame for frame in without), without
+    assert [frame.get("ref") for frame in with_ref] == ["r1", "r2"]
+    checker = frame_contract.validator()
+    for frame in without + with_ref:
+        checker.check(frame)
+    assert frame_contract.KNOWN_DEVIATIONS == []
