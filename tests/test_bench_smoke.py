@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+BASELINES = {"a", "b", "c"}  # bench/README.md: what each compares the product (gevent1) with
 QUICK_DEADLINE_S = 300  # the quick mode takes under two minutes; this only bounds a hung run
 
 
@@ -42,8 +43,15 @@ def test_the_quick_run_writes_a_complete_report(tmp_path):
         assert figures["throughput"]["steps"], key
         audit = figures["audit"]
         # Every message the run sent carries its own tag; the audit counts each tag's deliveries at
-        # the other side: none may be missing, none may come twice (also not as a repeated position).
+        # the other side.
         assert audit["messages_sent"] > 0, (key, audit)
+        if key in BASELINES:
+            # A baseline is measured, not promised: (b) and (c) fan out through Redis publish/subscribe,
+            # which drops what is published while a subscriber is not listening. Its audit must add up.
+            assert audit["delivered_once"] + audit["lost"] + audit["refused_with_error"] \
+                <= audit["messages_sent"] + audit["duplicated"], (key, audit)
+            continue
+        # The product: none may be missing, none may come twice (also not as a repeated position).
         assert audit["lost"] == 0 and audit["lost_after_ack"] == 0, (key, audit)
         assert audit["duplicated"] == 0 and audit["position_duplicates"] == 0, (key, audit)
         assert audit["delivered_once"] + audit["refused_with_error"] == audit["messages_sent"], (key, audit)
