@@ -8,9 +8,20 @@ its operation. At the end of the run:
   to `default`); one that is not fails the run and is listed;
 - an operation answered with X-RateLimit-* headers must document its 429;
 - with CONTRACT_EXAMPLES_OUT=path, the first JSON request and answer of each operation (and the first
-  error of each status) are written there as examples, for blueprints/contract.py to put in the spec
-  (`make examples` style: see tests/test_contract.py); entries already in the file are kept unless
-  CONTRACT_EXAMPLES_REFRESH=1;
+  error of each status) are written there as examples (tokens, tickets and passwords replaced), for
+  blueprints/contract.py to put in the spec; entries already in the file are kept unless
+  CONTRACT_EXAMPLES_REFRESH=1. After a schema change that breaks an example (tests/test_contract.py says
+  which), record them again and regenerate the spec:
+
+      CONTRACT_EXAMPLES_OUT=openapi/examples.json CONTRACT_EXAMPLES_REFRESH=1 \
+          .venv/bin/python -m pytest -q -p tests.contract_recorder tests/test_agents.py tests/test_auth.py \
+          tests/test_interfaces.py tests/test_handover.py tests/test_calls.py tests/test_components.py \
+          tests/test_dashboard.py tests/test_visitor_story.py tests/test_live_chat_component.py \
+          tests/test_takeover_and_presence.py tests/test_errors.py tests/test_tenancy.py tests/test_admin_story.py \
+          tests/test_token_binding.py tests/test_story_fixes.py tests/test_health.py
+
+  (the files that recorded the committed examples, every operation included; about 8 minutes).
+      FLASK_APP=wsgi:app .venv/bin/flask spec write
 - with CONTRACT_REPORT=path, what was seen is written there as JSON (tests/test_contract.py reads it).
 """
 import json
