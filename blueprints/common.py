@@ -10,6 +10,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import BaseConverter, IntegerConverter
 
+from blueprints.contract import DEFAULT_CODES, ERROR_DESCRIPTIONS, TOKEN_CODES, codes_of
 from errors import ErrorSchema, Forbidden, Unauthorized
 from models import Role, User
 from models.base import ID_MAX
@@ -17,6 +18,8 @@ from schemas.inbound import JSON_DEPTH_MAX, JSONTooDeep, check_depth
 
 BEARER = [{"bearerAuth": []}]
 PUBLIC_KEY_PATTERN = r"pk_[A-Za-z0-9_-]{1,61}"
+# A user token refused: missing, malformed, expired, revoked, or a visitor's (Unauthorized).
+USER_TOKEN_CODES = TOKEN_CODES
 
 
 class BoundedJSONParser(FlaskParser):
@@ -85,22 +88,33 @@ def register_converters(app, api):
                            lambda converter: {"type": "string", "pattern": f"^{PUBLIC_KEY_PATTERN}$", "maxLength": 64})
 
 
-def errors(blp, *statuses):
-    """Document error responses with the shared error body."""
-    descriptions = {
-        400: "Bad request", 401: "Not logged in, or the token is invalid, expired or revoked",
-        403: "Your role does not allow this", 404: "Not found (or outside your reach)",
-        409: "Conflict with the current state (see `code`)", 412: "The ETag in If-Match is stale",
-        413: "Body too large", 422: "Invalid input (per-field errors in `errors`)",
-        428: "If-Match header required", 429: "Too many requests (see Retry-After)",
-    }
+def errors(blp, *statuses, codes=None):
+    """Document error responses with the shared error body, and the codes each status can carry.
+
+    codes maps a status to the DomainError subclasses (or code strings) a route can answer it with;
+    a status it does not name carries its plain code (blueprints.contract.DEFAULT_CODES). Calls add up:
+    a status documented twice lists the codes of both. The spec shows them as an enum of `code`.
+    """
+    codes = codes or {}
+    unknown = set(codes) - set(statuses)
+    if unknown:
+        raise ValueError(f"codes given for undocumented statuses {sorted(unknown)}")
 
     def decorator(func):
+        documented = getattr(func, "_apidoc", {}).get("response", {}).get("responses", {})
         for status in statuses:
-            func = blp.alt_response(status, schema=ErrorSchema, description=descriptions[status])(func)
+            if status not in documented:
+                func = blp.alt_response(status, schema=ErrorSchema, description=ERROR_DESCRIPTIONS[status])(func)
+            named = codes_of(codes.get(status) or DEFAULT_CODES[status])
+            func = blp.doc(**{"x-error-codes": {str(status): dict.fromkeys(named, True)}})(func)
         return func
 
     return decorator
+
+
+def roles(blp, *names):
+    """Record who may call the operation (`x-roles`; no call: public). login_required and visitor_required use it."""
+    return blp.doc(**{"x-roles": list(names)})
 
 
 def login_required(blp, role=None, refresh=False):
@@ -118,7 +132,8 @@ def login_required(blp, role=None, refresh=False):
             return func(*args, **kwargs)
 
         wrapper = blp.doc(security=BEARER)(wrapper)
-        wrapper = errors(blp, 401)(wrapper)
+        wrapper = roles(blp, *([role] if role is not None else [Role.ADMIN.value, Role.AGENT.value]))(wrapper)
+        wrapper = errors(blp, 401, codes={401: USER_TOKEN_CODES})(wrapper)
         if role is not None:
             wrapper = errors(blp, 403)(wrapper)
         return wrapper

@@ -8,7 +8,7 @@ from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
 from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import DBAPIError
 
-from blueprints.common import Blueprint, errors
+from blueprints.common import USER_TOKEN_CODES, Blueprint, errors, roles
 from errors import NotFound, is_database_outage, rollback_quietly, unavailable_response
 from extensions import limiter
 from models.conversation import Visitor
@@ -21,16 +21,18 @@ from schemas.requests import (
 )
 from schemas.sockets import TicketSchema
 from schemas.widget import WidgetOpenSchema
-from services.calls import access_live_call, do_accept_video, list_calls
-from services.chat import do_visitor_action, send_message_as
-from services.conversations import list_messages
-from services.core import access_conversation
+from services.calls import (
+    CallEnded, NoLiveCall, NotInCall, NotOffered, access_live_call, do_accept_video, list_calls,
+)
+from services.chat import InputNotExpected, do_visitor_action, send_message_as
+from services.conversations import ConversationClosed, list_messages
+from services.core import NotInBotPhase, access_conversation
 from services.releases import do_decline_video, do_fallback_to_text, do_hangup
-from services.live_requests import do_cancel_request, get_visitor_request
-from services.offline_forms import do_submit_offline_form
+from services.live_requests import AlreadyWaiting, NoPendingRequest, do_cancel_request, get_visitor_request
+from services.offline_forms import AlreadySubmitted, FormInactive, FormNotOffered, do_submit_offline_form
 from services.signalling import get_ice_servers
 from services.sockets import do_issue_ticket
-from services.visitors import access_widget, interface_by_key, origin_allowed
+from services.visitors import OriginNotAllowed, access_widget, interface_by_key, origin_allowed
 from services.widget import do_open_widget
 
 log = logging.getLogger(__name__)
@@ -117,16 +119,22 @@ def visitor_required(func):
         return func(*args, **kwargs)
 
     wrapper = blp.doc(security=VISITOR_BEARER)(wrapper)
-    return errors(blp, 401, 403, 404, 429)(wrapper)
+    wrapper = roles(blp, "visitor")(wrapper)
+    return errors(blp, 401, 403, 404, 429, codes={401: USER_TOKEN_CODES, 403: [OriginNotAllowed]})(wrapper)
 
 
 @blp.route("/sessions")
 class WidgetSessions(MethodView):
+    @blp.doc(operationId="openWidget")
     @blp.response(201, WidgetOpenSchema)
-    @errors(blp, 403, 404, 429)
+    @errors(blp, 401, 403, 404, 429, codes={401: USER_TOKEN_CODES, 403: [OriginNotAllowed]})
     @blp.doc(security=[{}, {"visitorToken": []}])
     def post(self, public_key):
-        """Open the widget: a visitor token and the conversation (the same one when the token is sent)"""
+        """Open the widget: a visitor token and the conversation (the same one when the token is sent)
+
+        Without a token a new visitor and conversation are created; with a valid visitor token the same ones
+        are returned. The calling page's Origin must be allowed (403 origin_not_allowed).
+        """
         interface = access_widget(public_key, request.headers.get("Origin"))
         verify_jwt_in_request(optional=True)
         visitor = current_user if isinstance(current_user, Visitor) else None
@@ -135,77 +143,111 @@ class WidgetSessions(MethodView):
 
 @blp.route("/conversations/<id:conversation_id>")
 class WidgetConversation(MethodView):
+    @blp.doc(operationId="getVisitorConversation")
     @visitor_required
     @blp.response(200, ConversationSchema)
     def get(self, conversation_id):
-        """Show the visitor's conversation"""
+        """Show the visitor's conversation
+
+        The conversation the visitor token belongs to.
+        """
         return access_conversation(current_user, conversation_id)
 
 
 @blp.route("/conversations/<id:conversation_id>/messages")
 class WidgetMessages(MethodView):
+    @blp.doc(operationId="listVisitorMessages")
     @visitor_required
     @blp.arguments(MessageHistoryArgsSchema, location="query")
     @blp.response(200, MessagePageSchema)
     @errors(blp, 422)
     def get(self, args, conversation_id):
-        """Read the conversation's messages by cursor"""
+        """Read the conversation's messages by cursor
+
+        Cursor list by message seq: after for newer, before for older.
+        """
         return list_messages(access_conversation(current_user, conversation_id), **args)
 
+    @blp.doc(operationId="sendVisitorMessage")
     @visitor_required
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, MessageSchema)
-    @errors(blp, 409, 422)
+    @errors(blp, 409, 422, codes={409: [ConversationClosed]})
     def post(self, data, conversation_id):
-        """Send a message; a retry with the same client_id returns the first one"""
+        """Send a message; a retry with the same client_id returns the first one
+
+        409 conversation_closed once the chat has ended.
+        """
         message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"])
         return message
 
 
 @blp.route("/sockets/ticket")
 class WidgetSocketTicket(MethodView):
+    @blp.doc(operationId="createVisitorSocketTicket")
     @visitor_required
     @blp.response(201, TicketSchema)
     def post(self):
-        """Get a single-use ticket that opens the WebSocket at /ws?ticket=..."""
+        """Get a single-use ticket that opens the WebSocket at /ws?ticket=...
+
+        The ticket is single-use and short-lived; the socket checks it and the Origin before the upgrade.
+        """
         return do_issue_ticket(current_user)
 
 
 @blp.route("/conversations/<id:conversation_id>/actions")
 class WidgetActions(MethodView):
+    @blp.doc(operationId="performVisitorAction")
     @visitor_required
     @blp.arguments(ActionSchema)
     @blp.response(200, ActionResultSchema)
-    @errors(blp, 409, 422)
+    @errors(blp, 409, 422, codes={409: [AlreadyWaiting, InputNotExpected, NotInBotPhase]})
     def post(self, data, conversation_id):
-        """Press a button (Live chat and Video chat included), Skip or Back"""
+        """Press a button (Live chat and Video chat included), Skip or Back
+
+        Answers with the conversation and the messages the step produced; 409 input_not_expected for a button
+        not shown now.
+        """
         return do_visitor_action(current_user, conversation_id, data)
 
 
 @blp.route("/conversations/<id:conversation_id>/request")
 class WidgetRequest(MethodView):
+    @blp.doc(operationId="getVisitorRequest")
     @visitor_required
     @blp.response(200, RequestViewSchema)
     def get(self, conversation_id):
-        """Show the latest live request and the visitor's place in the queue"""
+        """Show the latest live request and the visitor's place in the queue
+
+        Includes the position in the queue while the request waits.
+        """
         return get_visitor_request(current_user, conversation_id)
 
+    @blp.doc(operationId="cancelVisitorRequest")
     @visitor_required
     @blp.response(200, RequestViewSchema)
-    @errors(blp, 409)
+    @errors(blp, 409, codes={409: [NoPendingRequest]})
     def delete(self, conversation_id):
-        """Cancel the waiting request; the bot leads again"""
+        """Cancel the waiting request; the bot leads again
+
+        409 no_pending_request when nothing waits.
+        """
         return do_cancel_request(current_user, conversation_id)
 
 
 @blp.route("/conversations/<id:conversation_id>/offline-form")
 class WidgetOfflineForm(MethodView):
+    @blp.doc(operationId="submitOfflineForm")
     @visitor_required
     @blp.arguments(OfflineFormSubmitSchema)
     @blp.response(201, SubmissionReceiptSchema)
-    @errors(blp, 409, 422)
+    @errors(blp, 409, 422, codes={409: [AlreadySubmitted, FormInactive, FormNotOffered]})
     def post(self, data, conversation_id):
-        """Send the offline form offered for a request (once per request)"""
+        """Send the offline form offered for a request (once per request)
+
+        Once per request (409 already_submitted), only when the form was offered (409 form_not_offered) and is
+        active (409 form_inactive).
+        """
         return do_submit_offline_form(current_user, conversation_id, data["request_id"], data["answers"])
 
 
@@ -214,60 +256,84 @@ class WidgetOfflineForm(MethodView):
 
 @blp.route("/conversations/<id:conversation_id>/calls")
 class WidgetCalls(MethodView):
+    @blp.doc(operationId="listVisitorCalls")
     @visitor_required
     @blp.arguments(CallHistoryArgsSchema, location="query")
     @blp.response(200, CallPageSchema)
     @errors(blp, 422)
     def get(self, args, conversation_id):
-        """List the conversation's calls, newest first"""
+        """List the conversation's calls, newest first
+
+        Cursor list: pass next_before back as before for older calls.
+        """
         return list_calls(access_conversation(current_user, conversation_id), **args)
 
 
 @blp.route("/conversations/<id:conversation_id>/call/accept")
 class WidgetCallAccept(MethodView):
+    @blp.doc(operationId="acceptVideoCall")
     @visitor_required
     @blp.response(200, CallSchema)
-    @errors(blp, 409)
+    @errors(blp, 409, codes={409: [CallEnded, NoLiveCall, NotInCall, NotOffered]})
     def post(self, conversation_id):
-        """Accept the video call the agent offered"""
+        """Accept the video call the agent offered
+
+        Only a call the agent offered and that still rings (409 not_offered, call_ended).
+        """
         return do_accept_video(current_user, access_live_call(current_user, conversation_id))
 
 
 @blp.route("/conversations/<id:conversation_id>/call/decline")
 class WidgetCallDecline(MethodView):
+    @blp.doc(operationId="declineVideoCall")
     @visitor_required
     @blp.response(200, CallSchema)
-    @errors(blp, 409)
+    @errors(blp, 409, codes={409: [CallEnded, NoLiveCall, NotInCall, NotOffered]})
     def post(self, conversation_id):
-        """Decline the video call the agent offered; the chat goes on in text"""
+        """Decline the video call the agent offered; the chat goes on in text
+
+        Only a call the agent offered and that still rings (409 not_offered, call_ended).
+        """
         return do_decline_video(current_user, access_live_call(current_user, conversation_id))
 
 
 @blp.route("/conversations/<id:conversation_id>/call/hangup")
 class WidgetCallHangup(MethodView):
+    @blp.doc(operationId="hangUpVisitorCall")
     @visitor_required
     @blp.response(200, CallSchema)
-    @errors(blp, 409)
+    @errors(blp, 409, codes={409: [CallEnded, NoLiveCall, NotInCall, NotOffered]})
     def post(self, conversation_id):
-        """Hang up the call; the chat goes on in text"""
+        """Hang up the call; the chat goes on in text
+
+        Ends a ringing or active call for both sides.
+        """
         return do_hangup(current_user, access_live_call(current_user, conversation_id))
 
 
 @blp.route("/conversations/<id:conversation_id>/call/fallback-to-text")
 class WidgetCallFallback(MethodView):
+    @blp.doc(operationId="fallBackVisitorCallToText")
     @visitor_required
     @blp.response(200, CallSchema)
-    @errors(blp, 409)
+    @errors(blp, 409, codes={409: [CallEnded, NoLiveCall, NotInCall, NotOffered]})
     def post(self, conversation_id):
-        """Leave the video call and go on chatting in text"""
+        """Leave the video call and go on chatting in text
+
+        Ends the call like hangUpVisitorCall, recorded as a fallback to text.
+        """
         return do_fallback_to_text(current_user, access_live_call(current_user, conversation_id))
 
 
 @blp.route("/conversations/<id:conversation_id>/call/ice-servers")
 class WidgetCallIceServers(MethodView):
+    @blp.doc(operationId="getVisitorIceServers")
     @visitor_required
     @blp.response(200, IceServersSchema)
-    @errors(blp, 409)
+    @errors(blp, 409, codes={409: [NoLiveCall, NotInCall]})
     def get(self, conversation_id):
-        """Get the STUN/TURN servers for your call, with TURN credentials that expire"""
+        """Get the STUN/TURN servers for your call, with TURN credentials that expire
+
+        Only for a participant of the conversation's live call (409 no_live_call, not_in_call).
+        """
         return get_ice_servers(current_user, conversation_id)

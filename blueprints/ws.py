@@ -37,10 +37,14 @@ blp = ApiBlueprint("sockets", __name__, url_prefix="/api/sockets", description="
 
 @blp.route("/ticket")
 class SocketTicket(MethodView):
+    @blp.doc(operationId="createSocketTicket")
     @login_required(blp)
     @blp.response(201, TicketSchema)
     def post(self):
-        """Get a single-use ticket that opens the WebSocket at /ws?ticket=..."""
+        """Get a single-use ticket that opens the WebSocket at /ws?ticket=...
+
+        The ticket is single-use and short-lived; open /ws?ticket=... with it.
+        """
         return do_issue_ticket(current_user)
 
 
