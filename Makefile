@@ -67,9 +67,15 @@ admin-link: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 admin-link: migrate
 	@$(BIN)/flask workspace admin-link $(if $(EMAIL),--email "$(EMAIL)")
 
+# The Node tools of the contract (tools/asyncapi_validate.mjs), from package-lock.json.
+NPM_STAMP := node_modules/.installed
+$(NPM_STAMP): package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
 # The whole suite on the embedded default, then again on PostgreSQL (and
 # Redis) when TEST_DATABASE_URL is set, as .ci/run does.
-test: install-dev
+test: install-dev $(NPM_STAMP)
 	env -u TEST_DATABASE_URL -u TEST_REDIS_URL $(BIN)/python -m pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== again on $${TEST_DATABASE_URL%%@*}@… with Redis $${TEST_REDIS_URL:-off}"; \

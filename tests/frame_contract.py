@@ -1,8 +1,12 @@
 """Every frame the server sends is checked against the committed contract, openapi/asyncapi.json.
 
-The AsyncAPI document (generated from schemas/events.py by `make spec`, tests/test_spec.py keeps it
-current) declares one message per server frame type under channels./ws.subscribe. A frame whose
-`type` is not declared there, or that does not match its declared payload, is a contract violation.
+The AsyncAPI 3.0 document (generated from schemas/events.py and schemas/asyncapi.py by `make spec`,
+tests/test_spec.py keeps it current) declares the server's frames as the messages of its `send`
+operations (one per principal), each with a payload schema in components/schemas (JSON Schema draft-07,
+AsyncAPI's default schema format). A frame whose `type` (the `const` of its payload's `type`) is not
+declared there, or that matches none of the messages of its type (several for `ack`: one per command),
+is a contract violation. The payloads are checked with jsonschema's Draft7Validator, $refs resolved in
+the document itself.
 
 Two hooks feed the checker (both installed by tests/conftest.py for the whole run):
 
@@ -23,9 +27,12 @@ import threading
 from pathlib import Path
 
 import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT7
 
 ROOT = Path(__file__).resolve().parent.parent
 ASYNCAPI = ROOT / "openapi" / "asyncapi.json"
+DOCUMENT_URI = "urn:livechat:asyncapi"  # the document's base URI for resolving its internal $refs
 
 # The function every outgoing frame passes through in the server, as "module:attribute" (dotted
 # attributes allowed). It takes the frame (a dict) and returns the text written to the socket.
@@ -52,58 +59,46 @@ def _load_document():
     return json.loads(ASYNCAPI.read_text())
 
 
-def _openapi_to_jsonschema(node, schemas, seen=()):
-    """OpenAPI 3.0 schema objects (as apispec writes them) to plain JSON Schema, refs inlined."""
-    if isinstance(node, list):
-        return [_openapi_to_jsonschema(item, schemas, seen) for item in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        ref = node["$ref"]
-        prefix = "#/components/schemas/"
-        if not ref.startswith(prefix):
-            raise ValueError(f"unexpected $ref {ref!r} in {ASYNCAPI}")
-        name = ref[len(prefix):]
-        if name in seen:
-            raise ValueError(f"recursive schema {name} in {ASYNCAPI}")
-        resolved = _openapi_to_jsonschema(schemas[name], schemas, seen + (name,))
-        extra = {k: v for k, v in node.items() if k != "$ref"}
-        if extra.get("nullable"):
-            return {"anyOf": [resolved, {"type": "null"}]}
-        return resolved
-    out = {}
-    for key, value in node.items():
-        if key in ("readOnly", "writeOnly", "example", "nullable", "description"):
-            continue
-        if key == "properties":
-            out[key] = {name: _openapi_to_jsonschema(sub, schemas, seen) for name, sub in value.items()}
-        elif key in ("items", "additionalProperties", "not"):
-            out[key] = _openapi_to_jsonschema(value, schemas, seen)
-        elif key in ("allOf", "anyOf", "oneOf"):
-            out[key] = _openapi_to_jsonschema(value, schemas, seen)
-        else:
-            out[key] = value
-    if node.get("nullable"):
-        if "type" in out:
-            out["type"] = [out["type"], "null"] if isinstance(out["type"], str) else [*out["type"], "null"]
-        if "enum" in out and None not in out["enum"]:
-            out["enum"] = [*out["enum"], None]
-        if "type" not in out and "enum" not in out:
-            out = {"anyOf": [out, {"type": "null"}]}
-    return out
+def server_frame_messages(document=None):
+    """{frame type: [message id, ...]} for every message of the document's send operations.
 
-
-def load_server_frame_schemas(document=None):
-    """{frame type: JSON Schema of the whole frame} for every server frame the document declares."""
+    The frame type is the `const` of the payload's `type` property. Several messages share one type where
+    the frame does not name what it answers: one `ack` message per command, correlated by `ref`.
+    """
     document = document or _load_document()
-    components = document["components"]
-    messages, schemas = components["messages"], components["schemas"]
+    channels, messages = document["channels"], document["components"]["messages"]
     out = {}
-    for ref in document["channels"]["/ws"]["subscribe"]["message"]["oneOf"]:
-        name = ref["$ref"].rsplit("/", 1)[-1]
-        message = messages[name]
-        out[message["name"]] = _openapi_to_jsonschema(message["payload"], schemas)
+    for operation in document["operations"].values():
+        if operation["action"] != "send":
+            continue
+        for ref in operation["messages"]:
+            message_id = _resolve(document, ref["$ref"])["$ref"].rsplit("/", 1)[-1]
+            payload = _resolve(document, messages[message_id]["payload"]["$ref"])
+            kind = payload["properties"]["type"]["const"]
+            if message_id not in out.setdefault(kind, []):
+                out[kind].append(message_id)
     return out
+
+
+def _resolve(document, pointer):
+    if not pointer.startswith("#/"):
+        raise ValueError(f"unexpected $ref {pointer!r} in {ASYNCAPI}")
+    node = document
+    for part in pointer[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+def message_validator(document, message_id, registry=None):
+    """A JSON Schema (draft-07, AsyncAPI's default schema format) validator of one message's payload."""
+    registry = registry or _registry(document)
+    return jsonschema.Draft7Validator({"$ref": f"{DOCUMENT_URI}#/components/messages/{message_id}/payload"},
+                                      registry=registry, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
+
+
+def _registry(document):
+    resource = Resource.from_contents(document, default_specification=DRAFT7)
+    return Registry().with_resource(DOCUMENT_URI, resource)
 
 
 _validator = None
@@ -113,11 +108,14 @@ _waived_lock = threading.Lock()
 
 class FrameValidator:
     def __init__(self, document=None, waivers=None):
+        document = document or _load_document()
         self.waivers = KNOWN_DEVIATIONS if waivers is None else waivers
-        self.schemas = load_server_frame_schemas(document)
+        self.messages = server_frame_messages(document)
+        registry = _registry(document)
+        # frame type -> [(message id, validator)]: a frame is valid when one of its type's messages accepts it.
         self.validators = {
-            kind: jsonschema.Draft7Validator(schema, format_checker=jsonschema.Draft7Validator.FORMAT_CHECKER)
-            for kind, schema in self.schemas.items()
+            kind: [(message_id, message_validator(document, message_id, registry)) for message_id in message_ids]
+            for kind, message_ids in self.messages.items()
         }
 
     def check(self, frame, where="a frame"):
@@ -125,27 +123,44 @@ class FrameValidator:
         if not isinstance(frame, dict):
             raise ContractViolation(f"{where}: not a JSON object: {_short(frame)}")
         kind = frame.get("type")
-        validator = self.validators.get(kind)
-        if validator is None:
+        variants = self.validators.get(kind)
+        if variants is None:
             raise ContractViolation(
                 f"{where}: frame type {kind!r} is not declared as a server frame in {ASYNCAPI.relative_to(ROOT)} "
                 f"(declared: {', '.join(sorted(self.validators))}): {_short(frame)}")
-        errors = [e for e in validator.iter_errors(frame) if not self._waived(kind, frame, e)]
-        errors.sort(key=lambda e: list(e.absolute_path))
-        if errors:
-            lines = [f"  at {'/'.join(map(str, e.absolute_path)) or '(frame)'}: {e.message}" for e in errors[:5]]
-            raise ContractViolation(
-                f"{where}: {kind!r} frame does not match its schema in {ASYNCAPI.relative_to(ROOT)}:\n"
-                + "\n".join(lines) + f"\n  frame: {_short(frame)}")
+        closest = None
+        for message_id, validator in variants:
+            errors = list(validator.iter_errors(frame))
+            left = [e for e in errors if not self._matches(kind, e)]
+            if not left:
+                self._count_waived(kind, errors)
+                return
+            rank = (len(left), -max(len(e.absolute_path) for e in left))
+            if closest is None or rank < closest[0]:
+                closest = (rank, message_id, left)
+        _, message_id, errors = closest
+        errors.sort(key=lambda e: list(map(str, e.absolute_path)))
+        lines = [f"  at {'/'.join(map(str, e.absolute_path)) or '(frame)'}: {e.message}" for e in errors[:5]]
+        closest_note = f" (closest of its {len(variants)} messages: {message_id})" if len(variants) > 1 else ""
+        raise ContractViolation(
+            f"{where}: {kind!r} frame does not match its schema in {ASYNCAPI.relative_to(ROOT)}{closest_note}:\n"
+            + "\n".join(lines) + f"\n  frame: {_short(frame)}")
 
-    def _waived(self, kind, frame, error):
+    def _waiver(self, kind, error):
         path = tuple(error.absolute_path)
         for waiver_kind, waiver_path, value, why in self.waivers:
             if kind == waiver_kind and path == waiver_path and error.instance is value:
-                with _waived_lock:
-                    waived[why] = waived.get(why, 0) + 1
-                return True
-        return False
+                return why
+        return None
+
+    def _matches(self, kind, error):
+        return self._waiver(kind, error) is not None
+
+    def _count_waived(self, kind, errors):
+        for error in errors:
+            why = self._waiver(kind, error)
+            with _waived_lock:
+                waived[why] = waived.get(why, 0) + 1
 
     def check_text(self, text, where="a frame"):
         try:

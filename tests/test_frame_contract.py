@@ -155,3 +155,93 @@ def test_replies_to_commands_without_ref_carry_no_ref_and_follow_the_contract(ap
     for frame in without + with_ref:
         checker.check(frame)
     assert frame_contract.KNOWN_DEVIATIONS == []
+
+# -- the document itself: AsyncAPI 3.0, typed and exemplified --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def document():
+    return frame_contract._load_document()
+
+
+def _walk(node, path=()):
+    if isinstance(node, dict):
+        yield path, node
+        for key, value in node.items():
+            yield from _walk(value, path + (key,))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            yield from _walk(value, path + (index,))
+
+
+def test_the_document_is_asyncapi_3_without_openapi_nullable(document):
+    assert document["asyncapi"].startswith("3.")
+    nullable = ["/".join(map(str, path)) for path, node in _walk(document) if "nullable" in node]
+    assert nullable == [], f"`nullable` is OpenAPI; use type: [X, \"null\"]: {nullable[:5]}"
+
+
+def test_every_message_has_a_title_a_description_and_examples_that_validate(document):
+    """Every example is a frame its payload schema accepts: a generated client can trust them."""
+    registry = frame_contract._registry(document)
+    messages = document["components"]["messages"]
+    assert messages
+    for message_id, message in messages.items():
+        assert message.get("name") == message_id, message_id  # the key is the id (3.0 has no messageId field)
+        assert message.get("title") and message.get("summary") and message.get("description"), message_id
+        assert message.get("examples"), f"{message_id} has no example"
+        validator = frame_contract.message_validator(document, message_id, registry)
+        for example in message["examples"]:
+            errors = [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(example["payload"])]
+            assert errors == [], f"example {example['name']!r} of {message_id}: {errors}"
+
+
+def test_server_frame_examples_pass_the_frame_checker(document, checker):
+    server = {m for ids in frame_contract.server_frame_messages(document).values() for m in ids}
+    for message_id in server:
+        for example in document["components"]["messages"][message_id]["examples"]:
+            checker.check(example["payload"], where=f"example of {message_id}")
+
+
+def test_each_principal_has_its_send_and_receive_operations(document):
+    from schemas.events import commands_for
+
+    channel_messages = document["channels"]["socket"]["messages"]
+    messages = document["components"]["messages"]
+    for principal, kind in (("admin", "user"), ("agent", "user"), ("visitor", "visitor")):
+        label = principal.title()
+        receive, send = document["operations"][f"receive{label}Commands"], document["operations"][f"send{label}Frames"]
+        assert (receive["action"], send["action"]) == ("receive", "send")
+        received = [ref["$ref"].rsplit("/", 1)[-1] for ref in receive["messages"]]
+        assert all(message_id in channel_messages for message_id in received)
+        commands = [messages[m]["examples"][0]["payload"]["type"] for m in received]
+        assert commands == [c.value for c in commands_for(kind)], principal
+        sent = {ref["$ref"].rsplit("/", 1)[-1] for ref in send["messages"]}
+        acks = {m for m in sent if m.endswith("Ack")}
+        assert len(acks) == len(commands) - 1, principal  # every command but ping (answered by pong) has its ack
+        assert ("liveChatRequestEvent" in sent) == (kind == "user")
+
+
+def test_message_data_and_error_details_are_typed(checker):
+    def message(sender_type, data):
+        frame = copy.deepcopy(GOOD_MESSAGE)
+        frame["data"]["message"].update(sender_type=sender_type, data=data)
+        return frame
+
+    checker.check(message("system", {"event": "call_ended", "call_id": 4, "duration_s": 0, "ended_by": "system",
+                                     "end_reason": "no_answer"}))
+    checker.check(message("visitor", {"action": "skip", "button_id": None}))
+    for data in ({"event": "exploded"}, {"action": "dance", "button_id": None}, {"anything": 1},
+                 {"component_id": 1, "component_type": "message", "stage": "offline", "buttons": [], "form": None}):
+        with pytest.raises(ContractViolation):
+            checker.check(message("bot", data))
+    checker.check({"type": "error", "code": "validation_error", "status": 422, "message": "m",
+                   "errors": {"positions": {"x": {"key": ["Longer than maximum length 64."]}}}})
+    with pytest.raises(ContractViolation):
+        checker.check({"type": "error", "code": "validation_error", "status": 422, "message": "m",
+                       "errors": {"text": "not a list"}})
+
+
+def test_an_ack_must_match_one_command_s_ack(checker):
+    checker.check({"type": "ack", "ref": "s", "data": {"message_id": 1, "seq": 2, "created": True}})
+    with pytest.raises(ContractViolation, match="closest of its"):
+        checker.check({"type": "ack", "ref": "s", "data": {"message_id": 1, "seq": 2}})
