@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 export FLASK_APP := wsgi:app
 
-.PHONY: install install-dev lock redoc run admin-link test migrate spec fuzz clean
+.PHONY: install install-dev node lock redoc run admin-link test migrate spec fuzz clean
 
 $(STAMP): requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,16 @@ $(DEV_STAMP): requirements.lock requirements-dev.lock
 install: $(STAMP)
 
 install-dev: $(DEV_STAMP)
+
+# The node tools of the suite only (package-lock.json): @asyncapi/parser for tools/asyncapi_validate.mjs, and
+# openapi-typescript, typescript and openapi-fetch, which tests/test_clients.py uses to generate a typed client
+# from openapi/openapi.json and type-check a program against it. `make run` does not need node.
+NODE_STAMP := node_modules/.installed
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+node: $(NODE_STAMP)
 
 # Re-resolves the lock files from requirements*.txt (keeping current pins that still fit; UPGRADE=1 moves
 # every package to its newest allowed release). The locks are for the Python that runs this (README).
@@ -67,15 +77,9 @@ admin-link: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 admin-link: migrate
 	@$(BIN)/flask workspace admin-link $(if $(EMAIL),--email "$(EMAIL)")
 
-# The Node tools of the contract (tools/asyncapi_validate.mjs), from package-lock.json.
-NPM_STAMP := node_modules/.installed
-$(NPM_STAMP): package-lock.json
-	npm ci --no-audit --no-fund
-	touch $@
-
 # The whole suite on the embedded default, then again on PostgreSQL (and
 # Redis) when TEST_DATABASE_URL is set, as .ci/run does.
-test: install-dev $(NPM_STAMP)
+test: install-dev $(NODE_STAMP)
 	env -u TEST_DATABASE_URL -u TEST_REDIS_URL $(BIN)/python -m pytest -q
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 		echo "== again on $${TEST_DATABASE_URL%%@*}@… with Redis $${TEST_REDIS_URL:-off}"; \
@@ -95,7 +99,7 @@ fuzz: install-dev
 	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache node_modules build/clients
 
 # The side-by-side benchmark (bench/README.md): `make bench` for the design point,
 # `make bench QUICK=1` for the run of under two minutes; BENCH_ARGS passes more options.
