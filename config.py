@@ -264,13 +264,15 @@ class Config:
     # The docs pages load their scripts from this server (blueprints/docs_assets.py), pinned and offline.
     OPENAPI_SWAGGER_UI_URL = "/api/docs/assets/swagger-ui/"
     # No validator badge: Swagger UI would send the spec's URL to validator.swagger.io.
-    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None}
+    # showExtensions: the x- fields, x-roles above all (who may call an operation), show under each operation.
+    OPENAPI_SWAGGER_UI_CONFIG = {"validatorUrl": None, "showExtensions": True}
     OPENAPI_REDOC_PATH = "/redoc"
     OPENAPI_REDOC_URL = "/api/docs/assets/redoc/redoc.standalone.js"
     API_SPEC_OPTIONS = {
         "info": {
             "description": "Live chat, video chat and human takeover for chat interfaces. "
-            "Every error has the JSON shape {code, status, message, errors}.",
+            "Every error has the JSON shape {code, status, message, errors}.\n\n"
+            + (BASE_DIR / "openapi" / "getting-started.md").read_text(),  # also linked from README.md
         },
         "components": {
             "securitySchemes": {

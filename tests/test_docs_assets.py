@@ -66,3 +66,8 @@ def test_the_committed_redoc_bundle_is_the_pinned_one():
     assert hashlib.sha256(bundle.read_bytes()).hexdigest() == digest
     assert (ROOT / "static" / "docs" / "redoc" / "VERSION").read_text().strip() == version
     assert (ROOT / "static" / "docs" / "redoc" / "LICENSE").is_file()
+
+
+def test_both_pages_show_the_extensions_so_x_roles_is_visible(client):
+    assert '"showExtensions": true' in client.get("/api/docs").get_data(as_text=True)
+    assert 'show-extensions="true"' in client.get("/api/redoc").get_data(as_text=True)
