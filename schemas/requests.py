@@ -68,8 +68,14 @@ class NotificationSchema(Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class AvailabilitySchema(Schema):
+class AgentAvailabilitySchema(Schema):
+    """An agent's availability. Not named Availability: a generated client would give the model and its
+    `availability` property the same name."""
+
     availability = fields.String(required=True, validate=validate.OneOf(Availability.values()))
+
+
+AvailabilitySchema = AgentAvailabilitySchema
 
 
 class SubmissionQueryArgsSchema(PageArgsSchema):
