@@ -124,7 +124,7 @@ def finish(document):
     """The document with response schemas that require what the server always sends, split per direction."""
     document = copy.deepcopy(document)
     schemas = document.get("components", {}).get("schemas", {})
-    to_responses, to_requests = set(), set()
+    to_responses, to_requests = _refs(document.get("components", {}).get("responses", {})), set()
     for operation in _operations(document):
         to_requests |= _refs(operation.get("requestBody", {})) | _refs(operation.get("parameters", []))
         to_responses |= _refs(operation.get("responses", {}))
