@@ -15,8 +15,13 @@ with only the fields a request must send required.
 import copy
 
 import apispec
+from apispec.ext.marshmallow import MarshmallowPlugin
 
 MAY_BE_ABSENT = "x-may-be-absent"
+# A field's metadata key: JSON Schema the REST document adds to the field's property (apispec takes no
+# propertyNames from metadata, and the socket document, built from the same schemas, keeps its own shapes).
+# With "replace": True the property is that schema instead (readOnly and writeOnly kept).
+REST_SPEC = "rest_spec"
 # The same, for response schemas declared outside schemas/: (component, property) -> why it may be absent.
 ABSENT_ELSEWHERE = {
     ("Health", "checks"): "only /readyz checks the dependencies; /healthz says the process is alive",
@@ -120,6 +125,66 @@ def _request_side(schema, name=None):
     return schema
 
 
+def rest_spec(self, field, ret, **kwargs):
+    """apispec attribute function: a field's REST_SPEC metadata, in the REST document only."""
+    extra = dict(field.metadata.get(REST_SPEC) or {})
+    if extra.pop("replace", False):
+        kept = {key: ret[key] for key in ("readOnly", "writeOnly") if key in ret}
+        ret.clear()
+        ret.update(kept)
+    return extra
+
+
+_unions = {}
+_components = []
+
+
+def declare_union(name, discriminator, variants, description):
+    """The component `name` is a oneOf of variants {value: schema class}, told apart by the property
+    discriminator. A schema whose name it is (ActionSchema for Action) keeps loading; the spec shows the union."""
+    _unions[name] = (discriminator, variants, description)
+
+
+_extras = {}
+
+
+def declare_extra(schema_cls, **keywords):
+    """JSON Schema keywords for the whole component of schema_cls (apispec takes none from a schema class)."""
+    _extras[_component_name(schema_cls)] = keywords
+
+
+def declare_components(*schema_classes):
+    """Component schemas a field's REST_SPEC refers to by name (no Nested reaches them)."""
+    _components.extend(schema_classes)
+
+
+def _component_name(schema_cls):
+    return schema_cls.__name__.removesuffix("Schema")
+
+
+def _register_declared(spec):
+    schemas = spec.components.schemas
+    for schema_cls in [*_components, *(v for _, variants, _ in _unions.values() for v in variants.values())]:
+        if _component_name(schema_cls) not in schemas:
+            spec.components.schema(_component_name(schema_cls), schema=schema_cls)
+    for name, keywords in _extras.items():
+        if name in schemas:
+            schemas[name].update(keywords)
+    for name, (discriminator, variants, description) in _unions.items():
+        mapping = {value: _REF + _component_name(variant) for value, variant in variants.items()}
+        union = {"description": description,
+                 "oneOf": [{"$ref": target} for target in dict.fromkeys(mapping.values())],
+                 "discriminator": {"propertyName": discriminator, "mapping": mapping}}
+        if name in schemas:
+            schemas[name] = union
+        else:
+            spec.components.schema(name, union)
+
+
+def ref(schema_cls):
+    return {"$ref": _REF + _component_name(schema_cls)}
+
+
 def finish(document):
     """The document with response schemas that require what the server always sends, split per direction."""
     document = copy.deepcopy(document)
@@ -166,13 +231,20 @@ class ContractSpec(apispec.APISpec):
     """An APISpec whose document has had the last pass (finish)."""
 
     def to_dict(self):
+        _register_declared(self)
         return finish(super().to_dict())
 
 
 class ContractPlugin(apispec.BasePlugin):
-    """Makes the spec it is given a ContractSpec."""
+    """Makes the spec it is given a ContractSpec, whose marshmallow converter reads REST_SPEC.
+
+    Listed after the MarshmallowPlugin (flask-smorest's extra_plugins are), so its converter exists here.
+    """
 
     def init_spec(self, spec):
         super().init_spec(spec)
         if type(spec) is apispec.APISpec:  # flask-smorest builds a plain APISpec
             spec.__class__ = ContractSpec
+        for plugin in spec.plugins:
+            if isinstance(plugin, MarshmallowPlugin):
+                plugin.converter.add_attribute_function(rest_spec)

@@ -27,6 +27,8 @@ MAY_BE_ABSENT = {
     ("IceServer", "credential"): "a STUN server has no credentials",
     ("ButtonTarget", "component_id"): "only a target of type component has one",
     ("ButtonAction", "component_id"): "only an action of type component has one",
+    ("BotShowData", "request_id"): "only the welcome and offline stages belong to a request",
+    ("ChatEndedEvent", "reason"): "only a chat the visitor left says why it ended",
 }
 # Response schemas no flow here reaches, and why.
 NOT_EXERCISED = {
@@ -205,14 +207,25 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.post(url + "/hand-back", headers=other_headers))
     ok(client.post(url + "/takeover", headers=other_headers))
     ok(client.post(url + "/end", json={"reason": "done"}, headers=other_headers))
+    ok(client.get(url + "/messages", headers=headers))  # transferred, handed back, ended, the call's events
     ok(client.get("/api/audit", headers=admin_headers))
     ok(client.get("/api/availability", headers=headers))
     ok(client.post("/api/sockets/ticket", headers=headers), 201)
     ok(client.post(f"/api/widget/{interface.public_key}/sockets/ticket", headers=widget.headers()), 201)
 
+    # The agent of a chat is deactivated: the chat waits in the queue again, and the visitor is told.
+    again = Widget(client, interface, origin=ORIGIN)
+    again.open()
+    ok(client.post(again.url("/actions"), json={"type": "button", "button_id": "button_0"}, headers=again.headers()))
+    ok(client.post(again.url("/actions"), json={"type": "button", "button_id": "live_chat"},
+                   headers=again.headers()))
+    request_id = ok(client.get(again.url("/request"), headers=again.headers()))["request_id"]
+    ok(client.post(f"/api/requests/{request_id}/accept", headers=other_headers))
+    ok(client.patch(f"/api/agents/{other.id}", json={"is_active": False}, headers=admin_headers))
+    assert ok(again.messages())["items"][-1]["data"]["event"] == "requeued"
+
     # Nobody online: the offline form, stored and read back.
     ok(client.put("/api/availability", json={"availability": "offline"}, headers=headers))
-    ok(client.put("/api/availability", json={"availability": "offline"}, headers=other_headers))
     late = Widget(client, interface, origin=ORIGIN)
     late.open()
     ok(client.post(late.url("/actions"), json={"type": "button", "button_id": "button_0"}, headers=late.headers()))
