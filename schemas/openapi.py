@@ -127,7 +127,10 @@ def _request_side(schema, name=None):
 
 def rest_spec(self, field, ret, **kwargs):
     """apispec attribute function: a field's REST_SPEC metadata, in the REST document only."""
-    extra = dict(field.metadata.get(REST_SPEC) or {})
+    extra = field.metadata.get(REST_SPEC) or {}
+    if isinstance(extra, str):  # the name of a constant here (errors.py cannot import this module)
+        extra = globals()[extra]
+    extra = dict(extra)
     if extra.pop("replace", False):
         kept = {key: ret[key] for key in ("readOnly", "writeOnly") if key in ret}
         ret.clear()
@@ -137,6 +140,23 @@ def rest_spec(self, field, ret, **kwargs):
 
 _unions = {}
 _components = []
+_STRINGS = {"type": "array", "items": {"type": "string"}}
+# Components given as JSON Schema (no marshmallow schema says them): name -> schema.
+RAW_COMPONENTS = {
+    "FieldErrors": {
+        "type": "object",
+        "description": "Field name (a list's index for an item) -> its messages, or the errors of the nested "
+                       "object or list item",
+        "additionalProperties": {"anyOf": [_STRINGS, {"$ref": _REF + "FieldErrors"}]},
+    },
+}
+# Error.errors (errors.py sits below schemas, so its field names this by the REST_SPEC key).
+ERROR_ERRORS = {
+    "additionalProperties": {"anyOf": [
+        {"$ref": _REF + "FieldErrors"}, _STRINGS,
+        {"type": "object", "additionalProperties": {"type": "string"},
+         "description": "/readyz: each dependency's state"}]},
+}
 
 
 def declare_union(name, discriminator, variants, description):
@@ -167,6 +187,9 @@ def _register_declared(spec):
     for schema_cls in [*_components, *(v for _, variants, _ in _unions.values() for v in variants.values())]:
         if _component_name(schema_cls) not in schemas:
             spec.components.schema(_component_name(schema_cls), schema=schema_cls)
+    for name, raw in RAW_COMPONENTS.items():
+        if name not in schemas:
+            spec.components.schema(name, raw)
     for name, keywords in _extras.items():
         if name in schemas:
             schemas[name].update(keywords)

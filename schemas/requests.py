@@ -89,7 +89,9 @@ class SubmissionSchema(Schema):
     conversation_id = fields.Integer(dump_only=True)
     request_id = fields.Integer(dump_only=True)
     component_id = fields.Integer(dump_only=True, allow_none=True)
-    data = fields.Dict(dump_only=True)
+    data = fields.Dict(dump_only=True, metadata={
+        "description": "The answers by field key, as the server cleaned them: text, or true/false for a checkbox",
+        REST_SPEC: {"additionalProperties": {"type": ["string", "boolean"]}}})
     recipients = fields.List(fields.String(), dump_only=True)
     created_at = fields.DateTime(dump_only=True)
 
