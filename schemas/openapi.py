@@ -11,6 +11,11 @@ id, a component's configuration) would give generated clients one model that is 
 other: an `id` the request must send, or a setting the response may omit. Such a schema is split: the
 response keeps the name, the request gets `<name>Input`, without the response's read-only properties and
 with only the fields a request must send required.
+
+What apispec cannot take from a marshmallow schema is declared here by the schema modules: unions told
+apart by a property (declare_union: a visitor's Action, a system message's SystemEvent), components only a
+REST_SPEC refers to (declare_components), keywords for a whole schema (declare_extra: a PATCH body's
+minProperties). ContractSpec adds them and runs `finish` whenever the document is rendered.
 """
 import copy
 
@@ -18,14 +23,14 @@ import apispec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
 MAY_BE_ABSENT = "x-may-be-absent"
-# A field's metadata key: JSON Schema the REST document adds to the field's property (apispec takes no
-# propertyNames from metadata, and the socket document, built from the same schemas, keeps its own shapes).
-# With "replace": True the property is that schema instead (readOnly and writeOnly kept).
-REST_SPEC = "rest_spec"
 # The same, for response schemas declared outside schemas/: (component, property) -> why it may be absent.
 ABSENT_ELSEWHERE = {
     ("Health", "checks"): "only /readyz checks the dependencies; /healthz says the process is alive",
 }
+# A field's metadata key: JSON Schema the REST document adds to the field's property (apispec takes no
+# propertyNames from metadata, and the socket document, built from the same schemas, keeps its own shapes).
+# With "replace": True the property is that schema instead (readOnly and writeOnly kept).
+REST_SPEC = "rest_spec"
 INPUT_SUFFIX = "Input"
 _REF = "#/components/schemas/"
 _METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
