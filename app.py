@@ -20,6 +20,7 @@ from config import BASE_DIR, Config, check_settings, instance_secret
 from errors import register_error_handlers, register_jwt_errors
 from extensions import api, cors, db, jwt, limiter, mail, migrate, sock
 from schemas.inbound import check_depth
+from schemas.openapi import ContractPlugin
 from services.auth import is_revoked, load_token_user
 from services.broker import make_broker
 from services.events import stream_positions_reader
@@ -55,7 +56,8 @@ def create_app(config_class=Config, **overrides):
                   expose_headers=["ETag", "Retry-After"], allow_headers=["Authorization", "Content-Type", "If-Match"])
     app.json = BoundedJSONProvider(app)
     register_converters(app, api)  # before any rule uses them
-    api.init_app(app)
+    # The spec's last pass (schemas/openapi.py): responses require what the server always sends.
+    api.init_app(app, spec_kwargs={"extra_plugins": [ContractPlugin()]})
 
     _register_jwt_callbacks()
     register_jwt_errors(jwt)

@@ -43,7 +43,11 @@ class ErrorSchema(ma.Schema):
     code = ma.fields.String(required=True, metadata={"description": "Machine-readable error code", "example": "not_found"})
     status = ma.fields.Integer(required=True, metadata={"description": "HTTP status", "example": 404})
     message = ma.fields.String(required=True, metadata={"description": "Human-readable explanation"})
-    errors = ma.fields.Dict(metadata={"description": "Per-field errors, keyed by location then field"})
+    # The metadata keys are schemas.openapi's MAY_BE_ABSENT and REST_SPEC (errors sits below schemas).
+    errors = ma.fields.Dict(metadata={"description": "Per-field errors, keyed by location (json, query...) "
+                                                     "then field",
+                                      "x-may-be-absent": "sent only when there are per-field errors",
+                                      "rest_spec": "ERROR_ERRORS"})
 
 
 class DomainError(Exception):

@@ -2,7 +2,7 @@
 from marshmallow import fields, validate
 
 from models.user import PASSWORD_MAX_LEN, PASSWORD_MIN_LEN
-from schemas.common import SafeEmail, Schema, not_blank
+from schemas.common import NOT_BLANK_PATTERN, SafeEmail, Schema, not_blank
 
 
 class LoginSchema(Schema):
@@ -36,5 +36,6 @@ class SetPasswordSchema(Schema):
     password = fields.String(
         required=True, load_only=True,
         validate=[validate.Length(min=PASSWORD_MIN_LEN, max=PASSWORD_MAX_LEN), not_blank],
-        metadata={"description": f"{PASSWORD_MIN_LEN} to {PASSWORD_MAX_LEN} characters, not only spaces"},
+        metadata={"description": f"{PASSWORD_MIN_LEN} to {PASSWORD_MAX_LEN} characters, not only spaces",
+                  "pattern": NOT_BLANK_PATTERN},
     )

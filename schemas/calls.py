@@ -6,6 +6,7 @@ from marshmallow import fields, validate
 
 from models.call import CallEndReason, CallSide, CallStatus
 from schemas.common import ObjectId, Schema
+from schemas.openapi import MAY_BE_ABSENT
 
 # A socket frame is at most 64 KiB; an SDP has to fit in one with its envelope.
 SDP_MAX_BYTES = 32 * 1024
@@ -92,13 +93,21 @@ class CallPageSchema(Schema):
 
 class IceServerSchema(Schema):
     urls = fields.List(fields.String(), required=True)
-    username = fields.String(metadata={"description": 'TURN only: "<expiry unix time>:<label>"'})
-    credential = fields.String(metadata={"description": "TURN only: valid until expires_at"})
+    username = fields.String(metadata={"description": 'TURN only: "<expiry unix time>:<label>"',
+                                       MAY_BE_ABSENT: "a STUN server has no credentials"})
+    credential = fields.String(metadata={"description": "TURN only: valid until expires_at",
+                                         MAY_BE_ABSENT: "a STUN server has no credentials"})
 
 
-class IceServersSchema(Schema):
+class IceConfigurationSchema(Schema):
+    """The ICE servers to pass to RTCPeerConnection. Not named IceServers: a generated client would give the
+    model and its `ice_servers` property the same name."""
+
     ice_servers = fields.List(fields.Nested(IceServerSchema), required=True,
                               metadata={"description": "Pass as RTCConfiguration.iceServers"})
     expires_at = fields.DateTime(allow_none=True, metadata={"description": "When the TURN credentials stop working; "
                                                                           "fetch new ones before that"})
     ttl_s = fields.Integer(allow_none=True)
+
+
+IceServersSchema = IceConfigurationSchema

@@ -4,6 +4,7 @@ from marshmallow import fields, validate
 
 from models.base import BIGINT_MAX, ID_MAX
 from schemas.inbound import bad_text_errors
+from schemas.openapi import declare_extra
 
 PAGE_SIZE_DEFAULT = 20
 PAGE_SIZE_MAX = 100
@@ -34,6 +35,11 @@ def not_blank(value):
         raise ma.ValidationError("Must not be blank.")
 
 
+# The same rules for the spec (ECMA-262 regular expressions, as JSON Schema reads them).
+NOT_BLANK_PATTERN = r"\S"
+ONE_LINE_NOT_BLANK_PATTERN = r"^[^\r\n\x00]*\S[^\r\n\x00]*$"
+
+
 class SafeStr(fields.String):
     """A single-line string: no CR, LF or NUL, not blank, bounded length."""
 
@@ -42,7 +48,8 @@ class SafeStr(fields.String):
         extra = kwargs.pop("validate", None)
         if extra:
             validators.extend(extra if isinstance(extra, (list, tuple)) else [extra])
-        super().__init__(validate=validators, **kwargs)
+        metadata = {"minLength": 1, "pattern": ONE_LINE_NOT_BLANK_PATTERN, **kwargs.pop("metadata", {})}
+        super().__init__(validate=validators, metadata=metadata, **kwargs)
 
 
 class SafeEmail(fields.Email):
@@ -54,6 +61,10 @@ class SafeEmail(fields.Email):
 
 class PatchSchema(Schema):
     """The body of a PATCH: only the fields sent change, and a body that changes nothing is refused."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        declare_extra(cls, minProperties=1)
 
     @ma.validates_schema
     def _changes_something(self, data, **kwargs):

@@ -4,7 +4,7 @@ from marshmallow import fields, validate
 
 from models.flow import LABEL_MAX_LEN, MESSAGE_MAX_LEN, ButtonStyle
 from models.texts import unknown_placeholders
-from schemas.common import SafeStr, not_blank
+from schemas.common import NOT_BLANK_PATTERN, SafeStr, not_blank
 
 
 def no_nul(value):
@@ -33,8 +33,10 @@ class ButtonLabel(Label):
     """A button label with a default: left empty (or blank), the button keeps its default label."""
 
     def __init__(self, *, load_default, **kwargs):
-        metadata = {"description": f"Empty or blank means the default, {load_default!r}", **kwargs.pop("metadata", {})}
+        metadata = {"description": f"Empty or blank means the default, {load_default!r}",
+                    "pattern": r"^[^\r\n\x00]*$", **kwargs.pop("metadata", {})}
         super().__init__(load_default=load_default, metadata=metadata, **kwargs)
+        self.metadata.pop("minLength", None)  # blank is welcome here: it means the default
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, str) and not value.strip():
@@ -59,6 +61,8 @@ class MessageText(fields.String):
         metadata = dict(metadata or {})
         tail = f"Placeholders: {listed}; write {{{{ and }}}} for literal braces."
         metadata["description"] = f"{metadata['description']}. {tail}" if metadata.get("description") else tail
+        metadata.setdefault("minLength", 1)
+        metadata.setdefault("pattern", NOT_BLANK_PATTERN)
         super().__init__(validate=[not_blank, no_nul, validate.Length(max=MESSAGE_MAX_LEN), self._known],
                          metadata=metadata, **kwargs)
 

@@ -16,17 +16,22 @@ from models.texts import BEFORE_AGENT
 from schemas.common import ObjectId, SafeStr, Schema
 from schemas.component_fields import Label, MessageText, Style, defaults_of, skip_when_partial
 from schemas.live_chat import LiveChatConfigSchema, OfflineFormFieldSchema
+from schemas.openapi import MAY_BE_ABSENT
 
 MESSAGE_BUTTONS_MAX = 10
 
 
 class ButtonTargetSchema(Schema):
-    """Where a button goes: the next component, or a given component of the same flow."""
+    """Where a button goes: the next component, or a given component of the same flow.
+
+    A button sent without a target goes to the next component ({"type": "next"}).
+    """
 
     type = fields.String(load_default=Action.NEXT.value,
                          validate=validate.OneOf([Action.NEXT.value, Action.COMPONENT.value]))
     component_id = ObjectId(allow_none=True, load_default=None,
-                            metadata={"description": "With type component: a component of the same flow"})
+                            metadata={"description": "With type component: a component of the same flow",
+                                      MAY_BE_ABSENT: "only a target of type component has one"})
 
     @validates_schema
     def _component_id_with_component(self, data, **kwargs):
@@ -49,8 +54,9 @@ class MessageButtonSchema(Schema):
 
     label = Label(required=True)
     style = Style(load_default=ButtonStyle.PRIMARY.value)
-    target = fields.Nested(ButtonTargetSchema, load_default=lambda: {"type": Action.NEXT.value},
-                           metadata={"default": {"type": Action.NEXT.value}})
+    # No default in the spec: a $ref with an object default beside it trips client generators (the
+    # default is told in ButtonTarget's description).
+    target = fields.Nested(ButtonTargetSchema, load_default=lambda: {"type": Action.NEXT.value})
 
 
 class MessageConfigSchema(Schema):
@@ -195,7 +201,8 @@ class ButtonActionSchema(Schema):
     """What pressing a shown button does."""
 
     type = fields.String(required=True, validate=validate.OneOf(Action.values()))
-    component_id = fields.Integer(metadata={"description": "With type component: where the flow goes"})
+    component_id = fields.Integer(metadata={"description": "With type component: where the flow goes",
+                                            MAY_BE_ABSENT: "only an action of type component has one"})
 
 
 class PreviewButtonSchema(Schema):

@@ -1,8 +1,83 @@
 """Conversations and messages, as REST and the socket show them."""
 from marshmallow import fields, validate
 
+from models.call import CallEndReason, CallSide
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN, ConversationStatus, SenderType
+from models.flow import ComponentType, Stage
 from schemas.common import Position, Schema
+from schemas.components import PreviewButtonSchema, PreviewFormSchema
+from schemas.openapi import MAY_BE_ABSENT, REST_SPEC, declare_components, declare_union, ref
+
+VISITOR_ACTIONS = ("button", "skip", "back")
+
+
+class BotShowDataSchema(Schema):
+    """What a bot message shows besides its text: the component and stage it comes from, its buttons, its form."""
+
+    component_id = fields.Integer(required=True)
+    component_type = fields.String(required=True, validate=validate.OneOf(ComponentType.values()))
+    stage = fields.String(required=True, validate=validate.OneOf(Stage.values()))
+    buttons = fields.List(fields.Nested(PreviewButtonSchema), required=True)
+    form = fields.Nested(PreviewFormSchema, required=True, allow_none=True)
+    request_id = fields.Integer(metadata={"description": "The live request this stage is about",
+                                          MAY_BE_ABSENT: "only the welcome and offline stages belong to a request"})
+
+
+class VisitorActionDataSchema(Schema):
+    """What a visitor's action message records: the button pressed, or Skip or Back."""
+
+    action = fields.String(required=True, validate=validate.OneOf(VISITOR_ACTIONS))
+    button_id = fields.String(required=True, allow_none=True, metadata={"description": "With action button"})
+
+
+def _event(*values):
+    return fields.String(required=True, validate=validate.OneOf(values))
+
+
+class TransferredEventSchema(Schema):
+    event = _event("transferred")
+    from_agent_id = fields.Integer(required=True, allow_none=True)
+    to_agent_id = fields.Integer(required=True)
+
+
+class HandedBackEventSchema(Schema):
+    event = _event("handed_back")
+    agent_id = fields.Integer(required=True, allow_none=True)
+
+
+class ChatEndedEventSchema(Schema):
+    event = _event("ended")
+    reason = fields.String(validate=validate.OneOf(["visitor_idle"]),
+                           metadata={MAY_BE_ABSENT: "only a chat the visitor left says why it ended"})
+
+
+class RequeuedEventSchema(Schema):
+    event = _event("requeued")
+    agent_id = fields.Integer(required=True, metadata={"description": "The agent who went"})
+    request_id = fields.Integer(required=True)
+    queue_position = fields.Integer(required=True, allow_none=True)
+    component_id = fields.Integer(required=True, allow_none=True)
+
+
+class CallEventSchema(Schema):
+    event = _event("call_offered", "call_accepted", "call_started")
+    call_id = fields.Integer(required=True)
+
+
+class CallEndedEventSchema(Schema):
+    event = _event("call_ended")
+    call_id = fields.Integer(required=True)
+    duration_s = fields.Integer(required=True, allow_none=True)
+    ended_by = fields.String(required=True, validate=validate.OneOf(CallSide.values()))
+    end_reason = fields.String(required=True, validate=validate.OneOf(CallEndReason.values()))
+
+
+declare_union("SystemEvent", "event", {
+    "transferred": TransferredEventSchema, "handed_back": HandedBackEventSchema, "ended": ChatEndedEventSchema,
+    "requeued": RequeuedEventSchema, "call_offered": CallEventSchema, "call_accepted": CallEventSchema,
+    "call_started": CallEventSchema, "call_ended": CallEndedEventSchema,
+}, "The data of a system message; `event` says which")
+declare_components(BotShowDataSchema, VisitorActionDataSchema)
 
 
 class MessageSchema(Schema):
@@ -14,8 +89,13 @@ class MessageSchema(Schema):
     sender_name = fields.String(dump_only=True, allow_none=True)
     client_id = fields.String(dump_only=True, allow_none=True)
     text = fields.String(dump_only=True)
-    data = fields.Dict(dump_only=True, allow_none=True,
-                       metadata={"description": "What a bot message shows besides text: buttons, form"})
+    data = fields.Dict(dump_only=True, allow_none=True, metadata={
+        "description": "What a bot message shows besides text: buttons, form",
+        REST_SPEC: {"replace": True, "description": (
+            "By sender_type: bot, what the message shows besides text (BotShowData); visitor, the action "
+            "pressed (VisitorActionData) or null for typed text; system, the event (SystemEvent, by `event`); "
+            "agent, null"), "anyOf": [ref(BotShowDataSchema), ref(VisitorActionDataSchema),
+                                       {"$ref": "#/components/schemas/SystemEvent"}, {"type": "null"}]}})
     created_at = fields.DateTime(dump_only=True)
 
 

@@ -17,6 +17,10 @@ _ORIGIN = re.compile(
     re.IGNORECASE,
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# _ORIGIN for the spec: ECMA-262 has no inline flags, so both cases are spelled out. A port is 1 to 65535.
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+ORIGIN_PATTERN = (rf"^[hH][tT][tT][pP][sS]?://(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9a-fA-F:.]+\])"
+                  r"(?::(?!0+/?$)(?:[0-5]?[0-9]{1,4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$")
 
 
 class Origin(fields.String):
@@ -28,7 +32,7 @@ class Origin(fields.String):
 
     def __init__(self, **kwargs):
         metadata = {"description": "scheme://host[:port]", "example": "https://www.example.com",
-                    **kwargs.pop("metadata", {})}
+                    "pattern": ORIGIN_PATTERN, **kwargs.pop("metadata", {})}
         super().__init__(validate=validate.Length(max=255), metadata=metadata, **kwargs)
 
     def _deserialize(self, value, attr, data, **kwargs):

@@ -3,8 +3,10 @@ import marshmallow as ma
 from marshmallow import fields, validate, validates_schema
 
 from models import Availability, NotificationStatus, NotificationType, RequestKind, RequestStatus
+from models.flow import MESSAGE_MAX_LEN
 from schemas.common import ObjectId, PageArgsSchema, Schema
 from schemas.conversations import ConversationSchema, MessageSchema
+from schemas.openapi import REST_SPEC, declare_union
 
 ACTIONS = ("button", "skip", "back")
 
@@ -21,6 +23,31 @@ class ActionSchema(Schema):
             raise ma.ValidationError("Required for a button press.", "button_id")
 
 
+class ButtonPressSchema(Schema):
+    """The visitor pressed a button of the last bot message (Live chat and Video chat are buttons)."""
+
+    type = fields.String(required=True, validate=validate.OneOf(["button"]))
+    button_id = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                              metadata={"description": "The id of a button of the last bot message"})
+
+
+class SkipActionSchema(Schema):
+    """The visitor pressed Skip: the flow goes on with the next component."""
+
+    type = fields.String(required=True, validate=validate.OneOf(["skip"]))
+
+
+class BackActionSchema(Schema):
+    """The visitor pressed Back: the flow returns to the previous component."""
+
+    type = fields.String(required=True, validate=validate.OneOf(["back"]))
+
+
+# What the spec says ActionSchema is (ActionSchema itself loads them all): one shape per type.
+declare_union("Action", "type", {"button": ButtonPressSchema, "skip": SkipActionSchema, "back": BackActionSchema},
+              "What the visitor pressed: a button, Skip or Back; `type` says which")
+
+
 class ActionResultSchema(Schema):
     conversation = fields.Nested(ConversationSchema, required=True)
     messages = fields.List(fields.Nested(MessageSchema), required=True,
@@ -35,11 +62,25 @@ class RequestViewSchema(Schema):
     deadline_at = fields.String(required=True, metadata={"format": "date-time"})
 
 
+def _at_most(limit, what):
+    def check(value):
+        if len(value) > limit:
+            raise ma.ValidationError(f"At most {limit} {what}.")
+    return check
+
+
 class OfflineFormSubmitSchema(Schema):
     request_id = ObjectId(required=True, metadata={"description": "The request the form was offered for"})
-    answers = fields.Dict(keys=fields.String(validate=validate.Length(max=40)), required=True,
-                          validate=validate.Length(max=20),
-                          metadata={"description": "Answers by field key: strings, booleans for checkboxes"})
+    # The key and count bounds are told to the spec by metadata: apispec would put a Length on the object
+    # itself (maxLength), which says nothing about keys or their number.
+    answers = fields.Dict(keys=fields.String(validate=_at_most(40, "characters")), required=True,
+                          validate=_at_most(20, "answers"),
+                          metadata={"description": "Answers by field key (the form's fields): text, or true/false "
+                                                   "for a checkbox. Which keys, how long and which are required "
+                                                   "follow the form's fields; a wrong one is a 422 naming it",
+                                    "maxProperties": 20, "additionalProperties": {"type": ["string", "boolean"],
+                                                                                  "maxLength": MESSAGE_MAX_LEN},
+                                    REST_SPEC: {"propertyNames": {"maxLength": 40}}})
 
 
 class SubmissionSchema(Schema):
@@ -48,7 +89,9 @@ class SubmissionSchema(Schema):
     conversation_id = fields.Integer(dump_only=True)
     request_id = fields.Integer(dump_only=True)
     component_id = fields.Integer(dump_only=True, allow_none=True)
-    data = fields.Dict(dump_only=True)
+    data = fields.Dict(dump_only=True, metadata={
+        "description": "The answers by field key, as the server cleaned them: text, or true/false for a checkbox",
+        REST_SPEC: {"additionalProperties": {"type": ["string", "boolean"]}}})
     recipients = fields.List(fields.String(), dump_only=True)
     created_at = fields.DateTime(dump_only=True)
 
@@ -68,8 +111,14 @@ class NotificationSchema(Schema):
     created_at = fields.DateTime(dump_only=True)
 
 
-class AvailabilitySchema(Schema):
+class AgentAvailabilitySchema(Schema):
+    """An agent's availability. Not named Availability: a generated client would give the model and its
+    `availability` property the same name."""
+
     availability = fields.String(required=True, validate=validate.OneOf(Availability.values()))
+
+
+AvailabilitySchema = AgentAvailabilitySchema
 
 
 class SubmissionQueryArgsSchema(PageArgsSchema):

@@ -7,7 +7,7 @@ import pytest
 from app import create_app
 from config import TestConfig
 from extensions import db
-from tests import frame_contract
+from tests import frame_contract, response_contract
 from tests.factories import Auth
 
 _schema_ready = set()
@@ -22,6 +22,7 @@ def pytest_configure(config):
     frame_contract.validator()  # the committed document loads and compiles, or nothing runs
     frame_contract.install_client_hook()
     frame_contract.install_server_hook()
+    response_contract.install()  # and every REST response of the test client against openapi/openapi.json
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -29,6 +30,9 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.write_line(
         f"frame contract (openapi/asyncapi.json): {totals.get('client_frames', 0)} frames read by test sockets, "
         f"{totals.get('server_frames', 0)} sent by in-process servers, checked")
+    terminalreporter.write_line(
+        f"response contract (openapi/openapi.json): {sum(response_contract.seen.values())} objects of "
+        f"{len(response_contract.seen)} response schemas checked")
     for why, count in frame_contract.waived.items():
         terminalreporter.write_line(f"frame contract: known deviation let through {count} times: {why}")
 
@@ -51,6 +55,18 @@ def frames_follow_the_contract():
                     f"hook {frame_contract.SERVER_SEND_HOOK} saw none: the send path moved. Point "
                     "SERVER_SEND_HOOK in tests/frame_contract.py at the function every outgoing frame "
                     "passes through now.", pytrace=False)
+
+
+@pytest.fixture(autouse=True)
+def responses_follow_the_contract():
+    """Fail the test when a response its test client received breaks openapi/openapi.json."""
+    response_contract.ledger.reset()
+    yield
+    violations = list(response_contract.ledger.violations)
+    response_contract.ledger.reset()
+    if violations:
+        pytest.fail(f"{len(violations)} response(s) outside openapi/openapi.json during this test:\n"
+                    + "\n".join(violations[:5]), pytrace=False)
 
 
 def database_url():

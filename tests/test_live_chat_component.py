@@ -329,4 +329,5 @@ def test_spec_documents_etags_on_edits():
         assert {"412", "428"} <= set(item[method]["responses"])
         assert {"$ref": "#/components/parameters/IF_MATCH"} in item[method]["parameters"]
     body = item["put"]["requestBody"]["content"]["application/json"]["schema"]
-    assert body == {"$ref": "#/components/schemas/Component"}
+    # The request's shape (no id, version, timestamps), split from the response's Component (schemas/openapi.py).
+    assert body == {"$ref": "#/components/schemas/ComponentInput"}
