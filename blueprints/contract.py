@@ -5,13 +5,15 @@ login_required / visitor_required) and which error codes each error status can c
 (`x-error-codes`, from errors(..., codes=...)). ContractPlugin, an apispec plugin run after
 flask-smorest has built each operation, turns those into the document:
 
-- every error response's body is the Error schema with `code` narrowed to an enum;
+- every error response's body is a component with Error's properties and `code` narrowed to an enum, one
+  per set of codes (error_component_name), closed (additionalProperties: false) so generators type it whole;
 - the operation's description says who may call it, and whether it is rate limited;
 - rate-limited operations (a 429 among their responses) declare Retry-After on the 429 and
   X-RateLimit-* on every answer (Flask-Limiter sends them: RATELIMIT_HEADERS_ENABLED);
 - the examples recorded from real test traffic (openapi/examples.json, written by
   tests/contract_recorder.py) are attached to the request body and the responses.
 """
+import copy
 import json
 from http import HTTPStatus
 from pathlib import Path
@@ -59,8 +61,11 @@ Lists come in one of two envelopes; each list operation names its envelope's sch
 
 ## Errors
 
-Every error body is `{code, status, message, errors}`. Each error response of an operation lists the
-`code` values it can carry as an enum; `errors` holds per-field messages keyed by location then field.
+Every error body is `{code, status, message, errors}` (`Error`). Each error response of an operation is a
+component of that shape whose `code` is an enum of the values it can carry: `Error<status>` for a status's
+plain codes (`Error401`: the token codes), `Error<Code>` for one other code (`ErrorEmailTaken`), and
+`<OperationId>Error<status>` for an operation's own set (`AcceptRequestError409`). `errors` (`FieldErrorMap`)
+holds per-field messages keyed by location then field.
 
 ## Roles
 
@@ -79,6 +84,26 @@ def codes_of(items):
             raise TypeError(f"not an error code: {item!r}")
         codes.append(code)
     return codes
+
+
+def _camel(text):
+    return "".join(part.capitalize() for part in text.split("_"))
+
+
+def error_component_name(status, codes, operation_id):
+    """The component of an error body whose `code` is one of codes (sorted), answered with status.
+
+    Names are stable, whatever other operations declare: a status's plain codes (DEFAULT_CODES) are
+    `Error<status>` (Error401: the token codes), one other code alone is `Error<Code>` (ErrorEmailTaken),
+    and a set of several is the operation's own, `<OperationId>Error<status>` (AcceptRequestError409).
+    """
+    if codes == sorted(DEFAULT_CODES.get(status, ())):
+        return f"Error{status}"
+    if len(codes) == 1:
+        return f"Error{_camel(codes[0])}"
+    if not operation_id:
+        raise ValueError(f"an operation without operationId declares the codes {codes} for {status}")
+    return f"{operation_id[0].upper()}{operation_id[1:]}Error{status}"
 
 
 def role_sentence(roles):
@@ -151,7 +176,7 @@ class ContractPlugin(BasePlugin):
                 elif not isinstance(response, dict) or "$ref" in response:
                     continue
                 if status >= 400:
-                    self._error_enum(response, status, declared.get(str(status)))
+                    self._error_enum(response, status, declared.get(str(status)), operation.get("operationId"))
                 if limited:
                     headers = response.setdefault("headers", {})
                     for name in self.RATE_HEADERS:
@@ -165,18 +190,31 @@ class ContractPlugin(BasePlugin):
             operation["description"] = "\n\n".join(part for part in parts if part)
             self._examples(operation)
 
-    @staticmethod
-    def _error_enum(response, status, declared):
+    def _error_enum(self, response, status, declared, operation_id):
         content = _json_content(response)
         if content is None:
             return
         codes = sorted(declared) if declared else list(DEFAULT_CODES.get(status, ()))
         if not codes:
             return
-        content["schema"] = {"allOf": [
-            {"$ref": "#/components/schemas/Error"},
-            {"type": "object", "required": ["code"], "properties": {"code": {"type": "string", "enum": codes}}},
-        ]}
+        name = error_component_name(status, codes, operation_id)
+        schemas = self.spec.components.schemas
+        if name not in schemas:
+            self.spec.components.schema(name, self._error_component(codes))
+        elif schemas[name]["properties"]["code"]["enum"] != codes:
+            raise ValueError(f"{name} names two code sets: {schemas[name]['properties']['code']['enum']} and {codes}")
+        content["schema"] = {"$ref": f"#/components/schemas/{name}"}
+
+    def _error_component(self, codes):
+        """The Error schema whole, with `code` one of codes: a closed object a generator types fully."""
+        error = self.spec.components.schemas["Error"]
+        properties = copy.deepcopy(error["properties"])
+        properties["code"] = {**properties["code"], "enum": codes}
+        properties["code"].pop("example", None)
+        properties["status"].pop("example", None)  # Error's example (404) would mislead on another status
+        return {"type": "object", "description": f"An error body whose `code` is one of: {', '.join(codes)}.",
+                "properties": properties, "required": list(error.get("required", [])),
+                "additionalProperties": False}
 
     def _examples(self, operation):
         recorded = self.examples.get(operation.get("operationId"))

@@ -29,7 +29,7 @@ ABSENT_ELSEWHERE = {
 }
 # A field's metadata key: JSON Schema the REST document adds to the field's property (apispec takes no
 # propertyNames from metadata, and the socket document, built from the same schemas, keeps its own shapes).
-# With "replace": True the property is that schema instead (readOnly and writeOnly kept).
+# With "replace": True the property is that schema instead (readOnly, writeOnly and MAY_BE_ABSENT kept).
 REST_SPEC = "rest_spec"
 INPUT_SUFFIX = "Input"
 _REF = "#/components/schemas/"
@@ -137,7 +137,7 @@ def rest_spec(self, field, ret, **kwargs):
         extra = globals()[extra]
     extra = dict(extra)
     if extra.pop("replace", False):
-        kept = {key: ret[key] for key in ("readOnly", "writeOnly") if key in ret}
+        kept = {key: ret[key] for key in ("readOnly", "writeOnly", MAY_BE_ABSENT) if key in ret}
         ret.clear()
         ret.update(kept)
     return extra
@@ -155,13 +155,18 @@ RAW_COMPONENTS = {
         "additionalProperties": {"anyOf": [_STRINGS, {"$ref": _REF + "FieldErrors"}]},
     },
 }
-# Error.errors (errors.py sits below schemas, so its field names this by the REST_SPEC key).
-ERROR_ERRORS = {
+_ERROR_MAP_DESCRIPTION = "Per-field errors, keyed by location (json, query...) then field"
+RAW_COMPONENTS["FieldErrorMap"] = {
+    "type": "object",
+    "description": _ERROR_MAP_DESCRIPTION,
     "additionalProperties": {"anyOf": [
         {"$ref": _REF + "FieldErrors"}, _STRINGS,
         {"type": "object", "additionalProperties": {"type": "string"},
          "description": "/readyz: each dependency's state"}]},
 }
+# Error.errors (errors.py sits below schemas, so its field names this by the REST_SPEC key): a named component,
+# which Error and every error component of blueprints/contract.py share (one model in a generated client).
+ERROR_ERRORS = {"replace": True, "$ref": _REF + "FieldErrorMap", "description": _ERROR_MAP_DESCRIPTION}
 
 
 def declare_union(name, discriminator, variants, description):

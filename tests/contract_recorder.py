@@ -63,7 +63,9 @@ class Recorder:
     def __init__(self):
         self.lock = threading.Lock()
         self.operations = {}
-        for path, item in json.loads(SPEC.read_text())["paths"].items():
+        spec = json.loads(SPEC.read_text())
+        self.schemas = spec.get("components", {}).get("schemas", {})
+        for path, item in spec["paths"].items():
             for method, operation in item.items():
                 if isinstance(operation, dict) and "responses" in operation:
                     self.operations[(path, method)] = operation
@@ -110,7 +112,7 @@ class Recorder:
                 if status not in ALWAYS_POSSIBLE:
                     found.append((op_id, status, code, "status not documented"))
                 continue
-            if code not in error_codes(response):
+            if code not in error_codes(response, self.schemas):
                 found.append((op_id, status, code, "code not in the enum"))
         for op_id in sorted(self.rate_limited):
             if "429" not in (by_id.get(op_id) or {}).get("responses", {}):
@@ -126,14 +128,16 @@ class Recorder:
         }
 
 
-def error_codes(response):
-    """The enum of `code` in an error response of the spec (empty when it has none)."""
+def error_codes(response, schemas):
+    """The enum of `code` in an error response of the spec (empty when it has none).
+
+    The body is a component (blueprints/contract.py names one per code set), resolved through schemas.
+    """
     schema = ((response.get("content") or {}).get("application/json") or {}).get("schema") or {}
-    for part in schema.get("allOf", [schema]):
-        enum = part.get("properties", {}).get("code", {}).get("enum")
-        if enum:
-            return set(enum)
-    return set()
+    ref = schema.get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        schema = schemas.get(ref.rsplit("/", 1)[-1], {})
+    return set(schema.get("properties", {}).get("code", {}).get("enum") or ())
 
 
 _recorder = None

@@ -53,9 +53,15 @@ def test_every_operation_has_summary_description_and_roles(path, method, operati
         assert operation.get("security") == [{"visitorToken": []}]
 
 
+def _error_schema(response):
+    """The component an error response's body refers to (blueprints/contract.py names one per code set)."""
+    ref = response["content"]["application/json"]["schema"]["$ref"]
+    assert ref.startswith("#/components/schemas/"), ref
+    return SPEC["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+
+
 def _error_codes(response):
-    schema = response["content"]["application/json"]["schema"]
-    return next(part["properties"]["code"]["enum"] for part in schema["allOf"] if "properties" in part)
+    return _error_schema(response)["properties"]["code"]["enum"]
 
 
 @pytest.mark.parametrize("path, method, operation", OPERATIONS, ids=_ids(OPERATIONS))
@@ -65,6 +71,11 @@ def test_every_error_response_lists_its_codes(path, method, operation):
             continue
         codes = _error_codes(response)
         assert codes and all(isinstance(code, str) and code for code in codes), (status, codes)
+        # A closed object with Error's properties, so that generated clients type every field of it.
+        schema, error = _error_schema(response), SPEC["components"]["schemas"]["Error"]
+        assert schema["additionalProperties"] is False, status
+        assert set(schema["properties"]) == set(error["properties"]), status
+        assert set(schema["required"]) == set(error["required"]), status
 
 
 def test_rate_limited_operations_declare_retry_after_and_rate_headers():

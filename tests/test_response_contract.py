@@ -30,6 +30,9 @@ MAY_BE_ABSENT = {
     ("BotShowData", "request_id"): "only the welcome and offline stages belong to a request",
     ("ChatEndedEvent", "reason"): "only a chat the visitor left says why it ended",
 }
+# The error components (blueprints/contract.py: one per set of codes, each with Error's properties) leave out
+# `errors` as Error does, for the same reason.
+ERROR_MAY_BE_ABSENT = {"errors": MAY_BE_ABSENT[("Error", "errors")]}
 # Objects of the document whose keys or values no schema says, and why (request and response alike).
 FREE_FORM = {
     ("AuditEntry", "details"): "its keys depend on `action` (routing mode, notified agent ids, a transfer's "
@@ -38,7 +41,12 @@ FREE_FORM = {
 # Response schemas no flow here reaches, and why.
 NOT_EXERCISED = {
     "PaginationMetadata": "flask-smorest's own component; no operation refers to it",
+    "Error": "the `default` response: a status the operation does not list (a 500, a 405...)",
 }
+# Error components this flow provokes (a 404 and a 422); the others are the answers of the error cases of the
+# suite, every one of them validated too (tests/response_contract.py), and the codes they can carry are
+# checked against the errors the suite provokes (tests/test_contract.py).
+ERRORS_EXERCISED = {"Error404", "Error422"}
 
 
 def spec():
@@ -60,6 +68,20 @@ def _refs(node):
         elif isinstance(item, list):
             stack.extend(item)
     return found
+
+
+def error_components(document):
+    """The components the error responses (4xx, 5xx) of the operations refer to."""
+    names = set()
+    for item in document["paths"].values():
+        for method, operation in item.items():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, response in operation["responses"].items():
+                if status != "default" and int(status) >= 400:
+                    ref = response["content"]["application/json"]["schema"]["$ref"]
+                    names.add(ref[len(_REF):])
+    return names
 
 
 def response_schemas(document):
@@ -101,10 +123,12 @@ def property_counts(document):
 
 
 def test_no_response_property_is_optional_unless_listed_with_a_reason():
-    _, optional = property_counts(spec())
-    assert optional == set(MAY_BE_ABSENT), (
-        f"optional but not listed: {sorted(optional - set(MAY_BE_ABSENT))}; "
-        f"listed but required: {sorted(set(MAY_BE_ABSENT) - optional)}")
+    document = spec()
+    _, optional = property_counts(document)
+    listed = set(MAY_BE_ABSENT) | {(name, prop) for name in error_components(document) for prop in ERROR_MAY_BE_ABSENT}
+    assert optional == listed, (
+        f"optional but not listed: {sorted(optional - listed)}; "
+        f"listed but required: {sorted(listed - optional)}")
 
 
 def test_no_free_form_object_is_left_but_those_listed_with_a_reason():
@@ -189,7 +213,7 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
         ok(client.get(f"{flow}/{live.id}/preview", query_string={"stage": stage}, headers=admin_headers))
     ok(client.get(f"{flow}/{target.id}/preview", headers=admin_headers))
     ok(client.get(f"{flow}/{live.id}/live-chat/agents", headers=admin_headers))
-    assert client.get("/api/agents/999999", headers=admin_headers).status_code == 404  # an Error
+    assert client.get("/api/agents/999999", headers=admin_headers).status_code == 404  # an Error404
     assert client.post("/api/agents", json={"name": ""}, headers=admin_headers).status_code == 422
     ok(client.get("/healthz"))
     ok(client.get("/readyz"))
@@ -255,5 +279,7 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.get(f"/api/offline-submissions/{submissions['items'][0]['id']}", headers=admin_headers))
 
     exercised = {name for name, count in (response_contract.seen - before).items() if count}
-    missing = response_schemas(spec()) - exercised - set(NOT_EXERCISED)
+    document = spec()
+    assert ERRORS_EXERCISED <= exercised, sorted(ERRORS_EXERCISED - exercised)
+    missing = response_schemas(document) - exercised - set(NOT_EXERCISED) - error_components(document)
     assert not missing, f"response schemas no response of this flow carried: {sorted(missing)}"
