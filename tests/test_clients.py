@@ -38,9 +38,6 @@ PY_PACKAGE = "livechat_client"
 # the API, are left out of the count.)
 TS_ALLOWED_UNTYPED = {
     "components.schemas.AuditEntry.details.[key: string]": "free-form context of an audit entry",
-    "components.schemas.Error.errors.[key: string]": "per-field errors, keyed by location then field",
-    "components.schemas.OfflineFormSubmit.answers.[key: string]": "keyed by the offline form's own field names",
-    "components.schemas.Submission.data.[key: string]": "the stored answers of an offline form",
 }
 
 # Where the generated Python has `Any`: a model's field (<Model>.<field>; `additional_properties` holds the
@@ -48,16 +45,13 @@ TS_ALLOWED_UNTYPED = {
 # response without a body).
 PY_ALLOWED_UNTYPED = {
     "AuditEntryDetails.additional_properties": "free-form context of an audit entry",
-    "ErrorErrors.additional_properties": "per-field errors, keyed by location then field",
-    "OfflineFormSubmitAnswers.additional_properties": "keyed by the offline form's own field names",
-    "SubmissionData.additional_properties": "the stored answers of an offline form",
     # Responses without a body (204 No Content, 304 Not Modified), which openapi-python-client types as Any.
-    "agents.delete_api_agents_agent_id.sync": "204 without a body",
-    "auth.post_api_auth_logout.sync": "204 without a body",
-    "auth.post_api_auth_set_password.sync": "204 without a body",
-    "components.delete_api_interfaces_interface_id_components_component_id.sync": "204 without a body",
-    "components.get_api_interfaces_interface_id_components_component_id.sync": "304 without a body",
-    "interfaces.delete_api_interfaces_interface_id.sync": "204 without a body",
+    "agents.delete_agent.sync": "204 without a body",
+    "auth.log_out.sync": "204 without a body",
+    "auth.set_password.sync": "204 without a body",
+    "components.delete_component.sync": "204 without a body",
+    "components.get_component.sync": "304 without a body",
+    "interfaces.delete_interface.sync": "204 without a body",
 }
 
 

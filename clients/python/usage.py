@@ -9,24 +9,26 @@ The story: log in as admin, create an interface, add a live_chat component, open
 list conversations and read their messages. Every value it reads is typed: no casts, no `Any`, no
 `isinstance(..., Unset)` for what the API always returns.
 
-The generated modules are named after the operations (their operationIds, or method and path while the spec
-has none): every import of an operation is in the one block below.
+The generated modules are named after the operations' operationIds (logIn: api.auth.log_in); every import
+of an operation is in the one block below. Each error response is its own model (Error404,
+ErrorEmailTaken, AcceptRequestError409...: one per set of codes, `code` an enum of them), and the
+`default` response, for a status the operation does not document, is the generic Error.
 """
 import sys
-from typing import TypeVar
+from enum import Enum
+from typing import Protocol, TypeVar, runtime_checkable
 
 from livechat_client import AuthenticatedClient, Client
-from livechat_client.api.auth import post_api_auth_login as login
-from livechat_client.api.components import post_api_interfaces_interface_id_components as create_component
-from livechat_client.api.conversations import get_api_conversations as list_conversations
-from livechat_client.api.conversations import get_api_conversations_conversation_id_messages as list_messages
-from livechat_client.api.interfaces import post_api_interfaces as create_interface
-from livechat_client.api.widget import get_api_widget_public_key_conversations_conversation_id_messages as widget_messages
-from livechat_client.api.widget import post_api_widget_public_key_sessions as open_widget
+from livechat_client.api.auth import log_in
+from livechat_client.api.components import create_component
+from livechat_client.api.conversations import list_conversations, list_messages
+from livechat_client.api.interfaces import create_interface
+from livechat_client.api.widget import list_visitor_messages, open_widget
 from livechat_client.models import (
-    Error,
-    GetApiConversationsScope,
-    Interface,
+    Error404,
+    Error404Code,
+    InterfaceInput,
+    ListConversationsScope,
     LiveChatComponent,
     Login,
     NewLiveChatComponent,
@@ -36,15 +38,30 @@ from livechat_client.models import (
 T = TypeVar("T")
 
 
+@runtime_checkable
+class ErrorBody(Protocol):
+    """What every error model has: Error (code a string) and the per-code-set ones (code an enum).
+
+    No success model has code, status and message together, so isinstance tells an error from an answer.
+    """
+
+    @property
+    def code(self) -> Enum | str: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def message(self) -> str: ...
+
+
 class ApiError(Exception):
-    def __init__(self, error: Error) -> None:
+    def __init__(self, error: ErrorBody) -> None:
         super().__init__(f"{error.status} {error.code}: {error.message}")
         self.error = error
 
 
-def ok(result: T | Error | None) -> T:
+def ok(result: T | ErrorBody | None) -> T:
     """The answer, or the API's error raised (None: a status the spec does not document)."""
-    if isinstance(result, Error):
+    if isinstance(result, ErrorBody):
         raise ApiError(result)
     if result is None:
         raise AssertionError("an answer the spec does not document")
@@ -53,11 +70,11 @@ def ok(result: T | Error | None) -> T:
 
 def story(base_url: str, email: str, password: str) -> dict[str, int]:
     anonymous = Client(base_url=base_url, raise_on_unexpected_status=True)
-    tokens = ok(login.sync(client=anonymous, body=Login(email=email, password=password)))
+    tokens = ok(log_in.sync(client=anonymous, body=Login(email=email, password=password)))
     admin = AuthenticatedClient(base_url=base_url, token=tokens.access_token, raise_on_unexpected_status=True)
     workspace_id: int = tokens.user.workspace_id
 
-    interface = ok(create_interface.sync(client=admin, body=Interface(name="Website", allowed_origins=[])))
+    interface = ok(create_interface.sync(client=admin, body=InterfaceInput(name="Website", allowed_origins=[])))
     interface_id: int = interface.id
     public_key: str = interface.public_key
 
@@ -68,12 +85,16 @@ def story(base_url: str, email: str, password: str) -> dict[str, int]:
     component_id: int = component.id
     live_chat_on: bool = component.config.options.live_chat.enabled
 
-    opened = ok(open_widget.sync(public_key, client=anonymous))
+    # openWidget takes the visitor token optionally (security: none, or visitorToken), which
+    # openapi-python-client types as AuthenticatedClient only; an empty token sends no credential (an empty
+    # Authorization header, which the server reads as none): a new visitor.
+    newcomer = AuthenticatedClient(base_url=base_url, token="", prefix="", raise_on_unexpected_status=True)
+    opened = ok(open_widget.sync(public_key, client=newcomer))
     visitor = AuthenticatedClient(base_url=base_url, token=opened.visitor_token, raise_on_unexpected_status=True)
     visitor_conversation_id: int = opened.conversation.id
-    seen_by_visitor = ok(widget_messages.sync(public_key, visitor_conversation_id, client=visitor))
+    seen_by_visitor = ok(list_visitor_messages.sync(public_key, visitor_conversation_id, client=visitor))
 
-    page = ok(list_conversations.sync(client=admin, scope=GetApiConversationsScope.ALL, interface_id=interface_id))
+    page = ok(list_conversations.sync(client=admin, scope=ListConversationsScope.ALL, interface_id=interface_id))
     conversation_ids: list[int] = [conversation.id for conversation in page.items]
     assert visitor_conversation_id in conversation_ids, (visitor_conversation_id, conversation_ids)
 
@@ -82,6 +103,10 @@ def story(base_url: str, email: str, password: str) -> dict[str, int]:
     texts: list[str] = [message.text for message in messages.items]
     assert seqs == sorted(seqs), seqs
     assert [m.seq for m in seen_by_visitor.items] == seqs
+
+    # An expected error: the 404's own model, its code an enum.
+    missing = list_messages.sync(2_147_483_647, client=admin)
+    assert isinstance(missing, Error404) and missing.code is Error404Code.NOT_FOUND, missing
     return {"workspace_id": workspace_id, "interface_id": interface_id, "component_id": component_id,
             "conversation_id": visitor_conversation_id, "messages": len(texts), "live_chat": int(live_chat_on)}
 

@@ -9,8 +9,19 @@ import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "../../build/clients/ts/schema";
 
 type Schemas = components["schemas"];
+/** Any error body: the generic `Error` (an operation's `default` response) or one of the components below. */
 type ApiError = Schemas["Error"];
-type ErrorCode = ApiError["code"];
+/**
+ * The error bodies whose `code` the spec enumerates: one component per set of codes (Error404,
+ * ErrorEmailTaken, AcceptRequestError409...), picked by shape so a new one is included without naming it.
+ */
+type DocumentedError = {
+  [K in keyof Schemas]: Schemas[K] extends { code: infer C; status: number; message: string }
+    ? string extends C ? never : Schemas[K]
+    : never;
+}[keyof Schemas];
+/** Every code an operation documents. */
+type ErrorCode = DocumentedError["code"];
 
 /** A value the compiler proves is never reached (every case handled). */
 function unreachable(value: never): never {
@@ -18,48 +29,93 @@ function unreachable(value: never): never {
 }
 
 /**
- * The default branch of a switch over `code`. While the spec leaves `code` a plain string this takes
- * any string; once it enumerates the codes, it takes `never`, so a code the switch misses fails tsc.
+ * The documented codes, as a value: the annotation makes tsc reject a code missing here or one the spec
+ * does not have. It tells a documented code from one sent under `default` (a 500's internal_error...).
  */
-function unknownCode(code: string extends ErrorCode ? string : never): string {
-  return `error ${code}`;
+const DOCUMENTED_CODES: Record<ErrorCode, true> = {
+  already_submitted: true, bad_request: true, call_ended: true, call_in_progress: true,
+  cannot_delete_self: true, capacity_full: true, component_in_use: true, conversation_closed: true,
+  conversation_not_active: true, email_taken: true, forbidden: true, form_inactive: true,
+  form_not_offered: true, input_not_expected: true, invalid_credentials: true, invalid_link: true,
+  invalid_token: true, invitation_accepted: true, last_admin: true, no_live_call: true,
+  no_pending_request: true, not_assigned: true, not_found: true, not_in_bot_phase: true, not_in_call: true,
+  not_live_chat: true, not_offered: true, origin_not_allowed: true, precondition_failed: true,
+  precondition_required: true, rate_limited: true, request_abandoned: true, request_cancelled: true,
+  request_expired: true, request_pending: true, request_taken: true, target_full: true,
+  target_offline: true, token_expired: true, token_revoked: true, unauthorized: true, unavailable: true,
+  user_inactive: true, validation_error: true,
+};
+
+function isDocumented(code: string): code is ErrorCode {
+  return Object.hasOwn(DOCUMENTED_CODES, code);
 }
 
-/** Every error code the API documents, each with what a UI would do. */
+/** Every error code the API documents, each with what a UI would do; a code the switch misses fails tsc. */
 export function describeCode(error: ApiError): string {
   const code = error.code;
+  if (!isDocumented(code)) return `error ${code}`; // under `default`: a status the operation does not list
   switch (code) {
     case "bad_request":
     case "validation_error":
+    case "invalid_link":
       return `fix the form: ${JSON.stringify(error.errors ?? {})}`;
     case "unauthorized":
+    case "invalid_token":
+    case "token_expired":
+    case "token_revoked":
       return "log in again";
+    case "invalid_credentials":
+      return "wrong e-mail or password";
     case "forbidden":
+    case "origin_not_allowed":
       return "not allowed";
     case "not_found":
+    case "not_live_chat":
       return "gone";
-    case "method_not_allowed":
-    case "unsupported_media_type":
-    case "payload_too_large":
-    case "uri_too_long":
-    case "header_fields_too_large":
-      return "client bug";
-    case "conflict":
+    case "email_taken":
+      return "pick another e-mail";
     case "cannot_delete_self":
+    case "last_admin":
     case "invitation_accepted":
     case "user_inactive":
-      return "reload and retry";
+    case "component_in_use":
+      return "not possible now";
+    case "capacity_full":
+    case "target_full":
+    case "target_offline":
+      return "no room: try later or someone else";
+    case "request_abandoned":
+    case "request_cancelled":
+    case "request_expired":
+    case "request_taken":
+    case "no_pending_request":
+    case "request_pending":
+      return "the request moved on: reload the queue";
+    case "conversation_closed":
+    case "conversation_not_active":
+    case "not_assigned":
+    case "not_in_bot_phase":
+    case "input_not_expected":
+      return "the conversation moved on: reload it";
+    case "call_in_progress":
+    case "call_ended":
+    case "no_live_call":
+    case "not_in_call":
+    case "not_offered":
+      return "the call moved on";
+    case "already_submitted":
+    case "form_inactive":
+    case "form_not_offered":
+      return "the form is closed";
     case "precondition_failed":
     case "precondition_required":
       return "reload the component, then save again with its ETag";
     case "rate_limited":
       return "wait for Retry-After";
     case "unavailable":
-    case "internal_error":
-    case "error":
       return "try later";
     default:
-      return unknownCode(code);
+      return unreachable(code);
   }
 }
 
