@@ -30,7 +30,7 @@ install-dev: $(DEV_STAMP)
 
 # The node tools of the suite only (package-lock.json): @asyncapi/parser for tools/asyncapi_validate.mjs, and
 # openapi-typescript, typescript and openapi-fetch, which tests/test_clients.py uses to generate a typed client
-# from openapi/openapi.json and type-check a program against it. `make run` does not need node.
+# from openapi/openapi.json, type-check a program against it and run it with node. `make run` does not need node.
 NODE_STAMP := node_modules/.installed
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund

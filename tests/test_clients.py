@@ -3,7 +3,8 @@ team can generate from.
 
 TypeScript: openapi-typescript turns the spec into types (build/clients/ts/, git-ignored) and
 clients/ts/usage.ts, a program that uses every resource through them and openapi-fetch, passes
-`tsc --strict`. Python: openapi-python-client generates a client into a temporary directory, `mypy --strict`
+`tsc --strict`; tsc then compiles it (ES2022 modules into build/clients/ts-out/) and node runs its story
+against a live server. Python: openapi-python-client generates a client into a temporary directory, `mypy --strict`
 accepts it and clients/python/usage.py, and that program runs its story against a live server.
 
 Both generated clients are also searched for the places where the spec leaves a value untyped (`unknown` or
@@ -30,6 +31,7 @@ SPEC = ROOT / "openapi/openapi.json"
 NODE_BIN = ROOT / "node_modules/.bin"
 TS_SCHEMA = ROOT / "build/clients/ts/schema.d.ts"
 TS_CONFIG = ROOT / "clients/ts/tsconfig.json"
+TS_OUT = ROOT / "build/clients/ts-out"
 PY_USAGE = ROOT / "clients/python/usage.py"
 PY_PACKAGE = "livechat_client"
 
@@ -94,6 +96,23 @@ def test_typescript_usage_type_checks_strictly(ts_schema):
     if result.returncode != 0 or errors:
         pytest.fail(f"tsc --strict found {errors} errors in clients/ts/usage.ts against the generated types:\n{output}",
                     pytrace=False)
+
+
+def test_typescript_usage_story_runs_against_a_live_server(ts_schema, app, server):
+    # The same program the test above type-checks, emitted as it is: ES2022 modules, which node runs as
+    # such under a package.json of type "module"; openapi-fetch resolves from node_modules above.
+    shutil.rmtree(TS_OUT, ignore_errors=True)
+    result = _run([NODE_BIN / "tsc", "--strict", "-p", TS_CONFIG, "--noEmit", "false", "--outDir", TS_OUT,
+                   "--rootDir", TS_CONFIG.parent], cwd=ROOT)
+    assert result.returncode == 0, f"tsc could not compile clients/ts/usage.ts:\n{_output(result)}"
+    (TS_OUT / "package.json").write_text('{"type": "module"}\n')
+    _, admin = make_workspace()
+    result = _run(["node", TS_OUT / "usage.js", server.url, admin.email, PASSWORD], cwd=ROOT)
+    if result.returncode != 0:
+        pytest.fail(f"clients/ts/usage.ts exited {result.returncode} against {server.url}:\n{_output(result)}",
+                    pytrace=False)
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["not_found"] == "not_found" and summary["conversation_id"] > 0, result.stdout
 
 
 def ts_untyped_spots(text):

@@ -1,8 +1,15 @@
 /**
- * What a frontend written against openapi/openapi.json looks like, type-checked with `tsc --strict`
- * (tests/test_clients.py). It is never run: it proves that the generated types are precise enough to
- * use every resource without casts, `!` or `any`. It names operations by path and method only
- * (openapi-typescript's `paths`, openapi-fetch), so it does not depend on operationIds.
+ * What a frontend written against openapi/openapi.json looks like (tests/test_clients.py). It passes
+ * `tsc --strict`, proving the generated types precise enough to use every resource without casts, `!` or
+ * `any`, and it runs: the test compiles it (ES2022 modules into build/clients/ts-out/) and runs its story
+ * against a live server,
+ *
+ *     node build/clients/ts-out/usage.js BASE_URL ADMIN_EMAIL PASSWORD
+ *
+ * log in as admin, create an interface, add a live_chat component, open the widget as a visitor, list
+ * conversations and read their messages, and meet an expected 404 (Error404, code "not_found"). It
+ * prints a JSON summary and exits 0, or prints what went wrong and exits 1. It names operations by path
+ * and method only (openapi-typescript's `paths`, openapi-fetch), so it does not depend on operationIds.
  */
 import createClient, { type Middleware } from "openapi-fetch";
 
@@ -135,11 +142,33 @@ function fail(error: ApiError): never {
   throw new Error(`${describeCode(error)} / ${describeStatus(error)}`);
 }
 
-export async function story(baseUrl: string, email: string, password: string): Promise<void> {
+/** What the story found, printed as JSON by main(). */
+export interface Summary {
+  workspace_id: number;
+  interface_id: number;
+  component_id: number;
+  conversation_id: number;
+  messages: number;
+  live_chat: boolean;
+  not_found: "not_found";
+}
+
+function check(condition: boolean, what: string): asserts condition {
+  if (!condition) throw new Error(`check failed: ${what}`);
+}
+
+/** The error body of a 404 (Error404: its code can only be "not_found"), told apart at run time. */
+function isNotFound(error: ApiError): error is Schemas["Error404"] {
+  return error.status === 404 && error.code === "not_found";
+}
+
+export async function story(baseUrl: string, email: string, password: string): Promise<Summary> {
+  // Without credentials: logging in, and a visitor opening the widget.
+  const anonymous = createClient<paths>({ baseUrl });
   const api = createClient<paths>({ baseUrl });
 
   // Auth: log in; the token pair carries the user.
-  const login = await api.POST("/api/auth/login", { body: { email, password } });
+  const login = await anonymous.POST("/api/auth/login", { body: { email, password } });
   if (login.error) fail(login.error);
   const tokens = login.data;
   const accessToken: string = tokens.access_token;
@@ -155,6 +184,7 @@ export async function story(baseUrl: string, email: string, password: string): P
   const me = await api.GET("/api/auth/me");
   if (me.error) fail(me.error);
   const myId: number = me.data.id;
+  check(me.data.workspace_id === workspaceId, "/api/auth/me is the user who logged in");
   console.log(workspaceId, role, myId);
 
   // Agents and availability.
@@ -165,14 +195,15 @@ export async function story(baseUrl: string, email: string, password: string): P
     const agentRole: "admin" | "agent" = agent.role;
     console.log(agentId, agent.name, agentRole);
   }
+  check(agents.data.items.some((agent) => agent.id === myId), "the admin is among the agents");
   const availability = await api.PUT("/api/availability", { body: { availability: "online" } });
   if (availability.error) fail(availability.error);
   const state: "online" | "away" | "offline" = availability.data.availability;
   console.log(state);
 
-  // Interfaces: create one for the widget.
+  // Interfaces: create one for the widget (no allowed origins: any page may embed it).
   const created = await api.POST("/api/interfaces", {
-    body: { name: "Website", allowed_origins: ["https://www.example.com"], routing_mode: "broadcast" },
+    body: { name: "Website", allowed_origins: [], routing_mode: "broadcast" },
   });
   if (created.error) fail(created.error);
   const interfaceId: number = created.data.id;
@@ -187,15 +218,15 @@ export async function story(baseUrl: string, email: string, password: string): P
   if (component.data.type !== "live_chat") throw new Error("asked for a live_chat component");
   const componentId: number = component.data.id;
   const version: number = component.data.version;
-  const options = component.data.config.options;
-  console.log(version, options);
+  const liveChatOn: boolean = component.data.config.options.live_chat.enabled;
+  console.log(version, JSON.stringify(component.data.config.options));
   const preview = await api.GET("/api/interfaces/{interface_id}/components/{component_id}/preview", {
     params: { path: { interface_id: interfaceId, component_id: componentId } },
   });
   if (preview.error) fail(preview.error);
 
-  // Widget: a visitor opens a session and reads the welcome.
-  const session = await api.POST("/api/widget/{public_key}/sessions", {
+  // Widget: a visitor (no credential yet) opens a session and reads the welcome.
+  const session = await anonymous.POST("/api/widget/{public_key}/sessions", {
     params: { path: { public_key: publicKey } },
   });
   if (session.error) fail(session.error);
@@ -206,10 +237,15 @@ export async function story(baseUrl: string, email: string, password: string): P
     params: { path: { public_key: publicKey, conversation_id: visitorConversationId } },
   });
   if (widgetMessages.error) fail(widgetMessages.error);
+  const seenByVisitor: number[] = widgetMessages.data.items.map((message) => message.seq);
 
   // Conversations and messages, as the agent sees them.
   const conversations = await api.GET("/api/conversations", { params: { query: { scope: "all" } } });
   if (conversations.error) fail(conversations.error);
+  const conversationIds: number[] = conversations.data.items.map((conversation) => conversation.id);
+  check(conversationIds.includes(visitorConversationId),
+        `the visitor's conversation ${visitorConversationId} is listed: ${JSON.stringify(conversationIds)}`);
+  let visitorMessages = 0;
   for (const conversation of conversations.data.items) {
     const conversationId: number = conversation.id;
     const status: "bot" | "waiting" | "active" | "closed" = conversation.status;
@@ -218,11 +254,19 @@ export async function story(baseUrl: string, email: string, password: string): P
       params: { path: { conversation_id: conversationId }, query: { after: 0, limit: 50 } },
     });
     if (messages.error) fail(messages.error);
+    const seqs: number[] = [];
     for (const message of messages.data.items) {
       const seq: number = message.seq;
       const text: string = message.text;
       const sender: "visitor" | "bot" | "agent" | "system" = message.sender_type;
-      console.log(status, lastSeq, seq, text, sender, message.data);
+      seqs.push(seq);
+      console.log(status, lastSeq, seq, text, sender, JSON.stringify(message.data));
+    }
+    check(seqs.every((seq, i) => i === 0 || (seqs[i - 1] ?? seq) < seq), `messages in order: ${JSON.stringify(seqs)}`);
+    if (conversationId === visitorConversationId) {
+      visitorMessages = seqs.length;
+      check(JSON.stringify(seqs) === JSON.stringify(seenByVisitor),
+            `agent and visitor read the same messages: ${JSON.stringify(seqs)} / ${JSON.stringify(seenByVisitor)}`);
     }
     const next: number | null | undefined = messages.data.next_before;
     console.log(next);
@@ -240,19 +284,55 @@ export async function story(baseUrl: string, email: string, password: string): P
   if (audit.error) fail(audit.error);
   console.log(requests.data.total, notifications.data.total, socketUrl, audit.data.total);
 
-  // An expected error: narrowed by status on the response.
-  const missing = await api.GET("/api/conversations/{conversation_id}", {
+  // An expected error: a conversation that does not exist. The 404 is its own type (Error404), whose
+  // code the compiler knows is "not_found"; anything else is a failure of the story.
+  const missing = await api.GET("/api/conversations/{conversation_id}/messages", {
     params: { path: { conversation_id: 2147483647 } },
   });
-  if (missing.error) {
-    console.log(missing.response.status, describeCode(missing.error), describeStatus(missing.error));
-  } else {
-    const foundId: number = missing.data.id;
-    console.log(foundId);
-  }
+  if (!missing.error) throw new Error(`conversation 2147483647 exists: ${JSON.stringify(missing.data)}`);
+  if (!isNotFound(missing.error)) fail(missing.error);
+  const notFound: Schemas["Error404"] = missing.error;
+  const notFoundCode: "not_found" = notFound.code;
+  check(missing.response.status === 404, `the 404's body came with status ${missing.response.status}`);
+  console.log(missing.response.status, describeCode(notFound), describeStatus(notFound));
 
   const logout = await api.POST("/api/auth/logout");
   if (logout.error) fail(logout.error);
+  const afterLogout = await api.GET("/api/auth/me");
+  check(afterLogout.response.status === 401, `a revoked token is refused: ${afterLogout.response.status}`);
+
+  return {
+    workspace_id: workspaceId, interface_id: interfaceId, component_id: componentId,
+    conversation_id: visitorConversationId, messages: visitorMessages, live_chat: liveChatOn,
+    not_found: notFoundCode,
+  };
+}
+
+/**
+ * The part of node's `process` main() uses: the tsconfig loads no @types/node (the program types against
+ * the DOM's fetch, as a browser frontend would), so it is declared here.
+ */
+declare const process: {
+  readonly argv: readonly string[];
+  exitCode?: number;
+};
+
+/** `node usage.js BASE_URL ADMIN_EMAIL PASSWORD`: runs the story, prints its summary as JSON. */
+export async function main(args: readonly string[]): Promise<number> {
+  const [baseUrl, email, password] = args;
+  if (baseUrl === undefined || email === undefined || password === undefined) {
+    console.error("usage: node usage.js BASE_URL ADMIN_EMAIL PASSWORD");
+    return 2;
+  }
+  try {
+    console.log(JSON.stringify(await story(baseUrl, email, password)));
+    return 0;
+  } catch (error) {
+    console.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    return 1;
+  }
 }
 
 export { unreachable };
+
+process.exitCode = await main(process.argv.slice(2));
