@@ -94,7 +94,8 @@ redoc:
 	tools/fetch_redoc.sh
 
 # Every operation, as admin, agent, visitor and anonymous, fails on any 5xx (tools/fuzz.py).
-# FUZZ_ARGS passes options: e.g. FUZZ_ARGS="--max-examples 100 --time-budget 600"; DATABASE_URL picks the database.
+# FUZZ_ARGS passes options: e.g. FUZZ_ARGS="--max-examples 100 --time-budget 600"; DATABASE_URL picks the database;
+# FUZZ_ARGS="--all-checks" runs every schemathesis check on every response (tools/fuzz.py says what fails the run).
 fuzz: install-dev
 	$(BIN)/python -m tools.fuzz $(FUZZ_ARGS)
 

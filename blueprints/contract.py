@@ -38,7 +38,9 @@ ERROR_DESCRIPTIONS = {
     400: "Bad request", 401: "Not logged in, or the token is invalid, expired or revoked",
     403: "Your role does not allow this", 404: "Not found (or outside your reach)",
     409: "Conflict with the current state (see `code`)", 412: "The ETag in If-Match is stale",
-    413: "Body too large", 422: "Invalid input (per-field errors in `errors`)",
+    413: "Body too large",
+    422: ("Invalid input (per-field errors in `errors`); besides the schema's rules, no string in the request "
+          "(a key too) may hold a NUL character or a lone surrogate (an unpaired \\ud800-\\udfff escape)"),
     428: "If-Match header required", 429: "Too many requests (see Retry-After)",
 }
 

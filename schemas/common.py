@@ -35,9 +35,12 @@ def not_blank(value):
         raise ma.ValidationError("Must not be blank.")
 
 
-# The same rules for the spec (ECMA-262 regular expressions, as JSON Schema reads them).
-NOT_BLANK_PATTERN = r"\S"
-ONE_LINE_NOT_BLANK_PATTERN = r"^[^\r\n\x00]*\S[^\r\n\x00]*$"
+# The same rules for the spec (ECMA-262 regular expressions, as JSON Schema reads them). A character that
+# str.strip() keeps: ECMA's \S but for \x1c-\x1f and \x85 (white space to Python, not to ECMA), and with
+# \ufeff (white space to ECMA, not to Python); a bare \S let "\x1c" through the spec and not the server.
+_KEPT_BY_STRIP = r"(?:[^\s\x1c-\x1f\x85]|\ufeff)"
+NOT_BLANK_PATTERN = _KEPT_BY_STRIP
+ONE_LINE_NOT_BLANK_PATTERN = r"^[^\r\n\x00]*" + _KEPT_BY_STRIP + r"[^\r\n\x00]*$"
 
 
 class SafeStr(fields.String):

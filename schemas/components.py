@@ -16,7 +16,7 @@ from models.texts import BEFORE_AGENT
 from schemas.common import ObjectId, SafeStr, Schema
 from schemas.component_fields import Label, MessageText, Style, defaults_of, skip_when_partial
 from schemas.live_chat import LiveChatConfigSchema, OfflineFormFieldSchema
-from schemas.openapi import MAY_BE_ABSENT
+from schemas.openapi import MAY_BE_ABSENT, declare_extra
 
 MESSAGE_BUTTONS_MAX = 10
 
@@ -47,6 +47,14 @@ class ButtonTargetSchema(Schema):
         if data.get("component_id", 0) is None:
             del data["component_id"]
         return data
+
+
+# _component_id_with_component in the spec: type component names a component; next (the default) names none.
+declare_extra(ButtonTargetSchema, **{
+    "if": {"required": ["type"], "properties": {"type": {"const": Action.COMPONENT.value}}},
+    "then": {"required": ["component_id"], "properties": {"component_id": {"type": "integer"}}},
+    "else": {"properties": {"component_id": {"type": "null"}}},
+})
 
 
 class MessageButtonSchema(Schema):

@@ -9,6 +9,7 @@ from models.flow import MESSAGE_MAX_LEN, ButtonStyle, FormFieldType
 from models.texts import BEFORE_AGENT, REQUEUED_DEFAULT, REQUEUED_PLACEHOLDERS, WITH_AGENT
 from schemas.common import SafeEmail, Schema
 from schemas.component_fields import ButtonLabel, Label, MessageText, Style, defaults_of, skip_when_partial
+from schemas.openapi import declare_extra
 
 RECIPIENTS_MAX = 20
 FORM_FIELDS_MAX = 20
@@ -58,6 +59,17 @@ class LiveChatOptionsSchema(Schema):
         if not data["live_chat"]["enabled"] and not data["video_chat"]["enabled"]:
             message = ["Enable live chat, video chat or both."]
             raise ma.ValidationError({"live_chat": {"enabled": message}, "video_chat": {"enabled": message}})
+
+
+# _one_at_least in the spec: live chat switched off means video chat switched on (if/then, which client
+# generators pass over, where an anyOf with a `not` branch broke openapi-python-client). A PATCH of a
+# component is checked once merged with the stored configuration; the spec states the rule for the whole object.
+declare_extra(LiveChatOptionsSchema, **{
+    "if": {"required": ["live_chat"],
+           "properties": {"live_chat": {"required": ["enabled"], "properties": {"enabled": {"const": False}}}}},
+    "then": {"required": ["video_chat"],
+             "properties": {"video_chat": {"required": ["enabled"], "properties": {"enabled": {"const": True}}}}},
+})
 
 
 class LiveChatMessagesSchema(Schema):
@@ -132,6 +144,26 @@ class OfflineFormFieldSchema(Schema):
         return data
 
 
+def _of_type(kind):
+    """JSON Schema: a form field whose type is kind (an absent type is text, the default)."""
+    if kind == FormFieldType.TEXT.value:
+        return {"anyOf": [{"not": {"required": ["type"]}}, {"properties": {"type": {"const": kind}}}]}
+    return {"required": ["type"], "properties": {"type": {"const": kind}}}
+
+
+# _fits_type's rules, stated in the spec (a body that breaks one is a 422, so a client can check it first).
+declare_extra(OfflineFormFieldSchema, allOf=[
+    {"properties": {"options": {"uniqueItems": True}}},
+    {"if": _of_type(FormFieldType.SELECT.value),
+     "then": {"required": ["options"], "properties": {"options": {"minItems": 1}}},
+     "else": {"properties": {"options": {"maxItems": 0}}}},
+    *({"if": _of_type(kind), "then": {"properties": {"max_length": {"maximum": longest}}}}
+      for kind, (_, longest) in FIELD_LENGTHS.items() if longest < MESSAGE_MAX_LEN),
+    *({"if": _of_type(kind), "then": {"properties": {"max_length": {"type": "null"}}}}
+      for kind in FormFieldType.values() if kind not in FIELD_LENGTHS),
+])
+
+
 class OfflineFormSchema(Schema):
     """The form shown when no agent answers; its submissions are stored and e-mailed.
 
@@ -145,7 +177,8 @@ class OfflineFormSchema(Schema):
         fields.Nested(OfflineFormFieldSchema), data_key="fields", attribute="fields",
         load_default=lambda: OfflineFormFieldSchema(many=True).load(DEFAULT_FORM_FIELDS),
         validate=validate.Length(max=FORM_FIELDS_MAX),
-        metadata={"description": "Name, e-mail, phone and message by default",
+        metadata={"description": "Name, e-mail, phone and message by default. Each field's key differs from the "
+                                 "others' (a repeated key is a 422); an active form has at least one field",
                   "default": OfflineFormFieldSchema(many=True).load(DEFAULT_FORM_FIELDS)},
     )
     recipients = fields.List(
@@ -181,6 +214,14 @@ class OfflineFormSchema(Schema):
         if "recipients" in data:
             data["recipients"] = list(dict.fromkeys(address.strip().lower() for address in data["recipients"]))
         return data
+
+
+# _deliverable's first rule in the spec: a form that is not switched off (active is true by default) has a
+# field. Distinct keys (its second) JSON Schema cannot say; the fields' description does.
+declare_extra(OfflineFormSchema, **{
+    "if": {"required": ["active"], "properties": {"active": {"const": False}}},
+    "else": {"properties": {"fields": {"minItems": 1}}},
+})
 
 
 class LiveChatChatMessageSchema(Schema):

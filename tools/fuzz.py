@@ -2,6 +2,14 @@
 
     python -m tools.fuzz                       # every role, 25 examples per operation, 240 s per role
     python -m tools.fuzz --roles admin --max-examples 5 --time-budget 50
+    python -m tools.fuzz --all-checks --roles visitor --max-examples 10 --time-budget 120
+
+Without --all-checks a run fails only on a 5xx. With it, every response also goes through schemathesis' checks
+(ALL_CHECKS: status code, content type, body and headers against the spec, invalid data rejected, valid data
+accepted); failures are counted per (role, check, operation). A positive_data_acceptance or
+negative_data_rejection failure is "explained by state" when the answer is one the request's shape cannot
+decide (see _explained_by_state) and "unexplained" otherwise; the run fails on a 5xx or an unexplained one.
+The other checks' failures are reported, not failed on.
 
 Each operation gets --max-examples valid cases, then as many invalid ones (schemathesis' positive and
 negative generation: wrong types, values out of range, missing fields).
@@ -40,6 +48,27 @@ class Finding:
     request: str
 
 
+ALL_CHECKS = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
+              "response_schema_conformance", "response_headers_conformance", "negative_data_rejection",
+              "positive_data_acceptance")
+DATA_CHECKS = ("positive_data_acceptance", "negative_data_rejection")
+
+
+@dataclass
+class CheckFailure:
+    role: str
+    check: str
+    operation: str
+    status: int
+    code: str  # the error body's code, "" when there is none
+    mode: str  # positive or negative
+    explained: str  # why state (or a reason as good) explains it; "" when nothing does
+    title: str
+    message: str
+    request: str
+    body: str
+
+
 @dataclass
 class RoleReport:
     role: str
@@ -50,6 +79,11 @@ class RoleReport:
     seconds: float = 0.0
     fresh_worlds: int = 0
     cut_short: bool = False
+    checked: int = 0  # responses that went through ALL_CHECKS
+    check_failures: list = field(default_factory=list)
+
+    def unexplained(self):
+        return [f for f in self.check_failures if f.check in DATA_CHECKS and not f.explained]
 
 
 def _make_app(database_url):
@@ -141,7 +175,182 @@ def _describe(case):
             f"body={body}")
 
 
-def fuzz_role(app, role, max_examples, time_budget_s, seed=0, out=sys.stdout):
+def _check_functions():
+    import schemathesis.checks
+    from schemathesis.specs.openapi import checks as openapi_checks
+
+    return [getattr(openapi_checks, name, None) or getattr(schemathesis.checks, name) for name in ALL_CHECKS]
+
+
+def _path_parameter_schemas(schema):
+    """{(path, name): JSON schema} of every path parameter, to tell a valid generated value from an invalid one."""
+    found = {}
+    for path, item in schema.raw_schema.get("paths", {}).items():
+        for operation in [item, *(v for v in item.values() if isinstance(v, dict))]:
+            for parameter in operation.get("parameters", []) if isinstance(operation, dict) else []:
+                if isinstance(parameter, dict) and parameter.get("in") == "path":
+                    found[(path, parameter["name"])] = parameter.get("schema", {})
+    return found
+
+
+def _is_valid(json_schema, value):
+    import jsonschema_rs
+
+    try:
+        return jsonschema_rs.validator_for(json_schema).is_valid(value)
+    except Exception:
+        return False
+
+
+def _error_code(response):
+    try:
+        body = response.json()
+    except Exception:
+        return ""
+    return str(body.get("code", "")) if isinstance(body, dict) else ""
+
+
+# Error messages of a 422 that the request's shape cannot decide: they depend on which rows exist (an id in
+# the body that names nothing), on how many there are, on who is asking, or on the form an answer is for.
+STATE_MESSAGES = (
+    r"^Unknown .+ ids: ",  # services/core.check_in_workspace: ids in the body that name nothing here
+    r"^Not an agent of this interface\.$",  # transfer to someone who is not an agent of the chat's interface
+    r"^This chat is theirs already\.$",
+    r"^Not in this flow\.$",
+    r"^No component \d+ in this flow\.$",  # a button's target
+    r"^Must be between 0 and \d+\.$",  # a position: the flow's length
+    r"^Another component of this flow has this name\.$",
+    r"^This component is a \w+; delete it",
+    r"^Cannot be changed on your own account$",
+    r"^The workspace has no active admin to receive submissions",
+    r"^A \w+ component shows: ",  # a preview's stage: which stages there are depends on the component's type
+)
+# Rules JSON Schema cannot state, which the spec states in words instead (a description says them); a 422 for
+# one of them is put down to that, not to state, and does not fail the run either.
+PROSE_RULES = (
+    r"^Used by field \d+ already\.$",  # an offline form's field keys differ from each other
+    r"^Must be valid text: no lone surrogates",  # no NUL, no lone surrogate anywhere (the 422's description)
+)
+# (status, error code) answers that depend on state, and why.
+STATE_CODES = {
+    (400, "invalid_link"): "the generated token names no e-mailed link",
+    (412, "precondition_failed"): "If-Match names another version",
+}
+
+
+_validators = {}  # (path, method) -> a validator of its JSON body (None: it takes none)
+
+
+def _spec_breach(case):
+    """Where the case's JSON body breaks the spec's request schema, or "" (a "positive" case can: schemathesis'
+    generator does not always meet every keyword of a schema built from allOf/anyOf/if)."""
+    from jsonschema import Draft202012Validator
+
+    operation = case.operation
+    key = (operation.path, operation.method.lower())
+    if key not in _validators:
+        raw = operation.schema.raw_schema
+        content = raw["paths"][operation.path][key[1]].get("requestBody", {}).get("content", {})
+        schema = content.get("application/json", {}).get("schema")
+        _validators[key] = schema and Draft202012Validator(
+            {**schema, "components": raw.get("components", {})})
+    validator, body = _validators[key], getattr(case, "body", None)
+    if not validator or not isinstance(body, (dict, list)):
+        return ""
+    error = next(iter(validator.iter_errors(body)), None)
+    return "" if error is None else f"{'/'.join(map(str, error.absolute_path))}: {error.message}"[:100]
+
+
+def _leaf_messages(errors, path=()):
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            yield from _leaf_messages(value, (*path, str(key)))
+    elif isinstance(errors, list) and all(isinstance(item, str) for item in errors):
+        for item in errors:
+            yield path, item
+    elif isinstance(errors, list):
+        for index, item in enumerate(errors):
+            yield from _leaf_messages(item, (*path, str(index)))
+    else:
+        yield path, str(errors)
+
+
+def _explained_by_state(check, role, roles, status, code, case, body=None):
+    """Why a positive_data_acceptance / negative_data_rejection failure is down to state, or "" when it is not.
+
+    roles is the operation's x-roles (None: not stated; []: public). 404 and 409 are in both checks' expected
+    statuses already; they are here so a stricter configuration keeps the same verdict.
+    """
+    import re
+
+    if roles and role not in roles and status in (401, 403):
+        return f"{role} is not in x-roles {roles}"
+    if status == 404:
+        return "a generated id names nothing"
+    if status == 409:
+        return f"state conflict ({code})"
+    if (status, code) in STATE_CODES:
+        return STATE_CODES[(status, code)]
+    if status == 422 and check == "positive_data_acceptance" and isinstance(body, dict):
+        leaves = list(_leaf_messages(body.get("errors") or {}))
+        if not leaves:
+            return ""
+        def stateful(path, message):
+            return path[:2] == ("json", "answers") or any(re.search(p, message) for p in STATE_MESSAGES)
+
+        def prose(message):
+            return any(re.search(p, message) for p in PROSE_RULES)
+        if all(stateful(path, message) for path, message in leaves):
+            return "422 on rows or a form that the body names: " + "; ".join(m for _, m in leaves)[:120]
+        breach = _spec_breach(case)
+        if breach:
+            return f"the generated body breaks the spec after all ({breach})"
+        if all(stateful(path, message) or prose(message) for path, message in leaves):
+            return "422 for a rule JSON Schema cannot state, stated in a description: " + "; ".join(
+                m for _, m in leaves)[:120]
+    return ""
+
+
+def _headers_for(case, mode, role_headers):
+    """The role's headers, but for a header an invalid case got wrong on purpose (a missing or mangled
+    Authorization): that one is sent as generated, else the role's credentials would undo the mistake."""
+    meta = getattr(case, "meta", None)
+    mutations = getattr(getattr(getattr(meta, "phase", None), "data", None), "mutations", ()) or ()
+    named = {(m.parameter or "*").lower() for m in mutations
+             if str(getattr(m.parameter_location, "value", "")) == "header"}
+    if mode != "negative" or not named:
+        return role_headers
+    return {k: v for k, v in role_headers.items() if k.lower() not in named and "*" not in named}
+
+
+def _run_checks(case, response, headers, role, roles, name, mode, report, functions, out):
+    """Run ALL_CHECKS on one response, one at a time so each failure is put down to its check."""
+    from schemathesis.core.failures import FailureGroup
+
+    report.checked += 1
+    for function in functions:
+        try:
+            case.validate_response(response, checks=[function], headers=headers)
+        except FailureGroup as group:
+            failure = group.exceptions[0]
+        except AssertionError as failure_:
+            failure = failure_
+        else:
+            continue
+        check = function.__name__
+        status, code = response.status_code, _error_code(response)
+        try:
+            body = response.json()
+        except Exception:
+            body = None
+        explained = _explained_by_state(check, role, roles, status, code, case, body) if check in DATA_CHECKS else ""
+        title = getattr(failure, "title", "") or str(failure).splitlines()[0]
+        message = getattr(failure, "message", "") or str(failure)
+        report.check_failures.append(CheckFailure(role, check, name, status, code, mode, explained, title,
+                                                  message, _describe(case), response.text[:300]))
+
+
+def fuzz_role(app, role, max_examples, time_budget_s, seed=0, out=sys.stdout, all_checks=False, match=None):
     """Run every operation for one role; return its RoleReport."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis.errors import HypothesisException
@@ -152,12 +361,18 @@ def fuzz_role(app, role, max_examples, time_budget_s, seed=0, out=sys.stdout):
         started = time.monotonic()
         deadline = started + time_budget_s
         swap = itertools.count()
-        for operation in _operations(app):
+        operations = _operations(app)
+        if match:
+            operations = [op for op in operations if match in f"{op.method.upper()} {op.path}"]
+        functions = _check_functions() if all_checks else []
+        parameter_schemas = _path_parameter_schemas(operations[0].schema) if operations else {}
+        for operation in operations:
             if time.monotonic() >= deadline:
                 report.cut_short = True
                 break
             report.operations += 1
             name = f"{operation.method.upper()} {operation.path}"
+            roles = operation.definition.raw.get("x-roles")
 
             for mode, strategy in _strategies(operation):
 
@@ -170,10 +385,16 @@ def fuzz_role(app, role, max_examples, time_budget_s, seed=0, out=sys.stdout):
                         return
                     if case.path_parameters:
                         real = next(swap) % 2 == 0
-                        for key in case.path_parameters:
+                        for key, value in case.path_parameters.items():
                             if key == "public_key" or (real and key in path_values):
-                                case.path_parameters[key] = path_values[key]
-                    response = case.call(headers=headers[role])
+                                # An invalid value stays, so an invalid case stays invalid.
+                                if mode == "positive" or _is_valid(parameter_schemas.get((operation.path, key), {}),
+                                                                   value):
+                                    case.path_parameters[key] = path_values[key]
+                    sent = _headers_for(case, mode, headers[role]) if all_checks else headers[role]
+                    response = case.call(headers=sent)
+                    if all_checks:
+                        _run_checks(case, response, sent, role, roles, name, mode, report, functions, out)
                     report.requests += 1
                     status = response.status_code
                     report.statuses[status // 100 * 100] = report.statuses.get(status // 100 * 100, 0) + 1
@@ -197,7 +418,8 @@ def fuzz_role(app, role, max_examples, time_budget_s, seed=0, out=sys.stdout):
     return report
 
 
-def run(roles=ROLES, max_examples=25, time_budget_s=240.0, database_url=None, out=sys.stdout):
+def run(roles=ROLES, max_examples=25, time_budget_s=240.0, database_url=None, out=sys.stdout, all_checks=False,
+        match=None):
     """Fuzz each role in turn on a fresh database; return the RoleReports."""
     tmp = None
     if database_url is None:
@@ -210,11 +432,13 @@ def run(roles=ROLES, max_examples=25, time_budget_s=240.0, database_url=None, ou
     try:
         for role in roles:
             print(f"== {role}: at most {max_examples} examples per operation, {time_budget_s:.0f} s", file=out)
-            report = fuzz_role(app, role, max_examples, time_budget_s, out=out)
+            report = fuzz_role(app, role, max_examples, time_budget_s, out=out, all_checks=all_checks, match=match)
             by_class = ", ".join(f"{k // 100}xx {v}" for k, v in sorted(report.statuses.items()))
             print(f"   {report.requests} requests over {report.operations} operations in {report.seconds:.0f} s"
                   f"{' (time budget reached)' if report.cut_short else ''}: {by_class}; "
                   f"{len(report.findings)} 5xx; world rebuilt {report.fresh_worlds} times", file=out)
+            if all_checks:
+                _print_role_checks(report, out)
             reports.append(report)
     finally:
         from extensions import db
@@ -230,18 +454,84 @@ def run(roles=ROLES, max_examples=25, time_budget_s=240.0, database_url=None, ou
     return reports
 
 
+def _print_role_checks(report, out):
+    failures = report.check_failures
+    data = [f for f in failures if f.check in DATA_CHECKS]
+    unexplained = report.unexplained()
+    print(f"   checks on {report.checked} responses: {len(failures)} failures; positive/negative data "
+          f"{len(data)}, of which {len(data) - len(unexplained)} explained (by state, or the reason given), "
+          f"{len(unexplained)} unexplained",
+          file=out)
+
+
+def summary(reports, out=sys.stdout):
+    """The failures per (role, check, operation), with the statuses and codes seen, then per (role, check)."""
+    from collections import Counter, defaultdict
+
+    rows = defaultdict(lambda: [0, 0, Counter()])
+    for report in reports:
+        for f in report.check_failures:
+            row = rows[(f.role, f.check, f.operation)]
+            row[1 if f.check in DATA_CHECKS and not f.explained else 0] += 1
+            row[2][f"{f.status}{' ' + f.code if f.code else ''}{' ' + f.mode[:3]}"] += 1
+    if not rows:
+        print("== no check failures", file=out)
+        return
+    print("== check failures per (role, check, operation): explained (or not a data check) / unexplained; "
+          "status code mode", file=out)
+    for (role, check, operation), (explained, unexplained, seen) in sorted(rows.items()):
+        statuses = ", ".join(f"{k} x{v}" for k, v in seen.most_common())
+        print(f"   {role:9} {check:28} {operation:75} {explained:4} {unexplained:4}  {statuses}", file=out)
+    totals = Counter()
+    for report in reports:
+        for f in report.check_failures:
+            verdict = "unexplained" if f.check in DATA_CHECKS and not f.explained else "explained"
+            totals[(f.role, f.check, verdict)] += 1
+    reasons = Counter(f.explained.split(":")[0] for report in reports for f in report.check_failures if f.explained)
+    if reasons:
+        print("== explained, by reason", file=out)
+        for reason, count in reasons.most_common():
+            print(f"   {count:5}  {reason}", file=out)
+    print("== per (role, check)", file=out)
+    for report in reports:
+        for check in ALL_CHECKS:
+            e, u = totals[(report.role, check, "explained")], totals[(report.role, check, "unexplained")]
+            if e or u:
+                label = f"{e} explained, {u} unexplained" if check in DATA_CHECKS else f"{e}"
+                print(f"   {report.role:9} {check:28} {label}", file=out)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--roles", nargs="+", choices=ROLES, default=list(ROLES))
     parser.add_argument("--max-examples", type=int, default=25,
                         help="valid cases per operation, and as many invalid ones (default 25)")
     parser.add_argument("--time-budget", type=float, default=240.0, help="seconds per role (default 240)")
+    parser.add_argument("--all-checks", action="store_true",
+                        help="run schemathesis' checks on every response; fail on unexplained data-check "
+                             "failures too")
+    parser.add_argument("--show", type=int, default=3,
+                        help="with --all-checks: requests shown per unexplained (role, check, operation) "
+                             "(default 3)")
+    parser.add_argument("--match", help='only the operations whose "METHOD /path" contains this')
     args = parser.parse_args(argv)
-    reports = run(args.roles, args.max_examples, args.time_budget)
+    reports = run(args.roles, args.max_examples, args.time_budget, all_checks=args.all_checks, match=args.match)
     findings = [finding for report in reports for finding in report.findings]
     total = sum(report.requests for report in reports)
-    print(f"== {total} requests, {len(findings)} 5xx")
-    return 1 if findings else 0
+    unexplained = [f for report in reports for f in report.unexplained()]
+    if args.all_checks:
+        summary(reports)
+        shown = {}
+        for f in unexplained:
+            key = (f.role, f.check, f.operation)
+            shown[key] = shown.get(key, 0) + 1
+            if shown[key] <= args.show:
+                why = " / ".join(line for line in f.message.splitlines()[1:] if line.strip())
+                print(f"  unexplained {f.check} {f.status} {f.code} ({f.mode}): {f.request}\n"
+                      f"      -> {f.body}\n      schemathesis: {why}")
+    print(f"== {total} requests, {len(findings)} 5xx"
+          + (f", {len(unexplained)} unexplained data-check failures" if args.all_checks else ""))
+    return 1 if findings or unexplained else 0
 
 
 if __name__ == "__main__":
