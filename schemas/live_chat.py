@@ -117,7 +117,8 @@ class OfflineFormFieldSchema(Schema):
                                  "email 254, phone 32, textarea 2000; none for select and checkbox"},
     )
     options = fields.List(Label(), load_default=list, validate=validate.Length(max=SELECT_OPTIONS_MAX),
-                          metadata={"description": "The choices of a select field (only there)", "default": []})
+                          metadata={"description": "The choices of a select field (only there)", "default": [],
+                                    "uniqueItems": True})
 
     @validates_schema
     def _fits_type(self, data, **kwargs):
@@ -153,7 +154,6 @@ def _of_type(kind):
 
 # _fits_type's rules, stated in the spec (a body that breaks one is a 422, so a client can check it first).
 declare_extra(OfflineFormFieldSchema, allOf=[
-    {"properties": {"options": {"uniqueItems": True}}},
     {"if": _of_type(FormFieldType.SELECT.value),
      "then": {"required": ["options"], "properties": {"options": {"minItems": 1}}},
      "else": {"properties": {"options": {"maxItems": 0}}}},
