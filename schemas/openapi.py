@@ -36,7 +36,7 @@ _REF = "#/components/schemas/"
 _METHODS = ("get", "put", "post", "delete", "patch", "options", "head", "trace")
 
 
-def _refs(node):
+def component_refs(node):
     """Every component name node refers to, at any depth (discriminator mappings too)."""
     found = set()
     stack = [node]
@@ -63,7 +63,7 @@ def _closure(names, schemas, side):
         if name in seen or name not in schemas:
             continue
         seen[name] = side(schemas[name], name)
-        todo.extend(_refs(seen[name]))
+        todo.extend(component_refs(seen[name]))
     return seen
 
 
@@ -222,17 +222,18 @@ def finish(document):
     """The document with response schemas that require what the server always sends, split per direction."""
     document = copy.deepcopy(document)
     schemas = document.get("components", {}).get("schemas", {})
-    to_responses, to_requests = _refs(document.get("components", {}).get("responses", {})), set()
+    to_responses, to_requests = component_refs(document.get("components", {}).get("responses", {})), set()
     for operation in _operations(document):
-        to_requests |= _refs(operation.get("requestBody", {})) | _refs(operation.get("parameters", []))
-        to_responses |= _refs(operation.get("responses", {}))
+        to_requests |= component_refs(operation.get("requestBody", {}))
+        to_requests |= component_refs(operation.get("parameters", []))
+        to_responses |= component_refs(operation.get("responses", {}))
     responses = _closure(to_responses, schemas, _response_side)
     requests = _closure(to_requests, schemas, _request_side)
     both = responses.keys() & requests.keys()
     # A schema is split when its two sides differ, or when it refers to one that is split.
     split = {name for name in both if responses[name] != requests[name]}
     while True:
-        more = {name for name in both - split if _refs(requests[name]) & split}
+        more = {name for name in both - split if component_refs(requests[name]) & split}
         if not more:
             break
         split |= more

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from schemas.openapi import component_refs
 from tests import response_contract
 from tests.factories import go_online, make_component, make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
@@ -53,23 +54,6 @@ def spec():
     return json.loads(SPEC.read_text())
 
 
-def _refs(node):
-    found, stack = set(), [node]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, dict):
-            for key, value in item.items():
-                if key == "$ref" and isinstance(value, str) and value.startswith(_REF):
-                    found.add(value[len(_REF):])
-                elif key == "mapping" and isinstance(value, dict):
-                    found.update(v[len(_REF):] for v in value.values())
-                else:
-                    stack.append(value)
-        elif isinstance(item, list):
-            stack.extend(item)
-    return found
-
-
 def error_components(document):
     """The components the error responses (4xx, 5xx) of the operations refer to."""
     names = set()
@@ -87,17 +71,17 @@ def error_components(document):
 def response_schemas(document):
     """The component schemas some response refers to, directly or through another."""
     schemas = document["components"]["schemas"]
-    todo = _refs(document["components"].get("responses", {}))
+    todo = component_refs(document["components"].get("responses", {}))
     for item in document["paths"].values():
         for method, operation in item.items():
             if isinstance(operation, dict) and "responses" in operation:
-                todo |= _refs(operation["responses"])
+                todo |= component_refs(operation["responses"])
     seen = set()
     while todo:
         name = todo.pop()
         if name not in seen:
             seen.add(name)
-            todo |= _refs(schemas[name]) - seen
+            todo |= component_refs(schemas[name]) - seen
     return seen
 
 
