@@ -34,7 +34,7 @@ from services.offline_forms import AlreadySubmitted, FormInactive, FormNotOffere
 from services.signalling import get_ice_servers
 from services.sockets import do_issue_ticket
 from services.visitors import OriginNotAllowed, access_widget, interface_by_key, origin_allowed
-from services.visitor_identity import IdentityInvalid, do_update_visitor
+from services.visitor_identity import IdentityInvalid, PrechatRequired, do_update_visitor
 from services.widget import do_open_widget
 
 log = logging.getLogger(__name__)
@@ -224,12 +224,14 @@ class WidgetActions(MethodView):
     @visitor_required
     @blp.arguments(ActionSchema)
     @blp.response(200, ActionResultSchema)
-    @errors(blp, 409, 422, codes={409: [AlreadyWaiting, InputNotExpected, NotInBotPhase]})
+    @errors(blp, 409, 422, codes={409: [AlreadyWaiting, InputNotExpected, NotInBotPhase],
+                                  422: ["validation_error", PrechatRequired]})
     def post(self, data, conversation_id):
         """Press a button (Live chat and Video chat included), Skip or Back
 
         Answers with the conversation and the messages the step produced; 409 input_not_expected for a button
-        not shown now.
+        not shown now; 422 prechat_required for Live chat or Video chat while the interface's enabled pre-chat
+        form misses a required field (errors name them; nothing changes, press again after updateVisitor).
         """
         return do_visitor_action(current_user, conversation_id, data)
 
