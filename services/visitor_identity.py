@@ -58,10 +58,10 @@ def verified_visitor(interface, external_id, visitor=None):
         return existing
     if visitor is None or visitor.external_id is not None:
         visitor = Visitor(workspace_id=interface.workspace_id, interface_id=interface.id)
-        db.session.add(visitor)
     try:
-        with db.session.begin_nested():
+        with db.session.begin_nested():  # a lost race rolls back this visitor alone
             visitor.external_id = external_id
+            db.session.add(visitor)
             db.session.flush()
     except IntegrityError:
         existing = _by_external_id(interface, external_id)

@@ -11,6 +11,7 @@ from blueprints.socket_protocol import SocketSession
 from extensions import db
 from models import AuditEntry, Conversation, LiveRequest, Message
 from models.conversation import Visitor
+from services import visitor_identity
 from tests.factories import go_online, make_component, make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
 
@@ -377,6 +378,25 @@ def test_the_database_keeps_one_visitor_per_user_and_interface(app, world):
     for _ in range(2):  # anonymous visitors have no external id and never collide
         db.session.add(Visitor(workspace_id=interface.workspace_id, interface_id=interface.id))
     db.session.commit()
+
+
+def test_two_first_opens_of_one_user_make_one_visitor(client, world, monkeypatch):
+    """The other open inserted the user's visitor between this one's look-up and insert: the index decides."""
+    interface = world["interface"]
+    winner = Visitor(workspace_id=interface.workspace_id, interface_id=interface.id, external_id="u1")
+    db.session.add(winner)
+    db.session.commit()
+    real, calls = visitor_identity._by_external_id, []
+
+    def late(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(visitor_identity, "_by_external_id", late)
+    response = open_widget(client, interface, {"identity": identity(interface, "u1"), "name": "Vera"})
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["visitor_id"] == winner.id and len(calls) == 2
+    assert db.session.scalars(select(Visitor.id).where(Visitor.interface_id == interface.id)).all() == [winner.id]
 
 
 def test_a_typed_email_of_another_visitor_merges_nothing(client, world):
