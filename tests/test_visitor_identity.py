@@ -4,7 +4,8 @@ import hmac
 import json
 
 import pytest
-from sqlalchemy import event, select
+from flask_migrate import upgrade
+from sqlalchemy import event, select, text
 from sqlalchemy.exc import IntegrityError
 
 from blueprints.socket_protocol import SocketSession
@@ -12,7 +13,10 @@ from extensions import db
 from models import AuditEntry, Conversation, LiveRequest, Message
 from models.conversation import Visitor
 from services import visitor_identity
+from app import create_app
+from config import TestConfig
 from tests.factories import go_online, make_component, make_interface, make_user, make_workspace
+from tests.test_migrations import scratch_url  # noqa: F401 - the fixture: a database of its own
 from tests.widget_helpers import Widget
 
 ORIGIN = "https://shop.example"
@@ -299,6 +303,25 @@ def test_admins_read_and_rotate_the_identity_secret_and_nobody_else(client, worl
 def test_interfaces_get_distinct_secrets(client, world):
     other = make_interface(world["workspace"])
     assert len({other.identity_secret, world["interface"].identity_secret}) == 2
+
+
+def test_the_migration_gives_every_existing_interface_its_own_secret(scratch_url):  # noqa: F811
+    app = create_app(TestConfig, SQLALCHEMY_DATABASE_URI=scratch_url)
+    with app.app_context():
+        upgrade(revision="b3e8f61a2c47")
+        with db.engine.begin() as conn:
+            conn.execute(text("INSERT INTO workspaces (id, name, created_at) VALUES (1, 'W', CURRENT_TIMESTAMP)"))
+            for n in (1, 2, 3):
+                conn.execute(text(
+                    "INSERT INTO interfaces (id, workspace_id, name, public_key, allowed_origins, request_timeout_s, "
+                    "routing_mode, video_weight, created_at, updated_at) VALUES (:n, 1, 'I', :key, '[]', 60, "
+                    "'broadcast', 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"n": n, "key": f"pk_{n}"})
+        upgrade(revision="c1a5e7d0f101")
+        with db.engine.connect() as conn:
+            secrets = conn.execute(text("SELECT identity_secret FROM interfaces ORDER BY id")).scalars().all()
+        db.engine.dispose()
+    assert len(set(secrets)) == 3
+    assert all(len(secret) == 64 and int(secret, 16) >= 0 for secret in secrets)
 
 
 def test_a_verified_visitor_continues_their_conversation_on_another_device(client, world):
