@@ -495,3 +495,10 @@ def test_the_list_loads_visitors_with_its_query_not_one_per_row(client, world):
     rows_many, statements_many = _statements_listing(client, world["agent_headers"])
     assert (rows_few, rows_many) == (1, 6)
     assert statements_many == statements_few
+
+
+def test_the_page_may_send_the_pre_chat_form_cross_origin(client, world):
+    response = client.options(f"/api/widget/{world['interface'].public_key}/visitor", headers={
+        "Origin": ORIGIN, "Access-Control-Request-Method": "PATCH"})
+    assert response.headers["Access-Control-Allow-Origin"] == ORIGIN
+    assert "PATCH" in response.headers["Access-Control-Allow-Methods"].split(", ")
