@@ -5,9 +5,10 @@ from flask_jwt_extended import current_user
 from blueprints.common import Blueprint, errors, login_required
 from schemas.common import PageArgsSchema, page_of
 from schemas.interfaces import InterfaceAgentsSchema, InterfaceSchema, InterfaceUpdateSchema
+from schemas.visitors import IdentitySecretSchema
 from services.interfaces import (
-    access_interface, do_create_interface, do_delete_interface, do_rotate_key, do_set_agents,
-    do_update_interface, list_interfaces,
+    access_interface, do_create_interface, do_delete_interface, do_rotate_identity_secret, do_rotate_key,
+    do_set_agents, do_update_interface, list_interfaces,
 )
 
 blp = Blueprint("interfaces", __name__, url_prefix="/api/interfaces", description="Chat interfaces (widgets)")
@@ -89,6 +90,32 @@ class InterfaceRotateKey(MethodView):
         Widgets still using the old key get 404 until they load the new one.
         """
         return do_rotate_key(current_user, access_interface(current_user, interface_id))
+
+
+@blp.route("/<id:interface_id>/identity-secret")
+class InterfaceIdentitySecret(MethodView):
+    @blp.doc(operationId="getInterfaceIdentitySecret")
+    @login_required(blp, role="admin")
+    @blp.response(200, IdentitySecretSchema)
+    @errors(blp, 404)
+    def get(self, interface_id):
+        """Show the secret your site signs its users' ids with (identity verification)
+
+        user_hash = hex(HMAC-SHA256(identity_secret, user_id)), computed on your server; send user_id and
+        user_hash as identity when opening the widget.
+        """
+        return access_interface(current_user, interface_id)
+
+    @blp.doc(operationId="rotateInterfaceIdentitySecret")
+    @login_required(blp, role="admin")
+    @blp.response(200, IdentitySecretSchema)
+    @errors(blp, 404)
+    def post(self, interface_id):
+        """Replace the identity secret; hashes made with the old one stop verifying
+
+        Recorded in the audit trail (without the secret).
+        """
+        return do_rotate_identity_secret(current_user, access_interface(current_user, interface_id))
 
 
 @blp.route("/<id:interface_id>/agents")

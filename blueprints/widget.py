@@ -20,6 +20,7 @@ from schemas.requests import (
     ActionResultSchema, ActionSchema, OfflineFormSubmitSchema, RequestViewSchema, SubmissionReceiptSchema,
 )
 from schemas.sockets import TicketSchema
+from schemas.visitors import VisitorSchema, VisitorUpdateSchema, WidgetOpenArgsSchema
 from schemas.widget import WidgetOpenSchema
 from services.calls import (
     CallEnded, NoLiveCall, NotInCall, NotOffered, access_live_call, do_accept_video, list_calls,
@@ -33,6 +34,7 @@ from services.offline_forms import AlreadySubmitted, FormInactive, FormNotOffere
 from services.signalling import get_ice_servers
 from services.sockets import do_issue_ticket
 from services.visitors import OriginNotAllowed, access_widget, interface_by_key, origin_allowed
+from services.visitor_identity import IdentityInvalid, PrechatRequired, do_update_visitor
 from services.widget import do_open_widget
 
 log = logging.getLogger(__name__)
@@ -101,7 +103,7 @@ def _cors(response):
 def _allow(response, origin):
     response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-    response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
+    response.headers["Access-Control-Allow-Methods"] = "GET, POST, PATCH, DELETE, OPTIONS"
     response.headers["Access-Control-Expose-Headers"] = "Retry-After"
     response.headers["Access-Control-Max-Age"] = "600"
     response.headers.add("Vary", "Origin")
@@ -126,19 +128,40 @@ def visitor_required(func):
 @blp.route("/sessions")
 class WidgetSessions(MethodView):
     @blp.doc(operationId="openWidget")
+    @blp.arguments(WidgetOpenArgsSchema, required=False)
     @blp.response(201, WidgetOpenSchema)
-    @errors(blp, 401, 403, 404, 429, codes={401: USER_TOKEN_CODES, 403: [OriginNotAllowed]})
+    @errors(blp, 401, 403, 404, 422, 429,
+            codes={401: USER_TOKEN_CODES, 403: [IdentityInvalid, OriginNotAllowed]})
     @blp.doc(security=[{}, {"visitorToken": []}])
-    def post(self, public_key):
+    def post(self, data, public_key):
         """Open the widget: a visitor token and the conversation (the same one when the token is sent)
 
         Without a token a new visitor and conversation are created; with a valid visitor token the same ones
-        are returned. The calling page's Origin must be allowed (403 origin_not_allowed).
+        are returned. The calling page's Origin must be allowed (403 origin_not_allowed). The body is optional:
+        name, email and attributes describe the visitor (unverified); identity, signed with the interface's
+        identity secret, opens as the site's user's own visitor on any device, with their open conversation,
+        and makes the details sent with it verified (403 identity_invalid when the hash does not match).
         """
         interface = access_widget(public_key, request.headers.get("Origin"))
         verify_jwt_in_request(optional=True)
         visitor = current_user if isinstance(current_user, Visitor) else None
-        return do_open_widget(interface, visitor)
+        return do_open_widget(interface, visitor, data)
+
+
+@blp.route("/visitor")
+class WidgetVisitor(MethodView):
+    @blp.doc(operationId="updateVisitor")
+    @visitor_required
+    @blp.arguments(VisitorUpdateSchema)
+    @blp.response(200, VisitorSchema)
+    @errors(blp, 422)
+    def patch(self, data):
+        """Give your name, e-mail or attributes (the pre-chat form)
+
+        Send only what changes; attributes merge a key at a time (at most 20 in all). An e-mail given here is
+        stored as unverified contact data.
+        """
+        return do_update_visitor(current_user, data)
 
 
 @blp.route("/conversations/<id:conversation_id>")
@@ -201,12 +224,14 @@ class WidgetActions(MethodView):
     @visitor_required
     @blp.arguments(ActionSchema)
     @blp.response(200, ActionResultSchema)
-    @errors(blp, 409, 422, codes={409: [AlreadyWaiting, InputNotExpected, NotInBotPhase]})
+    @errors(blp, 409, 422, codes={409: [AlreadyWaiting, InputNotExpected, NotInBotPhase],
+                                  422: ["validation_error", PrechatRequired]})
     def post(self, data, conversation_id):
         """Press a button (Live chat and Video chat included), Skip or Back
 
         Answers with the conversation and the messages the step produced; 409 input_not_expected for a button
-        not shown now.
+        not shown now; 422 prechat_required for Live chat or Video chat while the interface's enabled pre-chat
+        form misses a required field (errors name them; nothing changes, press again after updateVisitor).
         """
         return do_visitor_action(current_user, conversation_id, data)
 

@@ -20,6 +20,7 @@ class AuditAction(StrEnum):
     REQUEUED = "requeued"
     EXPIRED = "expired"
     ABANDONED = "abandoned"
+    IDENTITY_SECRET_ROTATED = "identity_secret_rotated"
 
 
 class AuditEntry(db.Model):

@@ -1,7 +1,7 @@
 """Visitors, their conversations and the messages in them."""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -10,6 +10,13 @@ from models.event import BigId
 
 MESSAGE_MAX_LEN = 4000
 CLIENT_ID_MAX_LEN = 64
+# What a site may tell us about its visitor (services/visitor_identity.py).
+VISITOR_NAME_MAX_LEN = 120
+VISITOR_EMAIL_MAX_LEN = 254
+EXTERNAL_ID_MAX_LEN = 128
+ATTRIBUTES_MAX = 20
+ATTRIBUTE_KEY_PATTERN = r"^[A-Za-z0-9_.-]{1,40}$"
+ATTRIBUTE_VALUE_MAX_LEN = 500
 
 
 class ConversationStatus(StrEnum):
@@ -32,13 +39,24 @@ class SenderType(StrEnum):
 
 class Visitor(db.Model):
     __tablename__ = "visitors"
-    __table_args__ = NO_ID_REUSE
+    __table_args__ = (
+        # A verified visitor is the site's user: one visitor per user and interface, decided by the database.
+        # Anonymous visitors have no external id (NULLs never collide).
+        Index("uq_visitors_interface_external_id", "interface_id", "external_id", unique=True),
+        NO_ID_REUSE,
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     interface_id: Mapped[int] = mapped_column(ForeignKey("interfaces.id", ondelete="CASCADE"), index=True)
-    name: Mapped[str | None] = mapped_column(String(120))
-    email: Mapped[str | None] = mapped_column(String(254))
+    name: Mapped[str | None] = mapped_column(String(VISITOR_NAME_MAX_LEN))
+    email: Mapped[str | None] = mapped_column(String(VISITOR_EMAIL_MAX_LEN))
+    # True only for an e-mail the site signed along with the visitor's identity; a typed one is contact data.
+    email_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The site's user id, set only from a valid identity hash: a visitor with one is verified.
+    external_id: Mapped[str | None] = mapped_column(String(EXTERNAL_ID_MAX_LEN))
+    # Free key/value strings from the site or the pre-chat form (None: none yet).
+    attributes: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Refreshed by the visitor's sockets while one is open; None: no socket yet (a REST-only client is
@@ -50,6 +68,10 @@ class Visitor(db.Model):
     token_key: Mapped[str] = mapped_column(String(TOKEN_KEY_LEN), default=new_token_key)
 
     interface = relationship("Interface")
+
+    @property
+    def verified(self):
+        return self.external_id is not None
 
 
 class Conversation(db.Model):

@@ -25,6 +25,14 @@ def new_public_key():
     return "pk_" + secrets.token_urlsafe(24)
 
 
+IDENTITY_SECRET_LEN = 64
+
+
+def new_identity_secret():
+    """The key a site signs its users' ids with (HMAC-SHA256): 256 random bits, hex."""
+    return secrets.token_hex(IDENTITY_SECRET_LEN // 2)
+
+
 class Interface(db.Model):
     __tablename__ = "interfaces"
     __table_args__ = NO_ID_REUSE
@@ -40,6 +48,10 @@ class Interface(db.Model):
     )
     # How many chats a video chat counts as against an agent's max chats.
     video_weight: Mapped[int] = mapped_column(Integer, default=VIDEO_WEIGHT_DEFAULT)
+    # Signs visitor identities (services/visitor_identity.py); admins read and rotate it, nobody else.
+    identity_secret: Mapped[str] = mapped_column(String(IDENTITY_SECRET_LEN), default=new_identity_secret)
+    # What the widget asks before a live or video request: {"enabled": bool, "fields": [...]}; None: no form.
+    prechat_form: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -223,6 +223,8 @@ CONVERSATION = {
     "id": 12, "interface_id": 3, "visitor_id": 40, "status": "active", "component_id": 7, "agent_id": 2,
     "last_seq": 9, "channel": "text", "visitor_read_seq": 8, "agent_read_seq": 9, "initiated_at": AT,
     "created_at": AT, "closed_at": None,
+    "visitor": {"id": 40, "name": "Vera", "email": "vera@example.com", "email_verified": False, "verified": False,
+                "external_id": None, "attributes": {"plan": "pro"}},
 }
 MESSAGE = {
     "id": 101, "conversation_id": 12, "seq": 9, "sender_type": "agent", "sender_id": 2, "sender_name": "Ann",

@@ -7,6 +7,7 @@ from models.flow import ComponentType, Stage
 from schemas.common import Position, Schema
 from schemas.components import PreviewButtonSchema, PreviewFormSchema
 from schemas.openapi import MAY_BE_ABSENT, REST_SPEC, declare_components, declare_union, ref
+from schemas.visitors import VisitorSchema
 
 VISITOR_ACTIONS = ("button", "skip", "back")
 
@@ -134,3 +135,5 @@ class ConversationSchema(Schema):
     initiated_at = fields.DateTime(dump_only=True, allow_none=True)
     created_at = fields.DateTime(dump_only=True)
     closed_at = fields.DateTime(dump_only=True, allow_none=True)
+    visitor = fields.Nested(VisitorSchema, dump_only=True, metadata={
+        "description": "Who the visitor is: what they or the site told us (a visitor sees only their own)"})

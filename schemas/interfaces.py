@@ -8,6 +8,7 @@ from models.interface import (
 )
 from schemas.agents import InterfaceRefSchema  # noqa: F401 - re-exported for the builder
 from schemas.common import ObjectId, PatchSchema, SafeStr, Schema
+from schemas.visitors import PrechatFormField
 
 # scheme://host[:port] and nothing else: no user info, path, query or fragment.
 _ORIGIN = re.compile(
@@ -60,6 +61,8 @@ class OriginList(fields.List):
 
 _ROUTING = ("broadcast: every online agent with room is notified and the first to accept gets the chat; "
             "least_busy: the online agent with the fewest chats (round-robin on ties) gets it without a click")
+_PRECHAT = ("Fields the widget asks before a live or video chat; when enabled, a request missing a required one "
+            "is refused (422 prechat_required)")
 _WEIGHT = "How many chats a video chat counts as against an agent's max chats"
 
 
@@ -88,6 +91,7 @@ class InterfaceSchema(Schema):
     agent_ids = fields.List(ObjectId(), load_default=list, validate=validate.Length(max=500),
                             metadata={"description": "Users who serve this interface"})
     agents = fields.List(fields.Nested(AgentRefSchema), dump_only=True)
+    prechat_form = PrechatFormField(metadata={"description": _PRECHAT})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -100,6 +104,7 @@ class InterfaceUpdateSchema(PatchSchema):
     video_weight = fields.Integer(validate=validate.Range(min=1, max=VIDEO_WEIGHT_MAX), metadata={"description": _WEIGHT})
     agent_ids = fields.List(ObjectId(), validate=validate.Length(max=500),
                             metadata={"description": "Users who serve this interface (replaces the list)"})
+    prechat_form = PrechatFormField(metadata={"description": _PRECHAT + " (replaces the form)"})
 
 
 class InterfaceAgentsSchema(Schema):

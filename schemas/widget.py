@@ -3,6 +3,7 @@ from marshmallow import fields
 
 from schemas.common import Schema
 from schemas.conversations import ConversationSchema, MessageSchema
+from schemas.visitors import PrechatFormField, VisitorSchema
 
 
 class WidgetInterfaceSchema(Schema):
@@ -18,3 +19,7 @@ class WidgetOpenSchema(Schema):
     conversation = fields.Nested(ConversationSchema, required=True)
     messages = fields.List(fields.Nested(MessageSchema), required=True,
                            metadata={"description": "The latest messages, oldest first"})
+    visitor = fields.Nested(VisitorSchema, required=True, metadata={"description": "Your own details"})
+    prechat_form = PrechatFormField(required=True, metadata={
+        "description": "What to ask before a live or video chat (when enabled, a required field the visitor has "
+                       "not given refuses the request with 422 prechat_required)"})

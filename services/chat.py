@@ -17,6 +17,7 @@ from services.events import conversation_stream, emit, publish_ephemeral
 from services.flow_engine import InvalidInput, advance
 from services.flow_runtime import apply, load_flow, lock_bot_phase, mark_initiated, on_visitor_text, renderer
 from services.live_requests import request_live
+from services.visitor_identity import check_prechat
 
 
 class InputNotExpected(Conflict):
@@ -125,6 +126,8 @@ def do_visitor_action(visitor, conversation_id, user_input):
         step = advance(flow, conversation.component_id, user_input, render)
     except InvalidInput as error:
         raise InputNotExpected(str(error)) from None
+    if step.effect and step.effect["type"] == "request":
+        check_prechat(conversation)  # before anything changes: the press can be retried once the form is filled
     if label:
         messages.append(add_message(conversation, SenderType.VISITOR, label,
                                     data={"action": user_input["type"], "button_id": user_input.get("button_id")}))

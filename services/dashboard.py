@@ -1,5 +1,6 @@
 """What an agent's dashboard reads: conversations and requests of the interfaces they serve."""
 from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from models import Conversation, ConversationStatus, Interface, LiveRequest, RequestStatus, Role, User
 from services.queue import request_view
@@ -15,7 +16,9 @@ def _interfaces_of(user):
 
 def list_conversations(user, scope, page, page_size, interface_id=None):
     """Conversations by scope: mine (open with me), waiting, bot, active, closed or all, newest first."""
-    stmt = select(Conversation).where(Conversation.interface_id.in_(_interfaces_of(user)))
+    # Each row shows its visitor: loaded by the same query, not one more per row.
+    stmt = (select(Conversation).where(Conversation.interface_id.in_(_interfaces_of(user)))
+            .options(joinedload(Conversation.visitor)))
     if interface_id is not None:
         stmt = stmt.where(Conversation.interface_id == interface_id)
     if scope == "mine":

@@ -4,8 +4,9 @@ from sqlalchemy.orm import selectinload
 
 from errors import NotFound
 from extensions import db
-from models import Interface, Role, RoutingMode, User
-from models.interface import new_public_key
+from models import AuditAction, Interface, Role, RoutingMode, User
+from models.interface import new_identity_secret, new_public_key
+from services.audit import audit
 from services.core import check_in_workspace, get_in_workspace, serves
 from services.pagination import paginate
 
@@ -36,7 +37,7 @@ def check_agents(actor, user_ids):
 def _apply(actor, interface, data):
     # Check before changing anything, so a rejected edit leaves the interface as it was.
     agents = check_agents(actor, data["agent_ids"]) if "agent_ids" in data else None
-    for key in ("name", "allowed_origins", "request_timeout_s", "video_weight"):
+    for key in ("name", "allowed_origins", "request_timeout_s", "video_weight", "prechat_form"):
         if key in data:
             setattr(interface, key, data[key])
     if "routing_mode" in data:
@@ -77,5 +78,13 @@ def do_rotate_key(actor, interface):
 def do_set_agents(actor, interface, agent_ids):
     """Set the users who serve an interface."""
     interface.agents = check_agents(actor, agent_ids)
+    db.session.commit()
+    return interface
+
+
+def do_rotate_identity_secret(actor, interface):
+    """Replace the identity secret; identities signed with the old one stop verifying."""
+    interface.identity_secret = new_identity_secret()
+    audit(AuditAction.IDENTITY_SECRET_ROTATED, interface.workspace_id, actor, interface_id=interface.id)
     db.session.commit()
     return interface

@@ -9,24 +9,34 @@ from models.conversation import Visitor
 from services.conversations import list_messages
 from services.core import transaction
 from services.flow_runtime import start_flow
+from services.visitor_identity import apply_details, check_identity, verified_visitor
 from services.visitors import open_conversation, visitor_token
 
 OPEN_MESSAGES = 50  # the newest messages the widget shows at once
 
 
 @transaction
-def do_open_widget(interface, visitor=None):
-    """Open the widget: the same visitor and conversation when they come back, else new ones."""
+def do_open_widget(interface, visitor=None, details=None):
+    """Open the widget: the same visitor and conversation when they come back, else new ones.
+
+    With a valid identity, the site's user's own visitor (from any device) and the
+    details sent along are the site's (verified); without one, what was sent is the visitor's own word.
+    """
+    details = details or {}
     if visitor is not None and visitor.interface_id != interface.id:
         visitor = None
+    verified = "identity" in details
+    if verified:
+        visitor = verified_visitor(interface, check_identity(interface, details["identity"]), visitor)
     if visitor is None:
         visitor = Visitor(workspace_id=interface.workspace_id, interface_id=interface.id)
         db.session.add(visitor)
-        db.session.flush()
+    apply_details(visitor, details, verified=verified)
+    db.session.flush()
     visitor.last_seen_at = utcnow()
     conversation, created = open_conversation(visitor)
     if created:
         start_flow(conversation)
     return {"visitor_token": visitor_token(visitor), "visitor_id": visitor.id, "conversation": conversation,
-            "interface": interface,
+            "interface": interface, "visitor": visitor, "prechat_form": interface.prechat_form,
             "messages": list_messages(conversation, before=conversation.last_seq + 1, limit=OPEN_MESSAGES)["items"]}

@@ -54,7 +54,7 @@ def _redact(value, key=None):
     if isinstance(value, str):
         if REDACT.match(value):
             return "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl"
-        if key in SECRET_KEYS or (key or "").endswith("_token"):
+        if key in SECRET_KEYS or (key or "").endswith(("_token", "_secret")):
             return "correct horse battery" if key == "password" else "s3cr3t-" + key.replace("_", "-")
     return value
 

@@ -8,6 +8,8 @@ refused with 422. A rule added to the spec that the server does not enforce, or 
 One leniency is left on purpose: marshmallow reads "12" as 12 and "yes" as true. A client that follows the
 spec never sends those, so the wrong-type cases here are values no field coerces ("twelve", "maybe").
 """
+import hashlib
+import hmac
 import json
 from pathlib import Path
 
@@ -163,6 +165,13 @@ def _send(client, world, method, path):
                                                           "message": "Call me"}}
         elif suffix == "/actions":
             body = {"type": "button", "button_id": "button_0"}
+        elif suffix in ("/sessions", "/visitor"):
+            body = {"name": "Ann", "email": "ann@example.com", "attributes": {"plan": "pro"}}
+            if suffix == "/sessions":
+                body["identity"] = {"user_id": "u1", "user_hash": hmac.new(
+                    interface.identity_secret.encode(), b"u1", hashlib.sha256).hexdigest()}
+                return f"/api/widget/{interface.public_key}/sessions", {"Origin": ORIGIN}, body, 201
+            return f"/api/widget/{interface.public_key}/visitor", widget.headers(), body, 200
         else:
             body = {"client_id": "c1", "text": "Hello"}
         return widget.url(suffix), widget.headers(), body, 201 if suffix != "/actions" else 200
@@ -224,6 +233,7 @@ CASES = [
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/messages"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
+    ("post", "/api/widget/{public_key}/sessions"), ("patch", "/api/widget/{public_key}/visitor"),
 ]
 
 

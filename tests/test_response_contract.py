@@ -191,6 +191,9 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.patch(f"/api/agents/{new['id']}", json={"max_chats": 2}, headers=admin_headers))
     ok(client.get("/api/interfaces", headers=admin_headers))
     ok(client.get(f"/api/interfaces/{interface.id}", headers=admin_headers))
+    ok(client.get(f"/api/interfaces/{interface.id}/identity-secret", headers=admin_headers))
+    ok(client.patch(f"/api/interfaces/{interface.id}", json={"prechat_form": {"enabled": False, "fields": [
+        {"key": "company", "label": "Company"}]}}, headers=admin_headers))
     flow = f"/api/interfaces/{interface.id}/components"
     ok(client.get(flow, headers=admin_headers))
     for stage in ("start", "offline", "takeover"):

@@ -28,6 +28,8 @@ TENANCY_ROUTES = {
     ("PATCH", "/api/interfaces/<id:interface_id>"): {"name": "Hijacked", "allowed_origins": ["https://evil.example"]},
     ("DELETE", "/api/interfaces/<id:interface_id>"): None,
     ("POST", "/api/interfaces/<id:interface_id>/rotate-key"): None,
+    ("GET", "/api/interfaces/<id:interface_id>/identity-secret"): None,
+    ("POST", "/api/interfaces/<id:interface_id>/identity-secret"): None,
     ("PUT", "/api/interfaces/<id:interface_id>/agents"): {"agent_ids": []},
     ("GET", "/api/interfaces/<id:interface_id>/offline-submissions"): None,
 }

@@ -43,11 +43,11 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   already_submitted: true, bad_request: true, call_ended: true, call_in_progress: true,
   cannot_delete_self: true, capacity_full: true, component_in_use: true, conversation_closed: true,
   conversation_not_active: true, email_taken: true, forbidden: true, form_inactive: true,
-  form_not_offered: true, input_not_expected: true, invalid_credentials: true, invalid_link: true,
+  form_not_offered: true, identity_invalid: true, input_not_expected: true, invalid_credentials: true, invalid_link: true,
   invalid_token: true, invitation_accepted: true, last_admin: true, no_live_call: true,
   no_pending_request: true, not_assigned: true, not_found: true, not_in_bot_phase: true, not_in_call: true,
   not_live_chat: true, not_offered: true, origin_not_allowed: true, precondition_failed: true,
-  precondition_required: true, rate_limited: true, request_abandoned: true, request_cancelled: true,
+  precondition_required: true, prechat_required: true, rate_limited: true, request_abandoned: true, request_cancelled: true,
   request_expired: true, request_pending: true, request_taken: true, target_full: true,
   target_offline: true, token_expired: true, token_revoked: true, unauthorized: true, unavailable: true,
   user_inactive: true, validation_error: true,
@@ -117,6 +117,10 @@ export function describeCode(error: ApiError): string {
     case "precondition_failed":
     case "precondition_required":
       return "reload the component, then save again with its ETag";
+    case "prechat_required":
+      return `ask the pre-chat form's fields first: ${Object.keys(error.errors?.json ?? {}).join(", ")}`;
+    case "identity_invalid":
+      return "open the widget without the identity, or sign the user's id again";
     case "rate_limited":
       return "wait for Retry-After";
     case "unavailable":
