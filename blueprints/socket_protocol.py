@@ -27,7 +27,7 @@ from services import assignments, chat, releases, signalling
 from services.broker import RESYNC
 from services.conversations import dump_conversation
 from services.core import DatabaseFailed, run_command, unit_of_work
-from services.events import broker, conversation_stream, last_pos, replay, user_stream
+from services.events import broker, conversation_stream, last_pos, notes_stream, replay, user_stream
 from services.sockets import keep_present
 from services.streams import access_stream, default_streams, held_streams, load_principal, stream_heads
 
@@ -178,12 +178,19 @@ class SocketSession:
             conversation = frame["data"]["conversation"]
             followed = conversation_stream(conversation["id"])
             holds = conversation["status"] == ConversationStatus.ACTIVE and conversation["agent_id"] == self.principal_id
+            notes = notes_stream(conversation["id"])
             if holds and followed not in self.held:
                 self.held.add(followed)
                 if followed not in self.positions:
                     out.extend(self._subscribe(followed, frame["data"].get("conversation_pos")))
+                # Its private notes too, from the first: the colleagues' notes on a chat handed to you are news.
+                self.held.add(notes)
+                if notes not in self.positions:
+                    out.extend(self._subscribe(notes, 0))
             elif not holds and followed in self.held:
                 self._unsubscribe(followed)
+                if notes in self.held:
+                    self._unsubscribe(notes)
         return out
 
     def unsubscribe_all(self):

@@ -15,6 +15,7 @@ from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import CallSchema, IceCandidateSchema, validate_sdp
 from schemas.common import ObjectId, Position, Schema
 from schemas.conversations import ConversationSchema, MessageSchema
+from schemas.notes import NoteSchema
 
 STREAM_MAX_LEN = 64
 REF_MAX_LEN = 64
@@ -34,6 +35,9 @@ class EventType(StrEnum):
     CONVERSATION_READ = "conversation.read"
     CALL_UPDATED = "call.updated"
     VISITOR_PRESENCE = "visitor.presence"
+    # Staff only: a private note (notes:<conversation id>), and a mention of you in one (user:<id>).
+    NOTE_CREATED = "note.created"
+    NOTE_MENTIONED = "note.mentioned"
 
 
 class EphemeralType(StrEnum):
@@ -137,6 +141,18 @@ class VisitorPresenceSchema(Schema):
     last_seen_at = fields.DateTime(allow_none=True, metadata={"description": "When a socket of theirs was last seen"})
 
 
+class NoteCreatedSchema(Schema):
+    note = fields.Nested(NoteSchema, required=True)
+
+
+class NoteMentionedSchema(Schema):
+    conversation_id = fields.Integer(required=True)
+    note_id = fields.Integer(required=True)
+    author_id = fields.Integer(required=True, allow_none=True)
+    author_name = fields.String(required=True, allow_none=True)
+    excerpt = fields.String(required=True, metadata={"description": "The note's start, at most 140 characters"})
+
+
 class TypingSchema(Schema):
     conversation_id = fields.Integer(required=True)
     sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
@@ -174,6 +190,8 @@ EVENT_SCHEMAS = {
     EventType.CONVERSATION_READ: ConversationReadSchema,
     EventType.CALL_UPDATED: CallUpdatedSchema,
     EventType.VISITOR_PRESENCE: VisitorPresenceSchema,
+    EventType.NOTE_CREATED: NoteCreatedSchema,
+    EventType.NOTE_MENTIONED: NoteMentionedSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,
