@@ -241,3 +241,20 @@ def test_an_owners_responses_go_with_them(client, world):
     db.session.expire_all()
     assert db.session.scalar(select(func.count()).select_from(CannedResponse)
                              .where(CannedResponse.owner_id == colleague)) == 0
+
+
+def test_another_workspace_gets_404_on_every_canned_response_route(client, world):
+    h = world["headers"]
+    shared = _create(client, h["admin"], "ours", scope="shared").get_json()
+    widget = live_chat(client, world["interface"], h["agent"])
+    mine = _create(client, h["stranger"], "theirs", scope="shared").get_json()
+    url = f"{URL}/{shared['id']}"
+    assert_error(client.get(url, headers=h["stranger"]), 404)
+    assert_error(client.patch(url, json={"text": "x"}, headers=h["stranger"]), 404)
+    assert_error(client.delete(url, headers=h["stranger"]), 404)
+    render = "/api/conversations/{}/canned-responses/{}/render"
+    assert_error(client.post(render.format(widget.conversation_id, shared["id"]), headers=h["stranger"]), 404)
+    # their response with our conversation, and our agent with their response: neither reaches across
+    assert_error(client.post(render.format(widget.conversation_id, mine["id"]), headers=h["stranger"]), 404)
+    assert_error(client.post(render.format(widget.conversation_id, mine["id"]), headers=h["agent"]), 404)
+    assert client.get(url, headers=h["agent"]).get_json()["text"] == "Hello {visitor_name}"
