@@ -19,6 +19,9 @@ from schemas.notes import NoteSchema
 
 STREAM_MAX_LEN = 64
 REF_MAX_LEN = 64
+# A resume names a user's own stream, two per chat they hold (its conversation and its notes) up to
+# MAX_CHATS_MAX chats, and the streams they subscribed to.
+RESUME_STREAMS_MAX = 200
 
 
 class EventType(StrEnum):
@@ -212,7 +215,7 @@ class CommandSchema(Schema):
 class ResumeCommandSchema(CommandSchema):
     positions = fields.Dict(keys=fields.String(validate=validate.Length(max=STREAM_MAX_LEN)),
                             values=Position(), required=True,
-                            validate=validate.Length(max=100),
+                            validate=validate.Length(max=RESUME_STREAMS_MAX),
                             metadata={"description": "Last position seen per stream"})
 
 

@@ -5,7 +5,8 @@ import pytest
 
 from blueprints.socket_protocol import SocketSession
 from extensions import db
-from models import Conversation
+from models import Conversation, ConversationStatus, Visitor
+from models.user import MAX_CHATS_MAX
 from services.events import replay
 from tests.factories import make_user
 from tests.live import Client
@@ -246,3 +247,21 @@ def test_a_visitor_session_is_refused_the_notes_stream_of_its_own_conversation(w
     [error] = session.handle_text(json.dumps({"type": "subscribe", "stream": f"notes:{conversation.id}",
                                               "after": 0, "ref": "s"}))
     assert (error["type"], error["status"], error["code"]) == ("error", 404, "not_found")
+
+
+def test_an_agent_at_max_chats_resumes_every_stream_it_follows(world):
+    agent, interface = world["users"]["agent"], world["interface"]
+    agent.max_chats = MAX_CHATS_MAX
+    for _ in range(MAX_CHATS_MAX - 1):  # one chat is the world's
+        visitor = Visitor(workspace_id=interface.workspace_id, interface_id=interface.id)
+        db.session.add(visitor)
+        db.session.flush()
+        db.session.add(Conversation(workspace_id=interface.workspace_id, interface_id=interface.id,
+                                    visitor_id=visitor.id, agent_id=agent.id, status=ConversationStatus.ACTIVE))
+    db.session.commit()
+    session = SocketSession(agent, push=lambda stream, frame: None)
+    [hello] = session.hello()
+    assert len(hello["streams"]) == 1 + 2 * MAX_CHATS_MAX
+    [ack] = session.handle_text(json.dumps({"type": "resume", "positions": hello["streams"], "ref": "r"}))
+    assert ack["type"] == "ack", ack
+    assert set(ack["data"]["positions"]) == set(hello["streams"])
