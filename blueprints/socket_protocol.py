@@ -23,7 +23,7 @@ from schemas.events import (
     CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EventType, ServerFrame, commands_for,
 )
 from schemas.inbound import JSONTooDeep, load_json
-from services import assignments, chat, releases, signalling
+from services import assignments, chat, notes, releases, signalling
 from services.broker import RESYNC
 from services.conversations import dump_conversation
 from services.core import DatabaseFailed, run_command, unit_of_work
@@ -399,6 +399,8 @@ COMMANDS = {
     CommandType.CONVERSATION_END: _agent_command(
         lambda user, c: releases.do_end(user, c["conversation_id"], c.get("reason"))),
     **{command_type: SocketSession.call_command for command_type in CALL_COMMANDS},
+    CommandType.NOTE_CREATE: _answered_by(lambda principal, c: {"note": notes.dump_note(
+        notes.do_create_note(principal, c["conversation_id"], c["text"], c["mentions"]))}),
 }
 if set(COMMANDS) != set(CommandType):  # a new command type needs its line above
     raise RuntimeError(f"socket commands without a handler: {sorted(set(CommandType) - set(COMMANDS))}")

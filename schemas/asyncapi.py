@@ -42,6 +42,8 @@ COMMAND_SUMMARIES = {
     CommandType.CALL_ACCEPT_VIDEO: "Visitors: accept the video call the agent offered",
     CommandType.CALL_DECLINE_VIDEO: "Visitors: decline the video call the agent offered",
     CommandType.CALL_FALLBACK_TO_TEXT: "Call participants: leave the video call and go on chatting in text",
+    CommandType.NOTE_CREATE: "Agents and admins: write a private note in a conversation you may see (never "
+                             "shown to its visitor); mentions tell colleagues",
 }
 
 EVENT_SUMMARIES = {
@@ -94,6 +96,7 @@ ACK_DATA = {
     CommandType.CALL_ACCEPT_VIDEO: "CallAckData",
     CommandType.CALL_DECLINE_VIDEO: "CallAckData",
     CommandType.CALL_FALLBACK_TO_TEXT: "CallAckData",
+    CommandType.NOTE_CREATE: "NoteAckData",
 }
 
 PRINCIPALS = {  # principal -> the kind commands_for() and hello use
@@ -262,6 +265,8 @@ CANDIDATE = {"candidate": "candidate:1 1 udp 2130706431 192.0.2.10 50000 typ hos
              "sdpMLineIndex": 0, "usernameFragment": "abcd"}
 NOTIFICATION = {"notification_id": 31, "notification_type": "live_chat_request", "conversation_id": 12,
                 "interface_id": 3, "request_id": 8, "visitor_name": "Vera", "created_at": AT}
+NOTE = {"id": 7, "conversation_id": 12, "author_id": 2, "author_name": "Ann", "text": "Refund approved, @Bob?",
+        "mentions": [5], "created_at": AT}
 REQUEST = {"request_id": 8, "kind": "text", "status": "pending", "queue_position": 2,
            "deadline_at": "2026-01-05T10:02:00+00:00"}
 
@@ -288,9 +293,7 @@ EVENT_EXAMPLES = {
                              ("ended", "user:2", 21, {"call": ENDED_CALL})],
     EventType.VISITOR_PRESENCE: [("visitor left", "user:2", 22, {"conversation_id": 12, "visitor_id": 40,
                                                                  "online": False, "last_seen_at": AT})],
-    EventType.NOTE_CREATED: [("note with a mention", "notes:12", 3, {"note": {
-        "id": 7, "conversation_id": 12, "author_id": 2, "author_name": "Ann", "text": "Refund approved, @Bob?",
-        "mentions": [5], "created_at": AT}})],
+    EventType.NOTE_CREATED: [("note with a mention", "notes:12", 3, {"note": NOTE})],
     EventType.NOTE_MENTIONED: [("mentioned", "user:5", 23, {"conversation_id": 12, "note_id": 7, "author_id": 2,
                                                             "author_name": "Ann", "excerpt": "Refund approved, @Bob?"})],
     EphemeralType.TYPING: [("agent typing", "conversation:12", None, {"conversation_id": 12, "sender_type": "agent",
@@ -325,6 +328,7 @@ COMMAND_EXAMPLES = {
     CommandType.CALL_ACCEPT_VIDEO: {"call_id": 4},
     CommandType.CALL_DECLINE_VIDEO: {"call_id": 4},
     CommandType.CALL_FALLBACK_TO_TEXT: {"call_id": 4},
+    CommandType.NOTE_CREATE: {"conversation_id": 12, "text": "Refund approved, @Bob?", "mentions": [5]},
 }
 
 ACK_DATA_EXAMPLES = {
@@ -337,6 +341,7 @@ ACK_DATA_EXAMPLES = {
     "ConversationAckData": {"conversation": CONVERSATION},
     "CallSignalAckData": {"call_id": 4, "status": "ringing"},
     "CallAckData": {"call": CALL},
+    "NoteAckData": {"note": NOTE},
 }
 
 CONTROL_EXAMPLES = {
@@ -453,6 +458,7 @@ def _ack_data_schemas():
         "CallSignalAckData": _obj({"call_id": ID, "status": {"type": "string", "enum": CallStatus.values()}},
                                   description="Relayed; the call's status after it (an answer makes it active)"),
         "CallAckData": _obj({"call": _ref("Call")}),
+        "NoteAckData": _obj({"note": _ref("Note")}),
         "FieldErrors": {
             "type": "object", "description": "Messages per field (nested objects for nested fields, "
                                              "list indexes and a location such as json or query)",

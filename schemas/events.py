@@ -15,7 +15,7 @@ from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import CallSchema, IceCandidateSchema, validate_sdp
 from schemas.common import ObjectId, Position, Schema
 from schemas.conversations import ConversationSchema, MessageSchema
-from schemas.notes import NoteSchema
+from schemas.notes import NoteSchema, note_mentions, note_text
 
 STREAM_MAX_LEN = 64
 REF_MAX_LEN = 64
@@ -83,6 +83,7 @@ class CommandType(StrEnum):
     CALL_ACCEPT_VIDEO = "call.accept_video"
     CALL_DECLINE_VIDEO = "call.decline_video"
     CALL_FALLBACK_TO_TEXT = "call.fallback_to_text"
+    NOTE_CREATE = "note.create"
 
 
 # -- event payloads ---------------------------------------------------------
@@ -311,6 +312,12 @@ class CallOfferVideoCommandSchema(CommandSchema):
     conversation_id = ObjectId(required=True)
 
 
+class NoteCreateCommandSchema(CommandSchema):
+    conversation_id = ObjectId(required=True)
+    text = note_text()
+    mentions = note_mentions()
+
+
 COMMAND_SCHEMAS = {
     CommandType.RESUME: ResumeCommandSchema,
     CommandType.SUBSCRIBE: SubscribeCommandSchema,
@@ -332,6 +339,7 @@ COMMAND_SCHEMAS = {
     CommandType.CALL_ACCEPT_VIDEO: CallAcceptVideoCommandSchema,
     CommandType.CALL_DECLINE_VIDEO: CallDeclineVideoCommandSchema,
     CommandType.CALL_FALLBACK_TO_TEXT: CallFallbackToTextCommandSchema,
+    CommandType.NOTE_CREATE: NoteCreateCommandSchema,
 }
 
 # Commands only users (agents and admins) may send.
@@ -339,7 +347,7 @@ AGENT_COMMANDS = {CommandType.REQUEST_ACCEPT, CommandType.CONVERSATION_TAKEOVER,
                   CommandType.CONVERSATION_HAND_BACK, CommandType.CONVERSATION_END}
 
 # Who may send what: hello lists a principal's commands, and the socket refuses the others with 403.
-USER_ONLY_COMMANDS = AGENT_COMMANDS | {CommandType.CALL_OFFER_VIDEO}
+USER_ONLY_COMMANDS = AGENT_COMMANDS | {CommandType.CALL_OFFER_VIDEO, CommandType.NOTE_CREATE}
 VISITOR_ONLY_COMMANDS = {CommandType.CALL_ACCEPT_VIDEO, CommandType.CALL_DECLINE_VIDEO}
 
 

@@ -22,6 +22,10 @@ from services.pagination import paginate
 _note_schema = NoteSchema()
 
 
+def dump_note(note):
+    return _note_schema.dump(note)
+
+
 def access_notes(user, conversation_id):
     """A conversation whose notes the user may read and write: a user's reach, never a visitor's (404)."""
     if not isinstance(user, User):
@@ -67,7 +71,7 @@ def do_create_note(user, conversation_id, text, mentions=()):
                 author_name=user.name, text=text, mentions=[m.id for m in mentioned], created_at=utcnow())
     db.session.add(note)
     db.session.flush()
-    emit(EventType.NOTE_CREATED, {"note": _note_schema.dump(note)}, [notes_stream(conversation.id)],
+    emit(EventType.NOTE_CREATED, {"note": dump_note(note)}, [notes_stream(conversation.id)],
          conversation.workspace_id)
     told = [user_stream(m.id) for m in mentioned if m.id != user.id]  # a mention of yourself is no news
     if told:

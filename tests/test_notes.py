@@ -265,3 +265,59 @@ def test_an_agent_at_max_chats_resumes_every_stream_it_follows(world):
     [ack] = session.handle_text(json.dumps({"type": "resume", "positions": hello["streams"], "ref": "r"}))
     assert ack["type"] == "ack", ack
     assert set(ack["data"]["positions"]) == set(hello["streams"])
+
+
+# -- the socket command ---------------------------------------------------------------------------------------
+
+
+def test_note_create_over_the_socket_acks_the_note_and_tells_the_holder_and_the_mentioned(client, world, server):
+    conversation_id = world["widget"].conversation_id
+    holder = user_socket(client, server, world["headers"]["agent"])
+    colleague = user_socket(client, server, world["headers"]["colleague"])
+    admin = user_socket(client, server, world["headers"]["admin"])
+    assert "note.create" in admin.frames[0]["commands"]
+    admin.send({"type": "note.create", "conversation_id": conversation_id, "text": "Over the socket",
+                "mentions": _ids(world, "colleague"), "ref": "n1"})
+    ack = admin.recv_until(lambda f: f.get("ref") == "n1")
+    assert ack["type"] == "ack", ack
+    note = ack["data"]["note"]
+    assert (note["text"], note["author_id"], note["mentions"]) == ("Over the socket", world["users"]["admin"].id,
+                                                                   _ids(world, "colleague"))
+    created = holder.recv_until(lambda f: f["type"] == "note.created")
+    assert created["data"]["note"] == note
+    assert colleague.recv_until(lambda f: f["type"] == "note.mentioned")["data"]["note_id"] == note["id"]
+    assert [n["id"] for n in client.get(world["url"], headers=world["headers"]["agent"]).get_json()["items"]] == [
+        note["id"]]
+    for sock in (holder, colleague, admin):
+        sock.close()
+
+
+@pytest.mark.parametrize("frame, status, field", [
+    ({"text": ""}, 422, "text"),
+    ({"text": "x" * 4001}, 422, "text"),
+    ({"text": "x", "mentions": [1, 1]}, 422, "mentions"),
+    ({"text": "x", "mentions": "outsider"}, 422, "mentions"),
+    ({"text": "x", "conversation_id": 2**31}, 422, "conversation_id"),
+    ({"text": "x", "conversation_id": 2**31 - 1}, 404, None),
+])
+def test_note_create_frames_are_checked_like_the_rest_body(world, frame, status, field):
+    if frame.get("mentions") == "outsider":
+        frame = {**frame, "mentions": _ids(world, "outsider")}
+    session = SocketSession(world["users"]["agent"], push=lambda stream, event: None)
+    command = {"type": "note.create", "conversation_id": world["widget"].conversation_id, "ref": "n", **frame}
+    [error] = session.handle_text(json.dumps(command))
+    assert (error["type"], error["status"], error["ref"]) == ("error", status, "n"), error
+    if field:
+        assert field in error["errors"] or field in error["errors"].get("json", {}), error
+    assert replay(f"notes:{world['widget'].conversation_id}", 0) == []
+
+
+def test_a_visitor_socket_may_not_write_a_note(world):
+    conversation_id = world["widget"].conversation_id
+    session = SocketSession(db.session.get(Conversation, conversation_id).visitor, push=lambda stream, frame: None)
+    [hello] = session.hello()
+    assert "note.create" not in hello["commands"]
+    [error] = session.handle_text(json.dumps({"type": "note.create", "conversation_id": conversation_id,
+                                              "text": "from the visitor", "ref": "n"}))
+    assert (error["type"], error["status"]) == ("error", 403)
+    assert replay(f"notes:{conversation_id}", 0) == []
