@@ -48,7 +48,7 @@ def access_stream(principal, stream):
 
 
 def held_streams(user):
-    """The streams of the chats the user holds now (active, theirs), and their notes: their sockets follow them unasked."""
+    """The streams of the chats the user holds now (active, theirs) and of their notes: followed unasked."""
     ids = db.session.scalars(select(Conversation.id).where(
         Conversation.agent_id == user.id, Conversation.status == ConversationStatus.ACTIVE)
         .order_by(Conversation.id)).all()

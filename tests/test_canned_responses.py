@@ -29,7 +29,8 @@ def _shortcuts(client, headers, **query):
 def test_admins_share_responses_and_everyone_keeps_personal_ones(client, world):
     h = world["headers"]
     shared = _create(client, h["admin"], "hello", scope="shared")
-    assert shared.status_code == 201 and shared.get_json()["scope"] == "shared" and shared.get_json()["owner_id"] is None
+    assert shared.status_code == 201, shared.get_json()
+    assert (shared.get_json()["scope"], shared.get_json()["owner_id"]) == ("shared", None)
     mine = _create(client, h["agent"], "bye", "Bye {visitor_name}!")
     assert mine.status_code == 201, mine.get_json()
     assert mine.get_json()["scope"] == "personal" and mine.get_json()["owner_id"] == world["users"]["agent"].id
@@ -87,9 +88,11 @@ def test_admin_changes_to_shared_responses_are_audited_and_personal_ones_are_not
     own = _create(client, h["admin"], "own").get_json()
     client.delete(f"{URL}/{own['id']}", headers=h["admin"])
     entries = client.get("/api/audit", headers=h["admin"]).get_json()["items"]
-    trail = [(e["action"], e["details"]["shortcut"], e["actor_id"]) for e in entries if e["action"].startswith("canned")]
+    trail = [(e["action"], e["details"]["shortcut"], e["actor_id"])
+             for e in entries if e["action"].startswith("canned")]
     admin_id = world["users"]["admin"].id
-    assert trail == [("canned_response_deleted", "greeting", admin_id), ("canned_response_updated", "greeting", admin_id),
+    assert trail == [("canned_response_deleted", "greeting", admin_id),
+                     ("canned_response_updated", "greeting", admin_id),
                      ("canned_response_created", "greet", admin_id)]
     assert all(e["details"]["canned_response_id"] == shared["id"] for e in entries if e["action"].startswith("canned"))
 
