@@ -23,11 +23,11 @@ from schemas.events import (
     CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EventType, ServerFrame, commands_for,
 )
 from schemas.inbound import JSONTooDeep, load_json
-from services import assignments, chat, releases, signalling
+from services import assignments, chat, notes, releases, signalling
 from services.broker import RESYNC
 from services.conversations import dump_conversation
 from services.core import DatabaseFailed, run_command, unit_of_work
-from services.events import broker, conversation_stream, last_pos, replay, user_stream
+from services.events import broker, conversation_stream, last_pos, notes_stream, replay, user_stream
 from services.sockets import keep_present
 from services.streams import access_stream, default_streams, held_streams, load_principal, stream_heads
 
@@ -178,12 +178,19 @@ class SocketSession:
             conversation = frame["data"]["conversation"]
             followed = conversation_stream(conversation["id"])
             holds = conversation["status"] == ConversationStatus.ACTIVE and conversation["agent_id"] == self.principal_id
+            notes = notes_stream(conversation["id"])
             if holds and followed not in self.held:
                 self.held.add(followed)
                 if followed not in self.positions:
                     out.extend(self._subscribe(followed, frame["data"].get("conversation_pos")))
+                # Its private notes too, from the first: the colleagues' notes on a chat handed to you are news.
+                self.held.add(notes)
+                if notes not in self.positions:
+                    out.extend(self._subscribe(notes, 0))
             elif not holds and followed in self.held:
                 self._unsubscribe(followed)
+                if notes in self.held:
+                    self._unsubscribe(notes)
         return out
 
     def unsubscribe_all(self):
@@ -392,6 +399,8 @@ COMMANDS = {
     CommandType.CONVERSATION_END: _agent_command(
         lambda user, c: releases.do_end(user, c["conversation_id"], c.get("reason"))),
     **{command_type: SocketSession.call_command for command_type in CALL_COMMANDS},
+    CommandType.NOTE_CREATE: _answered_by(lambda principal, c: {"note": notes.dump_note(
+        notes.do_create_note(principal, c["conversation_id"], c["text"], c["mentions"]))}),
 }
 if set(COMMANDS) != set(CommandType):  # a new command type needs its line above
     raise RuntimeError(f"socket commands without a handler: {sorted(set(CommandType) - set(COMMANDS))}")

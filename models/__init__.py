@@ -15,3 +15,5 @@ from models.live_request import (  # noqa: F401
 from models.audit import AuditAction, AuditEntry  # noqa: F401
 from models.call import Call, CallEndReason, CallSide, CallStatus  # noqa: F401
 from models.lease import Lease  # noqa: F401
+from models.canned_response import CannedResponse, CannedScope  # noqa: F401
+from models.note import Note  # noqa: F401

@@ -21,6 +21,10 @@ class AuditAction(StrEnum):
     EXPIRED = "expired"
     ABANDONED = "abandoned"
     IDENTITY_SECRET_ROTATED = "identity_secret_rotated"
+    # An admin changed one of the workspace's shared canned responses.
+    CANNED_RESPONSE_CREATED = "canned_response_created"
+    CANNED_RESPONSE_UPDATED = "canned_response_updated"
+    CANNED_RESPONSE_DELETED = "canned_response_deleted"
 
 
 class AuditEntry(db.Model):

@@ -42,6 +42,8 @@ COMMAND_SUMMARIES = {
     CommandType.CALL_ACCEPT_VIDEO: "Visitors: accept the video call the agent offered",
     CommandType.CALL_DECLINE_VIDEO: "Visitors: decline the video call the agent offered",
     CommandType.CALL_FALLBACK_TO_TEXT: "Call participants: leave the video call and go on chatting in text",
+    CommandType.NOTE_CREATE: "Agents and admins: write a private note in a conversation you may see (never "
+                             "shown to its visitor); mentions tell colleagues",
 }
 
 EVENT_SUMMARIES = {
@@ -58,6 +60,9 @@ EVENT_SUMMARIES = {
     EventType.CALL_UPDATED: "A call changed: offered, ringing, active, ended (who, when, how long)",
     EventType.VISITOR_PRESENCE: "The visitor of a chat with an agent left (no socket past the grace period) or "
                                 "came back; on the conversation's stream and its agent's user stream",
+    EventType.NOTE_CREATED: "A private note was written in a conversation (on notes:<conversation id>, which "
+                            "visitors never get; your sockets follow it for the chats you hold)",
+    EventType.NOTE_MENTIONED: "A colleague mentioned you in a private note (on your user stream)",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
     EphemeralType.QUEUE_POSITION: "Your place in the queue changed (not stored; GET .../request reads it again)",
     EphemeralType.CALL_OFFER: "The other participant's SDP offer (on your user or visitor stream only; not replayed)",
@@ -67,7 +72,8 @@ EVENT_SUMMARIES = {
 
 # Server frames only users (agents, admins) get: they travel on user:<id> streams only.
 USER_ONLY_EVENTS = {EventType.NEW_CHAT_INITIATED, EventType.LIVE_CHAT_REQUEST, EventType.VIDEO_CHAT_REQUEST,
-                    EventType.NOTIFICATION_WITHDRAWN, EventType.SESSION_REVOKED}
+                    EventType.NOTIFICATION_WITHDRAWN, EventType.SESSION_REVOKED,
+                    EventType.NOTE_CREATED, EventType.NOTE_MENTIONED}
 
 # What each command's ack carries in `data` (a schema of components/schemas). ping is answered by pong.
 ACK_DATA = {
@@ -90,6 +96,7 @@ ACK_DATA = {
     CommandType.CALL_ACCEPT_VIDEO: "CallAckData",
     CommandType.CALL_DECLINE_VIDEO: "CallAckData",
     CommandType.CALL_FALLBACK_TO_TEXT: "CallAckData",
+    CommandType.NOTE_CREATE: "NoteAckData",
 }
 
 PRINCIPALS = {  # principal -> the kind commands_for() and hello use
@@ -128,6 +135,12 @@ Get a single-use, short-lived ticket over authenticated HTTP (`POST /api/sockets
 Streams are `user:<id>` (a user's notifications, their chats' state, call signalling addressed to them),
 `visitor:<id>` (call signalling addressed to the visitor) and `conversation:<id>` (messages, state, typing,
 reads, queue position, call state of one chat). Keep, per stream, the last `pos` you processed.
+
+Admins and agents also have `notes:<id>`: the private notes of conversation `<id>` (`note.created`), for
+whoever may see the conversation and never for its visitor (a visitor's `subscribe` to it is answered 404).
+The sockets of the agent holding a chat follow its notes stream as they follow its conversation stream
+(in `hello` and `resume`, and from its first note the moment the chat becomes theirs); anyone else
+`subscribe`s to it. A mention in a note comes as `note.mentioned` on the mentioned user's own stream.
 
 After `hello`, send `resume` with those positions (`{"type": "resume", "positions": {"conversation:12": 40}}`;
 `{}` on the very first connection). Your default streams are added to it (a stream you do not name is
@@ -254,6 +267,8 @@ CANDIDATE = {"candidate": "candidate:1 1 udp 2130706431 192.0.2.10 50000 typ hos
              "sdpMLineIndex": 0, "usernameFragment": "abcd"}
 NOTIFICATION = {"notification_id": 31, "notification_type": "live_chat_request", "conversation_id": 12,
                 "interface_id": 3, "request_id": 8, "visitor_name": "Vera", "created_at": AT}
+NOTE = {"id": 7, "conversation_id": 12, "author_id": 2, "author_name": "Ann", "text": "Refund approved, @Bob?",
+        "mentions": [5], "created_at": AT}
 REQUEST = {"request_id": 8, "kind": "text", "status": "pending", "queue_position": 2,
            "deadline_at": "2026-01-05T10:02:00+00:00"}
 
@@ -280,6 +295,9 @@ EVENT_EXAMPLES = {
                              ("ended", "user:2", 21, {"call": ENDED_CALL})],
     EventType.VISITOR_PRESENCE: [("visitor left", "user:2", 22, {"conversation_id": 12, "visitor_id": 40,
                                                                  "online": False, "last_seen_at": AT})],
+    EventType.NOTE_CREATED: [("note with a mention", "notes:12", 3, {"note": NOTE})],
+    EventType.NOTE_MENTIONED: [("mentioned", "user:5", 23, {"conversation_id": 12, "note_id": 7, "author_id": 2,
+                                                            "author_name": "Ann", "excerpt": "Refund approved, @Bob?"})],
     EphemeralType.TYPING: [("agent typing", "conversation:12", None, {"conversation_id": 12, "sender_type": "agent",
                                                                      "sender_name": "Ann", "typing": True})],
     EphemeralType.QUEUE_POSITION: [("second in line", "conversation:12", None, REQUEST)],
@@ -312,6 +330,7 @@ COMMAND_EXAMPLES = {
     CommandType.CALL_ACCEPT_VIDEO: {"call_id": 4},
     CommandType.CALL_DECLINE_VIDEO: {"call_id": 4},
     CommandType.CALL_FALLBACK_TO_TEXT: {"call_id": 4},
+    CommandType.NOTE_CREATE: {"conversation_id": 12, "text": "Refund approved, @Bob?", "mentions": [5]},
 }
 
 ACK_DATA_EXAMPLES = {
@@ -324,6 +343,7 @@ ACK_DATA_EXAMPLES = {
     "ConversationAckData": {"conversation": CONVERSATION},
     "CallSignalAckData": {"call_id": 4, "status": "ringing"},
     "CallAckData": {"call": CALL},
+    "NoteAckData": {"note": NOTE},
 }
 
 CONTROL_EXAMPLES = {
@@ -440,6 +460,7 @@ def _ack_data_schemas():
         "CallSignalAckData": _obj({"call_id": ID, "status": {"type": "string", "enum": CallStatus.values()}},
                                   description="Relayed; the call's status after it (an answer makes it active)"),
         "CallAckData": _obj({"call": _ref("Call")}),
+        "NoteAckData": _obj({"note": _ref("Note")}),
         "FieldErrors": {
             "type": "object", "description": "Messages per field (nested objects for nested fields, "
                                              "list indexes and a location such as json or query)",

@@ -55,7 +55,7 @@ class Style(fields.String):
 class MessageText(fields.String):
     """A text shown to visitors: line breaks allowed, at most MESSAGE_MAX_LEN characters, known placeholders only."""
 
-    def __init__(self, *, placeholders, metadata=None, **kwargs):
+    def __init__(self, *, placeholders, metadata=None, max_length=MESSAGE_MAX_LEN, **kwargs):
         self.placeholders = tuple(placeholders)
         listed = ", ".join("{" + name + "}" for name in self.placeholders)
         metadata = dict(metadata or {})
@@ -63,7 +63,7 @@ class MessageText(fields.String):
         metadata["description"] = f"{metadata['description']}. {tail}" if metadata.get("description") else tail
         metadata.setdefault("minLength", 1)
         metadata.setdefault("pattern", NOT_BLANK_PATTERN)
-        super().__init__(validate=[not_blank, no_nul, validate.Length(max=MESSAGE_MAX_LEN), self._known],
+        super().__init__(validate=[not_blank, no_nul, validate.Length(max=max_length), self._known],
                          metadata=metadata, **kwargs)
 
     def _known(self, value):

@@ -15,9 +15,13 @@ from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import CallSchema, IceCandidateSchema, validate_sdp
 from schemas.common import ObjectId, Position, Schema
 from schemas.conversations import ConversationSchema, MessageSchema
+from schemas.notes import NoteSchema, note_mentions, note_text
 
 STREAM_MAX_LEN = 64
 REF_MAX_LEN = 64
+# A resume names a user's own stream, two per chat they hold (its conversation and its notes) up to
+# MAX_CHATS_MAX chats, and the streams they subscribed to.
+RESUME_STREAMS_MAX = 200
 
 
 class EventType(StrEnum):
@@ -34,6 +38,9 @@ class EventType(StrEnum):
     CONVERSATION_READ = "conversation.read"
     CALL_UPDATED = "call.updated"
     VISITOR_PRESENCE = "visitor.presence"
+    # Staff only: a private note (notes:<conversation id>), and a mention of you in one (user:<id>).
+    NOTE_CREATED = "note.created"
+    NOTE_MENTIONED = "note.mentioned"
 
 
 class EphemeralType(StrEnum):
@@ -76,6 +83,7 @@ class CommandType(StrEnum):
     CALL_ACCEPT_VIDEO = "call.accept_video"
     CALL_DECLINE_VIDEO = "call.decline_video"
     CALL_FALLBACK_TO_TEXT = "call.fallback_to_text"
+    NOTE_CREATE = "note.create"
 
 
 # -- event payloads ---------------------------------------------------------
@@ -137,6 +145,18 @@ class VisitorPresenceSchema(Schema):
     last_seen_at = fields.DateTime(allow_none=True, metadata={"description": "When a socket of theirs was last seen"})
 
 
+class NoteCreatedSchema(Schema):
+    note = fields.Nested(NoteSchema, required=True)
+
+
+class NoteMentionedSchema(Schema):
+    conversation_id = fields.Integer(required=True)
+    note_id = fields.Integer(required=True)
+    author_id = fields.Integer(required=True, allow_none=True)
+    author_name = fields.String(required=True, allow_none=True)
+    excerpt = fields.String(required=True, metadata={"description": "The note's start, at most 140 characters"})
+
+
 class TypingSchema(Schema):
     conversation_id = fields.Integer(required=True)
     sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
@@ -174,6 +194,8 @@ EVENT_SCHEMAS = {
     EventType.CONVERSATION_READ: ConversationReadSchema,
     EventType.CALL_UPDATED: CallUpdatedSchema,
     EventType.VISITOR_PRESENCE: VisitorPresenceSchema,
+    EventType.NOTE_CREATED: NoteCreatedSchema,
+    EventType.NOTE_MENTIONED: NoteMentionedSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,
@@ -194,7 +216,7 @@ class CommandSchema(Schema):
 class ResumeCommandSchema(CommandSchema):
     positions = fields.Dict(keys=fields.String(validate=validate.Length(max=STREAM_MAX_LEN)),
                             values=Position(), required=True,
-                            validate=validate.Length(max=100),
+                            validate=validate.Length(max=RESUME_STREAMS_MAX),
                             metadata={"description": "Last position seen per stream"})
 
 
@@ -290,6 +312,12 @@ class CallOfferVideoCommandSchema(CommandSchema):
     conversation_id = ObjectId(required=True)
 
 
+class NoteCreateCommandSchema(CommandSchema):
+    conversation_id = ObjectId(required=True)
+    text = note_text()
+    mentions = note_mentions()
+
+
 COMMAND_SCHEMAS = {
     CommandType.RESUME: ResumeCommandSchema,
     CommandType.SUBSCRIBE: SubscribeCommandSchema,
@@ -311,6 +339,7 @@ COMMAND_SCHEMAS = {
     CommandType.CALL_ACCEPT_VIDEO: CallAcceptVideoCommandSchema,
     CommandType.CALL_DECLINE_VIDEO: CallDeclineVideoCommandSchema,
     CommandType.CALL_FALLBACK_TO_TEXT: CallFallbackToTextCommandSchema,
+    CommandType.NOTE_CREATE: NoteCreateCommandSchema,
 }
 
 # Commands only users (agents and admins) may send.
@@ -318,7 +347,7 @@ AGENT_COMMANDS = {CommandType.REQUEST_ACCEPT, CommandType.CONVERSATION_TAKEOVER,
                   CommandType.CONVERSATION_HAND_BACK, CommandType.CONVERSATION_END}
 
 # Who may send what: hello lists a principal's commands, and the socket refuses the others with 403.
-USER_ONLY_COMMANDS = AGENT_COMMANDS | {CommandType.CALL_OFFER_VIDEO}
+USER_ONLY_COMMANDS = AGENT_COMMANDS | {CommandType.CALL_OFFER_VIDEO, CommandType.NOTE_CREATE}
 VISITOR_ONLY_COMMANDS = {CommandType.CALL_ACCEPT_VIDEO, CommandType.CALL_DECLINE_VIDEO}
 
 

@@ -43,6 +43,11 @@ def visitor_stream(visitor_id):
     return f"visitor:{visitor_id}"
 
 
+def notes_stream(conversation_id):
+    """A conversation's private notes: for the users who may see it, never for its visitor."""
+    return f"notes:{conversation_id}"
+
+
 @functools.lru_cache(maxsize=64)
 def _upsert_positions_sql(rows):
     """The upsert of `rows` streams' positions, written out once per row count.

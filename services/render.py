@@ -21,18 +21,22 @@ STAGES = {
 }
 
 
-def fill(template, values):
-    """Substitute the placeholders of template with plain-text values (fallbacks when unknown)."""
+def fill(template, values, fallbacks=None):
+    """Substitute the placeholders of template with plain-text values (fallbacks when unknown).
+
+    fallbacks: what an unknown value shows instead of FALLBACKS', placeholder by placeholder.
+    """
+    fallbacks = {**FALLBACKS, **fallbacks} if fallbacks else FALLBACKS
 
     def replace(match):
         token = match.group(0)
         if token in ("{{", "}}"):
             return token[0]
         name = match.group(1)
-        if name not in FALLBACKS:
+        if name not in fallbacks:
             return token
         value = values.get(name)
-        return FALLBACKS[name] if value is None or value == "" else str(value)
+        return fallbacks[name] if value is None or value == "" else str(value)
 
     return PLACEHOLDER_TOKEN.sub(replace, template)
 

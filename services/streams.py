@@ -1,7 +1,7 @@
 """What a socket may follow: stream access, the streams a principal follows unasked, the principal itself.
 
 Streams are named by services/events.py (conversation:<id>, user:<id>,
-visitor:<id>); this module decides who may hear which.
+visitor:<id>, notes:<id>); this module decides who may hear which.
 """
 from sqlalchemy import select
 
@@ -10,7 +10,7 @@ from extensions import db
 from models import User
 from models.base import ID_MAX
 from models.conversation import Conversation, ConversationStatus, Visitor
-from services.events import conversation_stream, last_pos, user_stream, visitor_stream
+from services.events import conversation_stream, last_pos, notes_stream, user_stream, visitor_stream
 from services.core import may_see
 
 
@@ -40,15 +40,20 @@ def access_stream(principal, stream):
         conversation = db.session.get(Conversation, object_id)
         if conversation is not None and may_see(principal, conversation):
             return stream
+    if kind == "notes" and isinstance(principal, User):  # private notes: never a visitor's, their own chat's neither
+        conversation = db.session.get(Conversation, object_id)
+        if conversation is not None and may_see(principal, conversation):
+            return stream
     raise NotFound("Unknown stream")
 
 
 def held_streams(user):
-    """The streams of the chats the user holds now (active, theirs): their sockets follow them unasked."""
+    """The streams of the chats the user holds now (active, theirs) and of their notes: followed unasked."""
     ids = db.session.scalars(select(Conversation.id).where(
         Conversation.agent_id == user.id, Conversation.status == ConversationStatus.ACTIVE)
         .order_by(Conversation.id)).all()
-    return [conversation_stream(conversation_id) for conversation_id in ids]
+    return [stream for conversation_id in ids
+            for stream in (conversation_stream(conversation_id), notes_stream(conversation_id))]
 
 
 def default_streams(principal):

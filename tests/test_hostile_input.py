@@ -22,7 +22,8 @@ HUGE = 2**70
 DEEP = "[" * 10_000 + "]" * 10_000
 DEEP_OBJECT = '{"a":' * 10_000 + "1" + "}" * 10_000
 LIST_PATHS = ["/api/agents", "/api/audit", "/api/conversations", "/api/interfaces", "/api/notifications",
-              "/api/requests", "/api/interfaces/{interface}/offline-submissions"]
+              "/api/requests", "/api/interfaces/{interface}/offline-submissions", "/api/canned-responses",
+              "/api/conversations/{conversation}/notes"]
 
 
 @pytest.fixture
@@ -48,14 +49,15 @@ def _post_raw(client, path, raw, headers=None):
 @pytest.mark.parametrize("path", LIST_PATHS)
 @pytest.mark.parametrize("page", [HUGE, 2**63, 100_001, 0])
 def test_page_beyond_its_range_is_422_on_every_list(client, world, path, page):
-    url = path.format(interface=world["interface"].id)
+    url = path.format(interface=world["interface"].id, conversation=world["widget"].conversation_id)
     response = client.get(url, query_string={"page": page}, headers=world["headers"])
     assert_error(response, 422, "validation_error", field="page", location="query")
 
 
 @pytest.mark.parametrize("path", LIST_PATHS)
 def test_the_last_page_allowed_is_an_empty_page(client, world, path):
-    response = client.get(path.format(interface=world["interface"].id), query_string={"page": 100_000},
+    url = path.format(interface=world["interface"].id, conversation=world["widget"].conversation_id)
+    response = client.get(url, query_string={"page": 100_000},
                           headers=world["headers"])
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["items"] == []
@@ -219,6 +221,7 @@ def test_deep_json_is_400_on_every_json_route(app, client, world):
             url = url.replace("{interface_id}", str(world["interface"].id)).replace("{component_id}",
                                                                                    str(world["live"].id))
             url = url.replace("{agent_id}", str(world["agent"].id)).replace("{request_id}", "1")
+            url = url.replace("{canned_response_id}", "1")
             who = widget.headers() if path.startswith("/api/widget") else headers
             response = client.open(url, method=method.upper(), data=DEEP_OBJECT, content_type="application/json",
                                    headers=who)

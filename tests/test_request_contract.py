@@ -187,8 +187,9 @@ def _send(client, world, method, path):
         url = f"/api/conversations/{conversation['id']}" + path.rsplit("}", 1)[1]
         body = {"/messages": {"client_id": "a1", "text": "Hi"}, "/read": {"seq": 1},
                 "/transfer": {"agent_id": world["other"].id, "note": "over to you"},
-                "/hand-back": {"component_id": None}, "/end": {"reason": "done"}}[path.rsplit("}", 1)[1]]
-        return url, agent, body, 201 if path.endswith("/messages") else 200
+                "/hand-back": {"component_id": None}, "/end": {"reason": "done"},
+                "/notes": {"text": "Refund approved", "mentions": [world["other"].id]}}[path.rsplit("}", 1)[1]]
+        return url, agent, body, 201 if path.endswith(("/messages", "/notes")) else 200
     table = {
         ("post", "/api/agents"): ("/api/agents", admin, {"name": "New", "email": "new@example.com"}, 201),
         ("patch", "/api/agents/{agent_id}"): (f"/api/agents/{world['agent_id']}", admin, {"max_chats": 2}, 200),
@@ -205,7 +206,12 @@ def _send(client, world, method, path):
         ("post", "/api/interfaces/{interface_id}/components/{component_id}/move"): (
             component + "/move", admin, {"position": 0}, 200),
         ("put", "/api/availability"): ("/api/availability", agent, {"availability": "online"}, 200),
+        ("post", "/api/canned-responses"): ("/api/canned-responses", admin,
+                                            {"shortcut": "hello", "text": "Hi {visitor_name}", "scope": "shared"}, 201),
     }
+    if (method, path) == ("patch", "/api/canned-responses/{canned_response_id}"):
+        canned = client.post("/api/canned-responses", json={"shortcut": "mine", "text": "Hi"}, headers=agent)
+        return f"/api/canned-responses/{canned.get_json()['id']}", agent, {"text": "Hi {agent_name}"}, 200
     if (method, path) in table:
         return table[(method, path)]
     section = path.rsplit("/", 1)[1]
@@ -230,6 +236,8 @@ CASES = [
     ("post", "/api/conversations/{conversation_id}/transfer"),
     ("post", "/api/conversations/{conversation_id}/hand-back"),
     ("post", "/api/conversations/{conversation_id}/end"),
+    ("post", "/api/conversations/{conversation_id}/notes"),
+    ("post", "/api/canned-responses"), ("patch", "/api/canned-responses/{canned_response_id}"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/messages"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),

@@ -226,6 +226,13 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.post(url + "/call/hangup", headers=headers))
     ok(client.post(url + "/messages", json={"client_id": "a1", "text": "Hi"}, headers=headers), 201)
     ok(widget.send("Hello", "v1"), 201)
+    canned = ok(client.post("/api/canned-responses", json={"shortcut": "hi", "text": "Hi {visitor_name}"},
+                            headers=headers), 201)
+    ok(client.patch(f"/api/canned-responses/{canned['id']}", json={"text": "Hello {visitor_name}"}, headers=headers))
+    ok(client.get("/api/canned-responses", headers=headers))
+    ok(client.post(f"{url}/canned-responses/{canned['id']}/render", headers=headers))
+    ok(client.post(url + "/notes", json={"text": "Wants a refund", "mentions": [other.id]}, headers=headers), 201)
+    ok(client.get(url + "/notes", headers=headers))
     ok(widget.messages())
     ok(client.get(url + "/messages", headers=headers))
     ok(client.post(url + "/read", json={"seq": 1}, headers=headers))

@@ -43,6 +43,9 @@ OWN_TENANCY_TESTS = {
     "conversations": "tests/test_dashboard.py::test_admin_of_another_workspace_gets_404_on_every_conversation_route",
     "dashboard": "tests/test_dashboard.py::test_admin_of_another_workspace_gets_404_on_every_conversation_route",
     "calls": "tests/test_calls.py::test_admin_of_another_workspace_gets_404_on_every_call_route",
+    "canned_responses":
+        "tests/test_canned_responses.py::test_another_workspace_gets_404_on_every_canned_response_route",
+    "notes": "tests/test_notes.py::test_users_who_cannot_see_the_conversation_get_404",
 }
 
 # The routes of agents and interfaces are checked here, never allow-listed.

@@ -48,7 +48,7 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   no_pending_request: true, not_assigned: true, not_found: true, not_in_bot_phase: true, not_in_call: true,
   not_live_chat: true, not_offered: true, origin_not_allowed: true, precondition_failed: true,
   precondition_required: true, prechat_required: true, rate_limited: true, request_abandoned: true, request_cancelled: true,
-  request_expired: true, request_pending: true, request_taken: true, target_full: true,
+  request_expired: true, request_pending: true, request_taken: true, shortcut_taken: true, target_full: true,
   target_offline: true, token_expired: true, token_revoked: true, unauthorized: true, unavailable: true,
   user_inactive: true, validation_error: true,
 };
@@ -81,6 +81,8 @@ export function describeCode(error: ApiError): string {
       return "gone";
     case "email_taken":
       return "pick another e-mail";
+    case "shortcut_taken":
+      return "pick another shortcut";
     case "cannot_delete_self":
     case "last_admin":
     case "invitation_accepted":
