@@ -10,6 +10,8 @@ from sqlalchemy import create_engine, text
 from app import create_app
 from config import TestConfig
 from extensions import db
+from models import search
+from models.search import include_object
 from tests.conftest import database_url, is_postgres
 
 
@@ -36,8 +38,16 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(scratch_url):
     with app.app_context():
         upgrade()
         with db.engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), db.metadata)
+            diff = compare_metadata(MigrationContext.configure(
+                conn, opts={"compare_type": True, "include_object": include_object}), db.metadata)
         assert diff == [], f"models and migrations differ: {diff}"
+        with db.engine.connect() as conn:  # the search structures, which the comparison leaves out
+            inspector = db.inspect(conn)
+            if is_postgres():
+                assert search.PG_INDEX in {index["name"] for index in inspector.get_indexes("messages")}
+            else:
+                assert {search.FTS_TABLE, *search.FTS_SHADOWS} - {"messages_fts_content"} <= \
+                    set(inspector.get_table_names())
         downgrade(revision="base")
         with db.engine.connect() as conn:
             tables = set(db.inspect(conn).get_table_names()) - {"alembic_version"}
