@@ -208,6 +208,9 @@ class Config:
     # their agent is told. A chat with an agent closes once the visitor has been gone VISITOR_IDLE_TIMEOUT_S.
     VISITOR_PRESENCE_GRACE_S = _env_int("VISITOR_PRESENCE_GRACE_S", 60)
     VISITOR_IDLE_TIMEOUT_S = _env_int("VISITOR_IDLE_TIMEOUT_S", 600)
+    # A principal's `typing: true` in one conversation is passed on at most once per this many seconds (per
+    # server process); `typing: false` always is.
+    TYPING_THROTTLE_S = _env_float("TYPING_THROTTLE_S", 2.0)
 
     # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
     # TURN is offered only with a shared secret (coturn's static-auth-secret): each

@@ -17,6 +17,7 @@ from services.events import conversation_stream, emit, publish_ephemeral
 from services.flow_engine import InvalidInput, advance
 from services.flow_runtime import apply, load_flow, lock_bot_phase, mark_initiated, on_visitor_text, renderer
 from services.live_requests import request_live
+from services.typing_throttle import typing_throttle
 
 
 class InputNotExpected(Conflict):
@@ -97,9 +98,13 @@ def do_typing(principal, conversation_id, typing):
     """Tell the conversation's live sockets that the principal started or stopped typing.
 
     An ephemeral frame, published at once: never stored, never replayed; a lost
-    one is corrected by the next, or by the message that follows.
+    one is corrected by the next, or by the message that follows. A repeated
+    `typing: true` within TYPING_THROTTLE_S is acknowledged and dropped.
     """
     conversation = access_conversation(principal, conversation_id)
+    kind = "user" if isinstance(principal, User) else "visitor"
+    if not typing_throttle().allow((kind, principal.id, conversation.id), typing):
+        return {}
     stream = conversation_stream(conversation.id)
     publish_ephemeral(stream, {
         "type": EphemeralType.TYPING.value, "stream": stream,
