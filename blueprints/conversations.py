@@ -8,7 +8,8 @@ from schemas.conversations import (
     ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
 )
 from schemas.dashboard import (
-    AuditEntrySchema, AuditQueryArgsSchema, ConversationQueryArgsSchema, EndSchema, HandBackSchema,
+    AuditEntrySchema, AuditQueryArgsSchema, ConversationPageSchema, ConversationQueryArgsSchema, EndSchema,
+    HandBackSchema,
     PendingRequestSchema, ReadSchema, TransferSchema,
 )
 from services.assignments import (
@@ -31,14 +32,15 @@ class Conversations(MethodView):
     @blp.doc(operationId="listConversations")
     @login_required(blp)
     @blp.arguments(ConversationQueryArgsSchema, location="query")
-    @blp.response(200, page_of(ConversationSchema))
+    @blp.response(200, ConversationPageSchema)
     @errors(blp, 422)
     def get(self, args):
         """List conversations of your interfaces: yours, waiting, with the bot, all; search them
 
         Scope mine (default), waiting, bot, active, closed or all; filters by status, agent, interface, creation
         time, the visitor's e-mail or name, and words of the messages (q); each with its unread_count.
-        Page-numbered.
+        Page-numbered; a search for words found in most conversations stops counting at 100 (total_exact
+        false).
         """
         return list_conversations(current_user, **args)
 

@@ -59,6 +59,8 @@ class Conversation(db.Model):
         Index("uq_conversations_open_visitor", "visitor_id", unique=True,
               postgresql_where=text("status <> 'closed'"), sqlite_where=text("status <> 'closed'")),
         Index("ix_conversations_interface_status", "interface_id", "status"),
+        # The dashboard's order (newest first) within a workspace: a page is read off it without a sort.
+        Index("ix_conversations_workspace_updated", "workspace_id", "updated_at", "id"),
         NO_ID_REUSE,
     )
 

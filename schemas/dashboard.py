@@ -7,6 +7,7 @@ from marshmallow import fields, validate
 from models import AuditAction
 from models.conversation import DASHBOARD_SCOPES, ConversationStatus
 from schemas.common import ObjectId, PageArgsSchema, Position, SafeStr, Schema
+from schemas.conversations import ConversationSchema
 from schemas.requests import RequestViewSchema
 
 
@@ -54,6 +55,18 @@ class ConversationQueryArgsSchema(PageArgsSchema):
     def _range_in_order(self, data, **kwargs):
         if "created_from" in data and "created_to" in data and data["created_from"] > data["created_to"]:
             raise ma.ValidationError("Must not be before created_from.", "created_to")
+
+
+class ConversationPageSchema(Schema):
+    """One page of Conversation items."""
+
+    items = fields.List(fields.Nested(ConversationSchema), required=True)
+    page = fields.Integer(required=True)
+    page_size = fields.Integer(required=True)
+    total = fields.Integer(required=True)
+    total_exact = fields.Boolean(required=True, metadata={"description": (
+        "false when a search for words found in most conversations stopped counting: total is then a lower "
+        "bound (the count's cap), and more pages may follow")})
 
 
 class PendingRequestSchema(RequestViewSchema):

@@ -7,6 +7,7 @@ from sqlalchemy import select, text, update
 from extensions import db
 from models import Conversation, Message, Visitor
 from models.base import utcnow
+from services import dashboard
 from tests.conftest import is_postgres
 from tests.factories import go_online, make_component, make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
@@ -86,6 +87,29 @@ def test_q_combines_with_scope_filters_and_pages(client, world):
     assert search(client, world["headers"]["agent"], q="parcel", scope="mine")["total"] == 0
     assert search(client, world["headers"]["agent"], q="parcel", status="closed")["total"] == 0
     assert search(client, world["headers"]["agent"], q="parcel", status="bot")["total"] == 3
+
+
+@pytest.mark.parametrize("common", [False, True], ids=["postings first", "conversations walked"])
+def test_both_ways_of_searching_find_the_same_and_a_walk_counts_up_to_its_cap(client, world, monkeypatch, common):
+    """A word PostgreSQL's statistics call very common is searched by walking the conversations; the same
+    conversations come back, filtered and ordered alike, and the count stops at SEARCH_TOTAL_MAX."""
+    real = dashboard._text_match
+    monkeypatch.setattr(dashboard, "_text_match", lambda q: (real(q)[0], common))
+    monkeypatch.setattr(dashboard, "SEARCH_TOTAL_MAX", 2)
+    first = chat(client, world["shop"], "lunch order", name="Ann")
+    second = chat(client, world["shop"], "order status")
+    third = chat(client, world["support"], "an order", name="Ann")
+    chat(client, world["shop"], "nothing here")
+    headers = world["headers"]["other"]
+    page = search(client, headers, q="order")
+    assert [item["id"] for item in page["items"]] == [third, second, first]  # newest first
+    assert (page["total"], page["total_exact"]) == ((2, False) if common else (3, True))
+    assert "unread_count" in page["items"][0]
+    narrowed = search(client, headers, q="order", visitor="ann", interface_id=world["shop"].id)
+    assert ids(narrowed) == {first} and (narrowed["total"], narrowed["total_exact"]) == (1, True)
+    assert ids(search(client, headers, q="order", page_size=1, page=3)) == {first}
+    assert search(client, headers, q="order", page=9)["items"] == []
+    assert ids(search(client, world["headers"]["agent"], q="order")) == {first, second}
 
 
 def test_status_agent_interface_and_dates_filter(client, world):

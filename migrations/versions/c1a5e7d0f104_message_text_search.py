@@ -1,4 +1,6 @@
-"""full-text search over message text: a GIN index on PostgreSQL, an FTS5 table on SQLite
+"""full-text search over message text: a GIN index on PostgreSQL, an FTS5 table on SQLite; the dashboard's order
+
+conversations (workspace_id, updated_at, id): the dashboard's newest-first pages read off an index.
 
 On PostgreSQL the index is built in this migration's transaction, which holds writes to messages while it
 builds; on a large table build it first by hand with CREATE INDEX CONCURRENTLY (the same statement), and
@@ -49,8 +51,11 @@ def _run(postgresql, sqlite):
 
 
 def upgrade():
+    op.create_index('ix_conversations_workspace_updated', 'conversations', ['workspace_id', 'updated_at', 'id'],
+                    unique=False)
     _run(PG_CREATE, SQLITE_CREATE)
 
 
 def downgrade():
     _run(PG_DROP, SQLITE_DROP)
+    op.drop_index('ix_conversations_workspace_updated', table_name='conversations')
