@@ -1,5 +1,9 @@
 """The dashboard's search: filters, full text of the messages, who sees what, hostile terms."""
+import os
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, text, update
@@ -209,3 +213,21 @@ def test_the_index_follows_edits_and_deletions(client, world, auth):
         db.session.execute(text("INSERT INTO messages_fts(messages_fts) VALUES ('integrity-check')"))
         indexed = db.session.scalar(text("SELECT count(*) FROM messages_fts_docsize"))
         assert indexed == db.session.scalar(select(db.func.count()).select_from(Message))
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the search benchmark measures PostgreSQL's plans")
+def test_the_search_benchmark_runs_on_a_few_thousand_messages(app):
+    """bench/search.py on a small seed: it seeds, searches every kind of word and prints its figures (no
+    timing asserted), in a schema of its own that it drops."""
+    root = Path(__file__).resolve().parent.parent
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEST_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.search", "--database-url", os.environ["TEST_DATABASE_URL"],
+         "--conversations", "200", "--messages", "4000", "--searches", "40"],
+        cwd=root, env={**env, "PYTHONPATH": str(root)}, capture_output=True, text=True, timeout=300)
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1: the p99 target missed, which is not checked here
+    for kind in ("commonest", "common", "rare", "two words", "absent", "agent", "admin"):
+        assert f"\n{kind} " in proc.stdout, proc.stdout
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM information_schema.schemata "
+                                 "WHERE schema_name = 'bench_search'")).scalar() == 0
