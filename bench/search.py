@@ -91,17 +91,18 @@ def seed(conversations, messages, vocabulary):
     with step(f"visitors and conversations ({conversations:,})"):
         db.session.execute(text("""
             INSERT INTO visitors (id, workspace_id, interface_id, name, email, created_at, last_seen_at, token_key)
-            SELECT n, :ws, (CAST(:interfaces AS int[]))[1 + n % cardinality(CAST(:interfaces AS int[]))], 'Visitor ' || n,
-                   'visitor' || n || '@mail' || (n % 97) || '.example', now() - (n % 365) * interval '1 day',
-                   now(), md5(n::text)
+            SELECT n, :ws, (CAST(:interfaces AS int[]))[1 + n % cardinality(CAST(:interfaces AS int[]))],
+                   'Visitor ' || n, 'visitor' || n || '@mail' || (n % 97) || '.example',
+                   now() - (n % 365) * interval '1 day', now(), md5(n::text)
             FROM generate_series(1, :conversations) AS n"""), params)
-        # A third closed long ago, the rest spread over the statuses; agents on those an agent has had.
+        # Half closed, the rest active, with the bot or waiting; an agent on the closed and active ones.
         db.session.execute(text("""
             INSERT INTO conversations (id, workspace_id, interface_id, visitor_id, status, agent_id, channel, weight,
                                        last_seq, visitor_read_seq, agent_read_seq, created_at, updated_at)
             SELECT n, :ws, (CAST(:interfaces AS int[]))[1 + n % cardinality(CAST(:interfaces AS int[]))], n,
                    (ARRAY['closed', 'closed', 'closed', 'active', 'bot', 'waiting'])[1 + n % 6],
-                   CASE WHEN n % 6 < 4 THEN (CAST(:agents AS int[]))[1 + n % cardinality(CAST(:agents AS int[]))] END, 'text', 1,
+                   CASE WHEN n % 6 < 4 THEN (CAST(:agents AS int[]))[1 + n % cardinality(CAST(:agents AS int[]))] END,
+                   'text', 1,
                    :per, :per, :per - n % 4, now() - (n % 365) * interval '1 day',
                    now() - (n % 365) * interval '1 day' + (n % 1000) * interval '1 second'
             FROM generate_series(1, :conversations) AS n"""), params)

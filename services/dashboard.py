@@ -17,7 +17,6 @@ UNREAD_COUNT = (
                                Message.sender_type == SenderType.VISITOR)
     .correlate(Conversation).scalar_subquery()
 )
-# The FTS5 table: its rowid is the message id; a MATCH on the column named after it searches every column.
 # A search for a word in at least this share of the messages (PostgreSQL's statistics) walks the newest
 # conversations instead of the word's postings, and counts its matches up to SEARCH_TOTAL_MAX.
 COMMON_WORD_FREQUENCY = 0.01
@@ -25,6 +24,7 @@ SEARCH_TOTAL_MAX = 100
 # How list_conversations counts: a count query of its own; a window count in the page's query; a count
 # query that stops past SEARCH_TOTAL_MAX.
 COUNT_APART, COUNT_WITH_PAGE, COUNT_CAPPED = "apart", "with_page", "capped"
+# The FTS5 table: its rowid is the message id; a MATCH on the column named after it searches every column.
 _FTS = table(FTS_TABLE, column("rowid"), column(FTS_TABLE))
 
 
@@ -35,16 +35,16 @@ def _interfaces_of(user):
     return stmt
 
 
-def _like_pattern(text):
-    """A LIKE pattern matching text anywhere, its own % and _ (and the escape) taken literally."""
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+def _like_pattern(value):
+    """A LIKE pattern matching value anywhere, its own % and _ (and the escape) taken literally."""
+    return "%" + value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def fts5_query(text):
-    """An FTS5 query that finds every word of text, whatever characters it holds: each whitespace-separated
+def fts5_query(value):
+    """An FTS5 query that finds every word of value, whatever characters it holds: each whitespace-separated
     token becomes an FTS5 string (its double quotes doubled), so no token is ever read as query syntax
     (NEAR, AND, OR, NOT, -, *, ^, column filters, parentheses)."""
-    return " ".join('"' + token.replace('"', '""') + '"' for token in text.split())
+    return " ".join('"' + token.replace('"', '""') + '"' for token in value.split())
 
 
 def _word_frequency(q):
@@ -78,15 +78,15 @@ def _with_text(stmt, q):
 
     Usually the index gives the matching messages first (a materialised CTE on PostgreSQL, so the planner
     cannot turn it into a probe of every conversation), and the page counts them as it reads them (a
-    window count: the matches are read once, not once for the page and again for the total). A word in COMMON_WORD_FREQUENCY of the messages or
-    more would have it read a good part of the table: then the conversations passing the other filters
-    are walked newest first (OFFSET 0 fences them, so every other filter runs before the probe) and each
-    is probed through its messages, which finds such a word within a few; the count stops at
-    SEARCH_TOTAL_MAX."""
+    window count: the matches are read once, not once for the page and again for the total). A word in
+    COMMON_WORD_FREQUENCY of the messages or more would have it read a good part of the table: then the
+    conversations passing the other filters are walked newest first (OFFSET 0 fences them, so every other
+    filter runs before the probe) and each is probed through its messages, which finds such a word within
+    a few; the count stops at SEARCH_TOTAL_MAX."""
     match, common = _text_match(q)
     if not common:
-        matching = select(Message.conversation_id).where(match(Message.id, Message.text)).cte("matching").prefix_with(
-            "MATERIALIZED", dialect="postgresql")
+        matching = (select(Message.conversation_id).where(match(Message.id, Message.text))
+                    .cte("matching").prefix_with("MATERIALIZED", dialect="postgresql"))
         return stmt.where(Conversation.id.in_(select(matching.c.conversation_id))), COUNT_WITH_PAGE
     candidates = stmt.with_only_columns(Conversation.id, Conversation.updated_at).offset(0).subquery("candidates")
     # The conversation's messages first, fenced (OFFSET 0), then the match on them: the planner may not use
@@ -162,7 +162,8 @@ def list_conversations(user, scope, page, page_size, **filters):
 def get_conversation(user, conversation_id):
     """A conversation the user may reach, with its unread count."""
     conversation = access_conversation(user, conversation_id)
-    return db.session.scalars(_with_unread_count(select(Conversation).where(Conversation.id == conversation.id))).one()
+    stmt = select(Conversation).where(Conversation.id == conversation.id)
+    return db.session.scalars(_with_unread_count(stmt)).one()
 
 
 def _with_unread_count(stmt):
