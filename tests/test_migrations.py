@@ -48,6 +48,11 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(scratch_url):
             else:
                 assert {search.FTS_TABLE, *search.FTS_SHADOWS} - {"messages_fts_content"} <= \
                     set(inspector.get_table_names())
+                # A later batch migration of messages rebuilds the table, and its triggers go with it: such a
+                # migration must create them again (models/search.py), or the index stops following.
+                triggers = set(conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger' "
+                                                 "AND tbl_name = 'messages'")).scalars())
+                assert triggers == {f"{search.FTS_TABLE}_{what}" for what in ("insert", "delete", "update")}
         downgrade(revision="base")
         with db.engine.connect() as conn:
             tables = set(db.inspect(conn).get_table_names()) - {"alembic_version"}
