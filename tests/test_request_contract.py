@@ -163,9 +163,11 @@ def _send(client, world, method, path):
                                                           "message": "Call me"}}
         elif suffix == "/actions":
             body = {"type": "button", "button_id": "button_0"}
+        elif suffix == "/read":
+            body = {"seq": 1}
         else:
             body = {"client_id": "c1", "text": "Hello"}
-        return widget.url(suffix), widget.headers(), body, 201 if suffix != "/actions" else 200
+        return widget.url(suffix), widget.headers(), body, 201 if suffix not in ("/actions", "/read") else 200
     if path.startswith("/api/conversations/"):
         widget = Widget(client, interface, origin=ORIGIN)
         widget.open()
@@ -222,6 +224,7 @@ CASES = [
     ("post", "/api/conversations/{conversation_id}/hand-back"),
     ("post", "/api/conversations/{conversation_id}/end"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/messages"),
+    ("post", "/api/widget/{public_key}/conversations/{conversation_id}/read"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
 ]

@@ -138,15 +138,23 @@ def test_each_side_sees_the_others_read_position(client, server, world):
         assert heard["data"] == {"conversation_id": cid, "reader": "agent", "seq": sent["seq"]}
         assert client.get(widget.url(), headers=widget.headers()).get_json()["agent_read_seq"] == sent["seq"]
 
-        answer = client.post(f"/api/conversations/{cid}/messages", json={"text": "Hello", "client_id": "a1"},
-                             headers=world["headers"]).get_json()
-        visitor_sock.send({"type": "read", "conversation_id": cid, "seq": answer["seq"], "ref": "r1"})
+        answers = [client.post(f"/api/conversations/{cid}/messages", json={"text": text, "client_id": text},
+                               headers=world["headers"]).get_json() for text in ("Hello", "How can I help?")]
+        visitor_sock.send({"type": "read", "conversation_id": cid, "seq": answers[0]["seq"], "ref": "r1"})
         visitor_sock.recv_until(lambda f: f.get("ref") == "r1")
         heard = agent_sock.recv_until(lambda f: f["type"] == "conversation.read"
                                       and f["data"]["reader"] == "visitor")
-        assert heard["data"] == {"conversation_id": cid, "reader": "visitor", "seq": answer["seq"]}
+        assert heard["data"] == {"conversation_id": cid, "reader": "visitor", "seq": answers[0]["seq"]}
+        # and over REST, for a widget without a socket
+        read = client.post(widget.url("/read"), json={"seq": answers[1]["seq"]}, headers=widget.headers())
+        assert read.status_code == 200 and read.get_json()["seq"] == answers[1]["seq"]
+        heard = agent_sock.recv_until(lambda f: f["type"] == "conversation.read"
+                                      and f["data"]["reader"] == "visitor")
+        assert heard["data"]["seq"] == answers[1]["seq"]
         assert client.get(f"/api/conversations/{cid}", headers=world["headers"]).get_json()["visitor_read_seq"] \
-            == answer["seq"]
+            == answers[1]["seq"]
+        back = client.post(widget.url("/read"), json={"seq": 1}, headers=widget.headers())  # never moves back
+        assert back.status_code == 200 and back.get_json()["seq"] == answers[1]["seq"]
     finally:
         agent_sock.close()
         visitor_sock.close()
