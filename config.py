@@ -208,6 +208,9 @@ class Config:
     # their agent is told. A chat with an agent closes once the visitor has been gone VISITOR_IDLE_TIMEOUT_S.
     VISITOR_PRESENCE_GRACE_S = _env_int("VISITOR_PRESENCE_GRACE_S", 60)
     VISITOR_IDLE_TIMEOUT_S = _env_int("VISITOR_IDLE_TIMEOUT_S", 600)
+    # A principal's `typing: true` in one conversation is passed on at most once per this many seconds (per
+    # server process); `typing: false` always is.
+    TYPING_THROTTLE_S = _env_float("TYPING_THROTTLE_S", 2.0)
 
     # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
     # TURN is offered only with a shared secret (coturn's static-auth-secret): each
@@ -256,7 +259,7 @@ class Config:
     LOG_FORMAT = _env_choice("LOG_FORMAT", "json", {"json", "text"})
 
     API_TITLE = "Live chat API"
-    API_VERSION = "1.1.0"
+    API_VERSION = "1.2.0"
     OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"

@@ -8,7 +8,8 @@ from schemas.conversations import (
     ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
 )
 from schemas.dashboard import (
-    AuditEntrySchema, AuditQueryArgsSchema, ConversationQueryArgsSchema, EndSchema, HandBackSchema,
+    AuditEntrySchema, AuditQueryArgsSchema, ConversationPageSchema, ConversationQueryArgsSchema, EndSchema,
+    HandBackSchema,
     PendingRequestSchema, ReadSchema, TransferSchema,
 )
 from services.assignments import (
@@ -19,7 +20,7 @@ from services.releases import TargetFull, TargetOffline, do_end, do_hand_back, d
 from services.audit import list_audit
 from services.chat import do_mark_read, send_message_as
 from services.conversations import ConversationClosed, list_messages
-from services.dashboard import list_conversations, list_pending_requests
+from services.dashboard import get_conversation, list_conversations, list_pending_requests
 
 blp = Blueprint("conversations", __name__, url_prefix="/api", description="Conversations, for agents and admins")
 
@@ -31,12 +32,15 @@ class Conversations(MethodView):
     @blp.doc(operationId="listConversations")
     @login_required(blp)
     @blp.arguments(ConversationQueryArgsSchema, location="query")
-    @blp.response(200, page_of(ConversationSchema))
+    @blp.response(200, ConversationPageSchema)
     @errors(blp, 422)
     def get(self, args):
-        """List conversations of your interfaces: yours, waiting, with the bot, all
+        """List conversations of your interfaces: yours, waiting, with the bot, all; search them
 
-        Scope mine (default), waiting, bot, active, closed or all, optionally one interface; page-numbered.
+        Scope mine (default), waiting, bot, active, closed or all; filters by status, agent, interface, creation
+        time, the visitor's e-mail or name, and words of the messages (q); each with its unread_count.
+        Page-numbered; a search for words found in most conversations stops counting at 100 (total_exact
+        false).
         """
         return list_conversations(current_user, **args)
 
@@ -50,9 +54,9 @@ class ConversationById(MethodView):
     def get(self, conversation_id):
         """Show a conversation
 
-        A conversation of an interface you serve (any of the workspace for admins).
+        A conversation of an interface you serve (any of the workspace for admins), with its unread_count.
         """
-        return access_conversation(current_user, conversation_id)
+        return get_conversation(current_user, conversation_id)
 
 
 @blp.route(CONVERSATION + "/messages")

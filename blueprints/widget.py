@@ -16,6 +16,7 @@ from schemas.calls import CallHistoryArgsSchema, CallPageSchema, CallSchema, Ice
 from schemas.conversations import (
     ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
 )
+from schemas.dashboard import ReadSchema
 from schemas.requests import (
     ActionResultSchema, ActionSchema, OfflineFormSubmitSchema, RequestViewSchema, SubmissionReceiptSchema,
 )
@@ -25,7 +26,7 @@ from schemas.widget import WidgetOpenSchema
 from services.calls import (
     CallEnded, NoLiveCall, NotInCall, NotOffered, access_live_call, do_accept_video, list_calls,
 )
-from services.chat import InputNotExpected, do_visitor_action, send_message_as
+from services.chat import InputNotExpected, do_mark_read, do_visitor_action, send_message_as
 from services.conversations import ConversationClosed, list_messages
 from services.core import NotInBotPhase, access_conversation
 from services.releases import do_decline_video, do_fallback_to_text, do_hangup
@@ -203,6 +204,21 @@ class WidgetMessages(MethodView):
         """
         message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"])
         return message
+
+
+@blp.route("/conversations/<id:conversation_id>/read")
+class WidgetRead(MethodView):
+    @blp.doc(operationId="markVisitorConversationRead")
+    @visitor_required
+    @blp.arguments(ReadSchema)
+    @blp.response(200, ReadSchema)
+    @errors(blp, 422)
+    def post(self, data, conversation_id):
+        """Say up to which message the visitor has read
+
+        The read position only moves forward; the agent sees it (conversation.read, visitor_read_seq).
+        """
+        return do_mark_read(current_user, conversation_id, data["seq"])
 
 
 @blp.route("/sockets/ticket")

@@ -2,7 +2,7 @@
 from datetime import datetime
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from extensions import db
 from models.base import NO_ID_REUSE, TOKEN_KEY_LEN, StrEnum, UTCDateTime, enum_type, new_token_key, utcnow
@@ -81,6 +81,8 @@ class Conversation(db.Model):
         Index("uq_conversations_open_visitor", "visitor_id", unique=True,
               postgresql_where=text("status <> 'closed'"), sqlite_where=text("status <> 'closed'")),
         Index("ix_conversations_interface_status", "interface_id", "status"),
+        # The dashboard's order (newest first) within a workspace: a page is read off it without a sort.
+        Index("ix_conversations_workspace_updated", "workspace_id", "updated_at", "id"),
         NO_ID_REUSE,
     )
 
@@ -104,6 +106,8 @@ class Conversation(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Visitor messages past agent_read_seq; loaded only by the agents' reads (services/dashboard.py), else None.
+    unread_count: Mapped[int | None] = query_expression()
 
     visitor = relationship("Visitor")
     interface = relationship("Interface")

@@ -519,8 +519,14 @@ def _message(name, title, summary, payload, examples, description=None, correlat
     return message
 
 
+# Fields of the REST shapes that no frame carries: (schema, property) -> why.
+REST_ONLY = {("Conversation", "unread_count"): "counted by the agents' REST reads only"}
+
+
 def _with_required_outputs(schemas):
     """Output objects (every field dump-only) always carry every field: say so, for strict clients."""
+    for name, prop in REST_ONLY:
+        schemas[name]["properties"].pop(prop, None)
     for name in ("Message", "Conversation", "Call"):
         schema = schemas[name]
         schema["required"] = sorted(schema["properties"])

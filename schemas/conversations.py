@@ -1,4 +1,5 @@
 """Conversations and messages, as REST and the socket show them."""
+import marshmallow as ma
 from marshmallow import fields, validate
 
 from models.call import CallEndReason, CallSide
@@ -137,3 +138,12 @@ class ConversationSchema(Schema):
     closed_at = fields.DateTime(dump_only=True, allow_none=True)
     visitor = fields.Nested(VisitorSchema, dump_only=True, metadata={
         "description": "Who the visitor is: what they or the site told us (a visitor sees only their own)"})
+    unread_count = fields.Integer(dump_only=True, metadata={
+        "description": "The visitor's messages after agent_read_seq",
+        MAY_BE_ABSENT: "only the agents' conversation list and conversation view count them"})
+
+    @ma.post_dump
+    def _unread_count_where_counted(self, data, **kwargs):
+        if data.get("unread_count", 0) is None:
+            del data["unread_count"]
+        return data

@@ -18,6 +18,7 @@ from services.flow_engine import InvalidInput, advance
 from services.flow_runtime import apply, load_flow, lock_bot_phase, mark_initiated, on_visitor_text, renderer
 from services.live_requests import request_live
 from services.visitor_identity import check_prechat
+from services.typing_throttle import typing_throttle
 
 
 class InputNotExpected(Conflict):
@@ -98,9 +99,13 @@ def do_typing(principal, conversation_id, typing):
     """Tell the conversation's live sockets that the principal started or stopped typing.
 
     An ephemeral frame, published at once: never stored, never replayed; a lost
-    one is corrected by the next, or by the message that follows.
+    one is corrected by the next, or by the message that follows. A repeated
+    `typing: true` within TYPING_THROTTLE_S is acknowledged and dropped.
     """
     conversation = access_conversation(principal, conversation_id)
+    kind = "user" if isinstance(principal, User) else "visitor"
+    if not typing_throttle().allow((kind, principal.id, conversation.id), typing):
+        return {}
     stream = conversation_stream(conversation.id)
     publish_ephemeral(stream, {
         "type": EphemeralType.TYPING.value, "stream": stream,

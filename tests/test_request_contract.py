@@ -172,9 +172,11 @@ def _send(client, world, method, path):
                     interface.identity_secret.encode(), b"u1", hashlib.sha256).hexdigest()}
                 return f"/api/widget/{interface.public_key}/sessions", {"Origin": ORIGIN}, body, 201
             return f"/api/widget/{interface.public_key}/visitor", widget.headers(), body, 200
+        elif suffix == "/read":
+            body = {"seq": 1}
         else:
             body = {"client_id": "c1", "text": "Hello"}
-        return widget.url(suffix), widget.headers(), body, 201 if suffix != "/actions" else 200
+        return widget.url(suffix), widget.headers(), body, 201 if suffix not in ("/actions", "/read") else 200
     if path.startswith("/api/conversations/"):
         widget = Widget(client, interface, origin=ORIGIN)
         widget.open()
@@ -239,6 +241,7 @@ CASES = [
     ("post", "/api/conversations/{conversation_id}/notes"),
     ("post", "/api/canned-responses"), ("patch", "/api/canned-responses/{canned_response_id}"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/messages"),
+    ("post", "/api/widget/{public_key}/conversations/{conversation_id}/read"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
     ("post", "/api/widget/{public_key}/sessions"), ("patch", "/api/widget/{public_key}/visitor"),

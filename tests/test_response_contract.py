@@ -30,6 +30,7 @@ MAY_BE_ABSENT = {
     ("ButtonAction", "component_id"): "only an action of type component has one",
     ("BotShowData", "request_id"): "only the welcome and offline stages belong to a request",
     ("ChatEndedEvent", "reason"): "only a chat the visitor left says why it ended",
+    ("Conversation", "unread_count"): "only the agents' conversation list and conversation view count them",
 }
 # The error components (blueprints/contract.py: one per set of codes, each with Error's properties) leave out
 # `errors` as Error does, for the same reason.
