@@ -340,7 +340,8 @@ class SocketSession:
         loaded = chat.load_sender(self.kind, self.principal_id, command["conversation_id"])
         principal, conversation = loaded if loaded is not None else (self.principal(), None)
         message, created = chat.send_message_as(principal, command["conversation_id"], command["text"],
-                                                command["client_id"], conversation=conversation)
+                                                command["client_id"], conversation=conversation,
+                                                attachment_ids=command.get("attachment_ids"))
         return [ack(ref, {"message_id": message.id, "seq": message.seq, "created": created})]
 
     def call_command(self, command, ref):
