@@ -332,6 +332,7 @@ def message_views(messages):
 def link_to_message(message, conversation, sender_type, sender_id, attachment_ids):
     """Hand unsent uploads of the sender in this conversation to the message (in its transaction); their views.
 
+    A message shows its files in the order they were uploaded, here as in the history.
     One conditional UPDATE takes them: two messages racing for one upload cannot both get it.
     """
     ids = list(dict.fromkeys(attachment_ids))
@@ -346,9 +347,8 @@ def link_to_message(message, conversation, sender_type, sender_id, attachment_id
     if len(taken) != len(ids):
         sent = db.session.scalar(select(func.count()).select_from(Attachment).where(*mine))
         raise AttachmentAlreadySent() if sent > len(taken) else AttachmentNotFound()
-    by_id = {attachment.id: attachment for attachment in taken}
     now = time.time()
-    return [view(by_id[i], now) for i in ids]
+    return [view(attachment, now) for attachment in sorted(taken, key=lambda attachment: attachment.id)]
 
 
 # -- removal ---------------------------------------------------------------------------------------------
