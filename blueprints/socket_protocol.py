@@ -24,6 +24,7 @@ from schemas.events import (
 )
 from schemas.inbound import JSONTooDeep, load_json
 from services import assignments, chat, releases, signalling
+from services.attachments import with_fresh_links
 from services.broker import RESYNC
 from services.conversations import dump_conversation
 from services.core import DatabaseFailed, run_command, unit_of_work
@@ -196,6 +197,8 @@ class SocketSession:
         for frame in events:
             if frame["pos"] <= self.positions.get(stream, 0):
                 continue
+            if frame["type"] == EventType.MESSAGE_CREATED and frame["data"]["message"].get("attachments"):
+                frame = with_fresh_links(frame)  # a replayed event's links may have expired since it was stored
             out.append(frame)
             self.positions[stream] = frame["pos"]
         return out

@@ -214,17 +214,37 @@ def check_link(token, now=None):
     return attachment_id
 
 
+def link(attachment_id, now=None):
+    """A fresh download link for the attachment, and when it expires."""
+    token, expires = sign_link(attachment_id, now)
+    return f"{current_app.config['PUBLIC_URL']}/api/files/{token}", datetime.fromtimestamp(expires, timezone.utc)
+
+
 def view(attachment, now=None):
     """What a reader is shown of an attachment, with a fresh download link."""
-    token, expires = sign_link(attachment.id, now)
+    url, expires_at = link(attachment.id, now)
     return {
         "id": attachment.id, "conversation_id": attachment.conversation_id, "message_id": attachment.message_id,
         "uploader_type": attachment.uploader_type.value, "filename": attachment.filename,
         "content_type": attachment.content_type, "size": attachment.size, "sha256": attachment.sha256,
         "created_at": attachment.created_at,
-        "url": f"{current_app.config['PUBLIC_URL']}/api/files/{token}",
-        "url_expires_at": datetime.fromtimestamp(expires, timezone.utc),
+        "url": url, "url_expires_at": expires_at,
     }
+
+
+def with_fresh_links(frame):
+    """A message.created frame whose files' links are signed now (a copy: the frame may be shared).
+
+    The event was stored with links that expire; whoever follows the conversation may read its files,
+    so a socket hands out fresh ones, without a query (a link signs only the id).
+    """
+    message = frame["data"]["message"]
+    now = time.time()
+    attachments = []
+    for attachment in message["attachments"]:
+        url, expires_at = link(attachment["id"], now)
+        attachments.append({**attachment, "url": url, "url_expires_at": expires_at.isoformat()})
+    return {**frame, "data": {**frame["data"], "message": {**message, "attachments": attachments}}}
 
 
 # -- upload ---------------------------------------------------------------------------------------------

@@ -449,3 +449,27 @@ def test_retention_prunes_old_unsent_uploads_and_retries_failed_removals(client,
     done = prune_once()
     assert done["stored files"] == 1 and len(world["stored"]()) == 2
     assert db.session.query(StoredFileDeletion).count() == 0
+
+
+def test_a_replayed_message_hands_out_fresh_links(client, world):
+    widget = world["widget"]
+    attachment = visitor_upload(client, widget, PNG).get_json()
+    assert send(client, widget, "", "m1", [attachment["id"]]).status_code == 201
+    event = db.session.scalars(select(Event).where(Event.type == "message.created").order_by(Event.id.desc())).first()
+    expired, _ = sign_link(attachment["id"], now=time.time() - 3600)
+    stale = json.loads(json.dumps(event.payload))
+    stale["message"]["attachments"][0]["url"] = f"http://testserver/api/files/{expired}"
+    event.payload = stale
+    db.session.commit()
+    assert download(client, stale["message"]["attachments"][0]["url"]).status_code == 403
+
+    visitor = db.session.get(Conversation, widget.conversation_id).visitor
+    session = SocketSession(visitor, push=lambda *a: None)
+    session.hello()
+    frames = session.handle_text(json.dumps({"type": "subscribe", "stream": f"conversation:{widget.conversation_id}",
+                                             "after": 0}))
+    replayed = [f for f in frames if f["type"] == "message.created" and f["data"]["message"]["attachments"]]
+    assert len(replayed) == 1
+    carried = replayed[0]["data"]["message"]["attachments"][0]
+    assert carried["url"] != stale["message"]["attachments"][0]["url"]
+    assert download(client, carried["url"]).data == PNG
