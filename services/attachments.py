@@ -106,7 +106,8 @@ class LinkExpired(Forbidden):
 
 def clean_filename(name):
     """The name shown for a file: its last path part, without control characters, at most 255 characters."""
-    name = unicodedata.normalize("NFC", str(name or ""))
+    name = str(name or "").encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes "?"
+    name = unicodedata.normalize("NFC", name)
     name = posixpath.basename(name.replace("\\", "/"))
     name = _CONTROL.sub("", name).strip().lstrip(".").strip()
     if not name:
@@ -397,9 +398,10 @@ def do_remove_deleted_files(batches=1):
             for row_id, key in queued:
                 try:
                     storage().delete(key)
-                    done.append(row_id)
-                except Exception:
+                except Exception:  # the storage is away: the rest waits for the next run rather than for it
                     log.warning("could not remove a stored file; retried later", exc_info=True)
+                    break
+                done.append(row_id)
             if done:
                 db.session.execute(delete(StoredFileDeletion).where(StoredFileDeletion.id.in_(done)))
             db.session.commit()

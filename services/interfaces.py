@@ -68,7 +68,7 @@ def do_delete_interface(actor, interface):
         select(Conversation.id).where(Conversation.interface_id == interface.id)))
     db.session.delete(interface)
     db.session.commit()
-    do_remove_deleted_files(batches=100)
+    do_remove_deleted_files()  # a first batch now; any more, or any that failed, at the next retention run
 
 
 def do_rotate_key(actor, interface):

@@ -155,6 +155,7 @@ def test_clean_filename_keeps_the_extension_of_a_long_name(app):
     assert clean_filename("a" * 300 + ".pdf") == "a" * 251 + ".pdf"
     assert clean_filename("C:\\Users\\me\\report.pdf") == "report.pdf"
     assert clean_filename("...") == "file" and clean_filename("\u202eevil.exe") == "evil.exe"
+    assert clean_filename("a\ud800b.txt") == "a?b.txt" and clean_filename(None) == "file"
 
 
 @pytest.mark.parametrize("data, name, claimed, kind", [
