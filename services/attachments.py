@@ -267,6 +267,8 @@ def do_upload(principal, conversation_id, stream, filename, claimed_type):
     if not data:
         raise EmptyFile()
     content_type = decide_type(data, filename, claimed_type, config["ATTACHMENT_TYPES"])
+    if _stored_in(conversation.id) + len(data) > config["ATTACHMENT_CONVERSATION_MAX_BYTES"]:
+        raise ConversationStorageFull()  # checked again under the lock; this spares storing a file bound to go
     key = new_key()
     storage().put(key, data)
     uploader_type, uploader_id = uploader_of(principal)
@@ -279,13 +281,17 @@ def do_upload(principal, conversation_id, stream, filename, claimed_type):
     return view(attachment)
 
 
+def _stored_in(conversation_id):
+    """Bytes of the conversation's files, sent or not."""
+    return db.session.scalar(select(func.coalesce(func.sum(Attachment.size), 0))
+                             .where(Attachment.conversation_id == conversation_id))
+
+
 @transaction
 def _do_record_upload(conversation, uploader_type, uploader_id, key, data, filename, content_type, quota):
     # The conversation's row lock makes concurrent uploads count one after the other against the quota.
     lock_row(Conversation, conversation.id)
-    used = db.session.scalar(select(func.coalesce(func.sum(Attachment.size), 0))
-                             .where(Attachment.conversation_id == conversation.id))
-    if used + len(data) > quota:
+    if _stored_in(conversation.id) + len(data) > quota:
         raise ConversationStorageFull()
     attachment = Attachment(workspace_id=conversation.workspace_id, conversation_id=conversation.id,
                             uploader_type=uploader_type, uploader_id=uploader_id, filename=filename,
