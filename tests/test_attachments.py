@@ -3,6 +3,7 @@
 Every test that touches stored files runs twice: on the local directory and on an S3 bucket (moto's
 server on loopback).
 """
+import http.client
 import io
 import json
 import os
@@ -242,6 +243,23 @@ def test_an_upload_is_read_no_further_than_the_limit():
         read_bounded(stream, 100_000)
     assert stream.given == 100_001
     assert read_bounded(io.BytesIO(b"x" * 100_000), 100_000) == b"x" * 100_000
+
+
+def test_a_chunked_body_without_a_length_is_refused_past_the_limit(small_limits, client, world, server):
+    widget, boundary = world["widget"], "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+            f"Content-Type: image/png\r\n\r\n").encode()
+    pieces = [head, PNG] + [b"\x00" * 65536] * 16 + [f"\r\n--{boundary}--\r\n".encode()]
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", widget.url("/attachments"), body=iter(pieces), encode_chunked=True,
+                           headers={**widget.headers(), "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the server may answer and close before the whole body is sent
+    response = connection.getresponse()
+    assert response.status == 413 and json.loads(response.read())["code"] == "payload_too_large"
+    connection.close()
+    assert world["stored"]() == [] and db.session.query(Attachment).count() == 0
 
 
 def test_a_conversation_holds_files_up_to_its_quota(small_limits, client, world):
