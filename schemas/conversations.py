@@ -109,10 +109,13 @@ def attachment_ids_field():
         "description": f"Up to {MESSAGE_ATTACHMENTS_MAX} of your unsent uploads in this conversation"})
 
 
+TEXT_OR_FILES = "Empty: write something, or send attachment_ids."
+
+
 def text_or_files(data):
     """A message says something: text, or files."""
     if not data.get("text") and not data.get("attachment_ids"):
-        raise ValidationError("Shorter than minimum length 1.", "text")
+        raise ValidationError(TEXT_OR_FILES, "text")
 
 
 class MessageCreateSchema(Schema):

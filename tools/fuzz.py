@@ -230,6 +230,7 @@ STATE_MESSAGES = (
 PROSE_RULES = (
     r"^Used by field \d+ already\.$",  # an offline form's field keys differ from each other
     r"^Must be valid text: no lone surrogates",  # no NUL, no lone surrogate anywhere (the 422's description)
+    r"^Empty: write something, or send attachment_ids\.$",  # a message's text may be empty only with files
 )
 # (status, error code) answers that depend on state, and why.
 STATE_CODES = {
