@@ -249,6 +249,29 @@ class Config:
     SOCKET_LIMIT_PER_ADDRESS = _env_int("SOCKET_LIMIT_PER_ADDRESS", 50)
     SOCK_SERVER_OPTIONS = {"ping_interval": _env_int("SOCKET_PING_S", 25), "max_message_size": 64 * 1024}
 
+    # Attachments: where uploaded files are stored ("local": STORAGE_DIR, by default instance/files; "s3": the
+    # bucket S3_BUCKET at S3_ENDPOINT_URL (empty: AWS itself) in S3_REGION, credentials from the AWS_* variables).
+    STORAGE_BACKEND = _env_choice("STORAGE_BACKEND", "local", {"local", "s3"})
+    STORAGE_DIR = os.environ.get("STORAGE_DIR") or None
+    S3_BUCKET = os.environ.get("S3_BUCKET") or None
+    if STORAGE_BACKEND == "s3" and not S3_BUCKET:
+        raise SettingsError("STORAGE_BACKEND=s3 needs S3_BUCKET")
+    S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL") or None
+    S3_REGION = os.environ.get("S3_REGION") or None
+    # One file's largest size, and all the files of one conversation together (bytes).
+    ATTACHMENT_MAX_BYTES = _env_int("ATTACHMENT_MAX_BYTES", 10 * 1024 * 1024, minimum=1)
+    ATTACHMENT_CONVERSATION_MAX_BYTES = _env_int("ATTACHMENT_CONVERSATION_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
+    # The types a file may be, decided from its content (never from its name or the type the client claims).
+    # HTML and SVG are never accepted, whatever this says.
+    ATTACHMENT_TYPES = _env_list("ATTACHMENT_TYPES", ["image/png", "image/jpeg", "image/gif", "image/webp",
+                                                      "application/pdf", "text/plain"])
+    # How long a download link handed out with an attachment works (seconds).
+    ATTACHMENT_URL_TTL_S = _env_int("ATTACHMENT_URL_TTL_S", 300, minimum=1)
+    # Uploads one visitor may make (on top of the widget's own limits).
+    ATTACHMENT_UPLOAD_LIMIT_PER_VISITOR = _env_limit("ATTACHMENT_UPLOAD_LIMIT_PER_VISITOR", "10/minute;60/hour")
+    # An upload no message carries is deleted after this many hours (by the retention worker).
+    ATTACHMENT_UNSENT_TTL_H = _env_int("ATTACHMENT_UNSENT_TTL_H", 24, minimum=1)
+
     # Origins of the admin and agent single-page apps (the widget has its own
     # per-interface list).
     CORS_ORIGINS = _env_list("CORS_ORIGINS", ["http://localhost:3000"])

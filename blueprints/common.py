@@ -2,7 +2,7 @@
 from functools import wraps
 
 import flask_smorest
-from flask import request
+from flask import current_app, request
 from flask_jwt_extended import current_user, verify_jwt_in_request
 from flask_smorest import abort
 from flask_smorest.spec.plugins import integerconverter2paramschema
@@ -136,6 +136,27 @@ def login_required(blp, role=None, refresh=False):
         wrapper = errors(blp, 401, codes={401: USER_TOKEN_CODES})(wrapper)
         if role is not None:
             wrapper = errors(blp, 403)(wrapper)
+        return wrapper
+
+    return decorator
+
+
+# What a multipart body may add to the file it carries (boundaries, part headers, the filename).
+MULTIPART_OVERHEAD = 64 * 1024
+
+
+def upload_body(setting):
+    """Let this route's body be as large as the file the setting allows (plus the form's own bytes), no larger.
+
+    Outermost on the view, so it runs before the form is parsed: werkzeug then stops reading a body
+    (even a chunked one, whatever Content-Length says) at that size and answers 413.
+    """
+    def decorator(func):
+        @wraps(func)
+        def wrapper(*args, **kwargs):
+            request.max_content_length = current_app.config[setting] + MULTIPART_OVERHEAD
+            return func(*args, **kwargs)
+
         return wrapper
 
     return decorator

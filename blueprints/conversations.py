@@ -17,6 +17,7 @@ from services.assignments import (
 )
 from services.core import CapacityFull, NotActive, NotAssigned, NotInBotPhase, access_conversation
 from services.releases import TargetFull, TargetOffline, do_end, do_hand_back, do_transfer
+from services.attachments import AttachmentAlreadySent, AttachmentNotFound
 from services.audit import list_audit
 from services.chat import do_mark_read, send_message_as
 from services.conversations import ConversationClosed, list_messages
@@ -77,14 +78,17 @@ class ConversationMessages(MethodView):
     @login_required(blp)
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, MessageSchema)
-    @errors(blp, 404, 409, 422, codes={409: [ConversationClosed, NotAssigned]})
+    @errors(blp, 404, 409, 422, codes={404: ["not_found", AttachmentNotFound], 409: [ConversationClosed, NotAssigned],
+                                       422: ["validation_error", AttachmentAlreadySent]})
     def post(self, data, conversation_id):
         """Send a message in your chat; a retry with the same client_id returns the first one
 
         Only the agent of an active chat may write (409 not_assigned); a closed chat takes no message (409
-        conversation_closed).
+        conversation_closed). attachment_ids: your uploads in this conversation (404 attachment_not_found for
+        anything else, 422 attachment_already_sent); the text may then be empty.
         """
-        message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"])
+        message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"],
+                                     attachment_ids=data.get("attachment_ids"))
         return message
 
 

@@ -24,6 +24,7 @@ from schemas.events import (
 )
 from schemas.inbound import JSONTooDeep, load_json
 from services import assignments, chat, notes, releases, signalling
+from services.attachments import with_fresh_links
 from services.broker import RESYNC
 from services.conversations import dump_conversation
 from services.core import DatabaseFailed, run_command, unit_of_work
@@ -203,6 +204,8 @@ class SocketSession:
         for frame in events:
             if frame["pos"] <= self.positions.get(stream, 0):
                 continue
+            if frame["type"] == EventType.MESSAGE_CREATED and frame["data"]["message"].get("attachments"):
+                frame = with_fresh_links(frame)  # a replayed event's links may have expired since it was stored
             out.append(frame)
             self.positions[stream] = frame["pos"]
         return out
@@ -347,7 +350,8 @@ class SocketSession:
         loaded = chat.load_sender(self.kind, self.principal_id, command["conversation_id"])
         principal, conversation = loaded if loaded is not None else (self.principal(), None)
         message, created = chat.send_message_as(principal, command["conversation_id"], command["text"],
-                                                command["client_id"], conversation=conversation)
+                                                command["client_id"], conversation=conversation,
+                                                attachment_ids=command.get("attachment_ids"))
         return [ack(ref, {"message_id": message.id, "seq": message.seq, "created": created})]
 
     def call_command(self, command, ref):

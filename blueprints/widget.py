@@ -8,10 +8,12 @@ from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
 from flask_limiter.util import get_remote_address
 from sqlalchemy.exc import DBAPIError
 
-from blueprints.common import USER_TOKEN_CODES, Blueprint, errors, roles
+from blueprints.attachments import UPLOAD_ERRORS, upload
+from blueprints.common import USER_TOKEN_CODES, Blueprint, errors, roles, upload_body
 from errors import NotFound, is_database_outage, rollback_quietly, unavailable_response
 from extensions import limiter
 from models.conversation import Visitor
+from schemas.attachments import AttachmentSchema, AttachmentUploadSchema
 from schemas.calls import CallHistoryArgsSchema, CallPageSchema, CallSchema, IceServersSchema
 from schemas.conversations import (
     ConversationSchema, MessageCreateSchema, MessageHistoryArgsSchema, MessagePageSchema, MessageSchema,
@@ -23,6 +25,7 @@ from schemas.requests import (
 from schemas.sockets import TicketSchema
 from schemas.visitors import VisitorSchema, VisitorUpdateSchema, WidgetOpenArgsSchema
 from schemas.widget import WidgetOpenSchema
+from services.attachments import AttachmentAlreadySent, AttachmentNotFound, get_attachment
 from services.calls import (
     CallEnded, NoLiveCall, NotInCall, NotOffered, access_live_call, do_accept_video, list_calls,
 )
@@ -196,13 +199,16 @@ class WidgetMessages(MethodView):
     @visitor_required
     @blp.arguments(MessageCreateSchema)
     @blp.response(201, MessageSchema)
-    @errors(blp, 409, 422, codes={409: [ConversationClosed]})
+    @errors(blp, 404, 409, 422, codes={404: ["not_found", AttachmentNotFound], 409: [ConversationClosed],
+                                       422: ["validation_error", AttachmentAlreadySent]})
     def post(self, data, conversation_id):
         """Send a message; a retry with the same client_id returns the first one
 
-        409 conversation_closed once the chat has ended.
+        409 conversation_closed once the chat has ended. attachment_ids: your uploads in this conversation
+        (404 attachment_not_found for anything else, 422 attachment_already_sent); the text may then be empty.
         """
-        message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"])
+        message, _ = send_message_as(current_user, conversation_id, data["text"], data["client_id"],
+                                     attachment_ids=data.get("attachment_ids"))
         return message
 
 
@@ -219,6 +225,44 @@ class WidgetRead(MethodView):
         The read position only moves forward; the agent sees it (conversation.read, visitor_read_seq).
         """
         return do_mark_read(current_user, conversation_id, data["seq"])
+def _visitor_upload_limit():
+    return current_app.config["ATTACHMENT_UPLOAD_LIMIT_PER_VISITOR"]
+
+
+@blp.route("/conversations/<id:conversation_id>/attachments")
+class WidgetAttachments(MethodView):
+    decorators = [limiter.limit(_visitor_upload_limit, key_func=_visitor_key, scope="widget-upload")]
+
+    @upload_body("ATTACHMENT_MAX_BYTES")
+    @blp.doc(operationId="uploadVisitorAttachment")
+    @visitor_required
+    @blp.arguments(AttachmentUploadSchema, location="files")
+    @blp.response(201, AttachmentSchema)
+    @errors(blp, 409, 413, 422, codes={status: UPLOAD_ERRORS[status] for status in (409, 413, 422)})
+    def post(self, data, conversation_id):
+        """Upload a file into the conversation; send it with a message's attachment_ids
+
+        Multipart form with one `file` part, at most ATTACHMENT_MAX_BYTES (10 MiB by default; 413); the
+        conversation's files together at most ATTACHMENT_CONVERSATION_MAX_BYTES (413
+        conversation_storage_full). The type is decided from the content (422 file_type_not_allowed, or
+        file_type_mismatch when the filename or the part's type claims another). Uploads are limited per
+        visitor (429). Unsent uploads are deleted after a day.
+        """
+        return upload(current_user, conversation_id, data)
+
+
+@blp.route("/conversations/<id:conversation_id>/attachments/<id:attachment_id>")
+class WidgetAttachment(MethodView):
+    @blp.doc(operationId="getVisitorAttachment")
+    @visitor_required
+    @blp.response(200, AttachmentSchema)
+    @errors(blp, 404, codes={404: ["not_found", AttachmentNotFound]})
+    def get(self, conversation_id, attachment_id):
+        """Show an attachment with a fresh download link
+
+        A file a message of the conversation carries, or your own unsent upload.
+        """
+        return get_attachment(current_user, conversation_id, attachment_id)
 
 
 @blp.route("/sockets/ticket")

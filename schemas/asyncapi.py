@@ -241,7 +241,14 @@ CONVERSATION = {
 }
 MESSAGE = {
     "id": 101, "conversation_id": 12, "seq": 9, "sender_type": "agent", "sender_id": 2, "sender_name": "Ann",
-    "client_id": "c-5f2b", "text": "Hello, how can I help?", "data": None, "created_at": AT,
+    "client_id": "c-5f2b", "text": "Hello, how can I help?", "data": None, "attachments": [], "created_at": AT,
+}
+FILE_MESSAGE = {
+    **MESSAGE, "id": 103, "seq": 11, "sender_type": "visitor", "sender_id": None, "sender_name": None,
+    "client_id": "v-81ac", "text": "", "attachments": [{
+        "id": 7, "filename": "receipt.png", "content_type": "image/png", "size": 48213,
+        "url": "https://chat.example.com/api/files/7.1767607500.Jx3kqW0uQ8bJ2b3sWvVx3oQm9hVw4cKc2c8y1uJd1rU",
+        "url_expires_at": "2026-01-05T10:05:00+00:00"}],
 }
 BOT_MESSAGE = {
     **MESSAGE, "id": 95, "seq": 3, "sender_type": "bot", "sender_id": None, "sender_name": None, "client_id": None,
@@ -275,7 +282,8 @@ REQUEST = {"request_id": 8, "kind": "text", "status": "pending", "queue_position
 EVENT_EXAMPLES = {
     EventType.MESSAGE_CREATED: [("agent message", "conversation:12", 41, {"message": MESSAGE}),
                                 ("bot message with buttons", "conversation:12", 35, {"message": BOT_MESSAGE}),
-                                ("system message", "conversation:12", 42, {"message": SYSTEM_MESSAGE})],
+                                ("system message", "conversation:12", 42, {"message": SYSTEM_MESSAGE}),
+                                ("visitor's file", "conversation:12", 45, {"message": FILE_MESSAGE})],
     EventType.CONVERSATION_UPDATED: [
         ("a chat became yours", "user:2", 17, {"conversation": CONVERSATION, "conversation_pos": 40}),
         ("on the conversation stream", "conversation:12", 40, {"conversation": CONVERSATION})],
@@ -314,7 +322,8 @@ COMMAND_EXAMPLES = {
     CommandType.SUBSCRIBE: {"stream": "conversation:12", "after": 40},
     CommandType.UNSUBSCRIBE: {"stream": "conversation:12"},
     CommandType.PING: {},
-    CommandType.MESSAGE_SEND: {"conversation_id": 12, "client_id": "c-5f2b", "text": "Hello, how can I help?"},
+    CommandType.MESSAGE_SEND: {"conversation_id": 12, "client_id": "c-5f2b", "text": "Hello, how can I help?",
+                               "attachment_ids": []},
     CommandType.TYPING: {"conversation_id": 12, "typing": True},
     CommandType.READ: {"conversation_id": 12, "seq": 9},
     CommandType.REQUEST_ACCEPT: {"request_id": 8},
@@ -531,6 +540,12 @@ def _with_required_outputs(schemas):
         schema = schemas[name]
         schema["required"] = sorted(schema["properties"])
     schemas["Message"]["properties"]["data"] = _ref("MessageData")
+    # An event stored before messages carried files is replayed as it was stored: without the list.
+    schemas["Message"]["required"].remove("attachments")
+    schemas["Message"]["properties"]["attachments"]["description"] = (
+        "The files the message carries, with download links that expire: after url_expires_at, read the "
+        "attachment again (getAttachment, getVisitorAttachment) for a fresh link. Absent from events replayed "
+        "from before messages carried files")
 
 
 def build_asyncapi(title, version):

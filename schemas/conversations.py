@@ -1,11 +1,13 @@
 """Conversations and messages, as REST and the socket show them."""
 import marshmallow as ma
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from models.call import CallEndReason, CallSide
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN, ConversationStatus, SenderType
+from models.attachment import MESSAGE_ATTACHMENTS_MAX
 from models.flow import ComponentType, Stage
-from schemas.common import Position, Schema
+from schemas.attachments import MessageAttachmentSchema
+from schemas.common import ObjectId, Position, Schema
 from schemas.components import PreviewButtonSchema, PreviewFormSchema
 from schemas.openapi import MAY_BE_ABSENT, REST_SPEC, declare_components, declare_union, ref
 from schemas.visitors import VisitorSchema
@@ -98,14 +100,37 @@ class MessageSchema(Schema):
             "pressed (VisitorActionData) or null for typed text; system, the event (SystemEvent, by `event`); "
             "agent, null"), "anyOf": [ref(BotShowDataSchema), ref(VisitorActionDataSchema),
                                        {"$ref": "#/components/schemas/SystemEvent"}, {"type": "null"}]}})
+    attachments = fields.List(fields.Nested(MessageAttachmentSchema), dump_only=True, dump_default=list,
+                              metadata={"description": "The files the message carries (empty for most)"})
     created_at = fields.DateTime(dump_only=True)
+
+
+def attachment_ids_field():
+    """The uploads a message carries: the sender's own, in the same conversation, sent in no other message."""
+    return fields.List(ObjectId(), validate=validate.Length(max=MESSAGE_ATTACHMENTS_MAX), metadata={
+        "description": f"Up to {MESSAGE_ATTACHMENTS_MAX} of your unsent uploads in this conversation"})
+
+
+TEXT_OR_FILES = "Empty: write something, or send attachment_ids."
+
+
+def text_or_files(data):
+    """A message says something: text, or files."""
+    if not data.get("text") and not data.get("attachment_ids"):
+        raise ValidationError(TEXT_OR_FILES, "text")
 
 
 class MessageCreateSchema(Schema):
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=CLIENT_ID_MAX_LEN),
                               metadata={"description": "Chosen by the client; a retry with the same id "
                                                        "returns the first message instead of a duplicate"})
-    text = fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX_LEN))
+    text = fields.String(required=True, validate=validate.Length(max=MESSAGE_MAX_LEN),
+                         metadata={"description": "May be empty only when the message carries attachments"})
+    attachment_ids = attachment_ids_field()
+
+    @validates_schema
+    def _text_or_files(self, data, **kwargs):
+        text_or_files(data)
 
 
 class MessageHistoryArgsSchema(Schema):

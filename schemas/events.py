@@ -6,7 +6,7 @@ Server frames: {"type", "stream", "pos", "data", "at"} for durable events
 {"type": "ack", "ref", "data"} for answered commands.
 Client frames: {"type", "ref"?, ...fields of the command}.
 """
-from marshmallow import fields, validate
+from marshmallow import fields, validate, validates_schema
 
 from models.base import StrEnum
 from models.live_request import NotificationType, RequestKind, RequestStatus, WithdrawReason
@@ -14,8 +14,10 @@ from models.user import SessionEndReason
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import CallSchema, IceCandidateSchema, validate_sdp
 from schemas.common import ObjectId, Position, Schema
-from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.notes import NoteSchema, note_mentions, note_text
+from schemas.conversations import (
+    ConversationSchema, MessageSchema, attachment_ids_field, text_or_files,
+)
 
 STREAM_MAX_LEN = 64
 REF_MAX_LEN = 64
@@ -237,7 +239,13 @@ class PingCommandSchema(CommandSchema):
 class MessageSendCommandSchema(CommandSchema):
     conversation_id = ObjectId(required=True)
     client_id = fields.String(required=True, validate=validate.Length(min=1, max=CLIENT_ID_MAX_LEN))
-    text = fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX_LEN))
+    text = fields.String(required=True, validate=validate.Length(max=MESSAGE_MAX_LEN),
+                         metadata={"description": "May be empty only when the message carries attachments"})
+    attachment_ids = attachment_ids_field()
+
+    @validates_schema
+    def _text_or_files(self, data, **kwargs):
+        text_or_files(data)
 
 
 class TypingCommandSchema(CommandSchema):

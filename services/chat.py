@@ -57,18 +57,21 @@ def _after_visitor_text(conversation, message):
         on_visitor_text(conversation, message)
 
 
-def send_message_as(principal, conversation_id, text, client_id, conversation=None):
+def send_message_as(principal, conversation_id, text, client_id, conversation=None, attachment_ids=None):
     """Send a chat message as the visitor of the conversation or as its agent.
 
-    `conversation`, when given, was already checked against the principal (load_sender).
+    `conversation`, when given, was already checked against the principal (load_sender);
+    `attachment_ids`: the sender's uploads in the conversation that the message carries.
     """
     if conversation is None:
         conversation = access_conversation(principal, conversation_id)
     if isinstance(principal, User):
         if conversation.agent_id != principal.id or conversation.status != ConversationStatus.ACTIVE:
             raise NotAssigned()
-        return do_send_message(conversation, SenderType.AGENT, text, client_id, sender=principal)
-    return do_send_message(conversation, SenderType.VISITOR, text, client_id, after_add=_after_visitor_text)
+        return do_send_message(conversation, SenderType.AGENT, text, client_id, sender=principal,
+                               attachment_ids=attachment_ids)
+    return do_send_message(conversation, SenderType.VISITOR, text, client_id, after_add=_after_visitor_text,
+                           attachment_ids=attachment_ids)
 
 
 @transaction

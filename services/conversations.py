@@ -10,6 +10,7 @@ from models.base import utcnow
 from models.conversation import Conversation, ConversationStatus, Message, SenderType
 from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.events import EventType
+from services.attachments import link_to_message, message_views
 from services.events import PositionBefore, conversation_stream, emit
 
 _message_schema = MessageSchema()
@@ -32,8 +33,11 @@ def _next_seq(conversation_id):
     return db.session.execute(_NEXT_SEQ, {"conversation_id": conversation_id}).scalar_one()
 
 
-def add_message(conversation, sender_type, text, *, sender=None, client_id=None, data=None):
-    """Append a message and its event to the current transaction (the caller commits)."""
+def add_message(conversation, sender_type, text, *, sender=None, client_id=None, data=None, attachment_ids=None):
+    """Append a message and its event to the current transaction (the caller commits).
+
+    attachment_ids: uploads of the sender in this conversation that the message carries (none: no extra work).
+    """
     seq = _next_seq(conversation.id)
     # The number was taken by a statement the ORM does not watch: the loaded conversation learns it here,
     # so whatever is dumped of it later in this transaction (conversation.updated) is not a number behind.
@@ -47,6 +51,9 @@ def add_message(conversation, sender_type, text, *, sender=None, client_id=None,
     message = Message(id=db.session.execute(_INSERT_MESSAGE, values).scalar_one(), **values)
     make_transient_to_detached(message)
     db.session.add(message)
+    if attachment_ids:
+        sender_id = sender.id if sender is not None else conversation.visitor_id
+        message.attachments = link_to_message(message, conversation, sender_type, sender_id, attachment_ids)
     emit(EventType.MESSAGE_CREATED, {"message": _message_schema.dump(message)},
          [conversation_stream(conversation.id)], conversation.workspace_id)
     return message
@@ -58,7 +65,7 @@ def find_by_client_id(conversation_id, sender_type, client_id):
         Message.client_id == client_id))
 
 
-def do_send_message(conversation, sender_type, text, client_id, sender=None, after_add=None):
+def do_send_message(conversation, sender_type, text, client_id, sender=None, after_add=None, attachment_ids=None):
     """Store a message once per client id; a retry returns the first one. Returns (message, created).
 
     The unique (conversation, sender type, client id) constraint tells a retry
@@ -69,11 +76,12 @@ def do_send_message(conversation, sender_type, text, client_id, sender=None, aft
     if conversation.status == ConversationStatus.CLOSED:
         existing = find_by_client_id(conversation.id, sender_type, client_id)
         if existing is not None:
-            return existing, False
+            return _with_attachments(existing, attachment_ids), False
         raise ConversationClosed()
     session = db.session()
     try:
-        message = add_message(conversation, sender_type, text, sender=sender, client_id=client_id)
+        message = add_message(conversation, sender_type, text, sender=sender, client_id=client_id,
+                              attachment_ids=attachment_ids)
         if after_add is not None:
             after_add(conversation, message)
         expire, session.expire_on_commit = session.expire_on_commit, False
@@ -87,8 +95,15 @@ def do_send_message(conversation, sender_type, text, client_id, sender=None, aft
         existing = find_by_client_id(conversation.id, sender_type, client_id)
         if existing is None:
             raise
-        return existing, False
+        return _with_attachments(existing, attachment_ids), False
     return message, True
+
+
+def _with_attachments(message, attachment_ids):
+    """A retried send answers with the first message; with what it carries when the retry sent files."""
+    if attachment_ids:
+        message_views([message])
+    return message
 
 
 def list_messages(conversation, after=0, before=None, limit=50):
@@ -99,9 +114,11 @@ def list_messages(conversation, after=0, before=None, limit=50):
             stmt.where(Message.seq < before, Message.seq > after).order_by(Message.seq.desc()).limit(limit)
         ).all()[::-1]
         older = rows[0].seq if rows and rows[0].seq > after + 1 else None
+        message_views(rows)
         return {"items": rows, "next_before": older, "next_after": None}
     rows = db.session.scalars(stmt.where(Message.seq > after).order_by(Message.seq).limit(limit)).all()
     newer = rows[-1].seq if len(rows) == limit else None
+    message_views(rows)
     return {"items": rows, "next_after": newer, "next_before": None}
 
 

@@ -4,8 +4,9 @@ from sqlalchemy.orm import selectinload
 
 from errors import NotFound
 from extensions import db
-from models import AuditAction, Interface, Role, RoutingMode, User
+from models import Attachment, AuditAction, Conversation, Interface, Role, RoutingMode, User
 from models.interface import new_identity_secret, new_public_key
+from services.attachments import do_remove_deleted_files, queue_file_deletions
 from services.audit import audit
 from services.core import check_in_workspace, get_in_workspace, serves
 from services.pagination import paginate
@@ -63,9 +64,12 @@ def do_update_interface(actor, interface, data):
 
 
 def do_delete_interface(actor, interface):
-    """Delete a chat interface and its agent assignments."""
+    """Delete a chat interface and its agent assignments; its conversations' files go after the commit."""
+    queue_file_deletions(Attachment.conversation_id.in_(
+        select(Conversation.id).where(Conversation.interface_id == interface.id)))
     db.session.delete(interface)
     db.session.commit()
+    do_remove_deleted_files()  # a first batch now; any more, or any that failed, at the next retention run
 
 
 def do_rotate_key(actor, interface):

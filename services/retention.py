@@ -11,6 +11,9 @@ stream's position is further), so any event past its retention may go: a client
 whose position was pruned is told to refetch, never handed a silent gap, and
 one that saw the recent events resumes. The streams rows are never deleted:
 positions never go back.
+
+Attachments: uploads no message carries are deleted after ATTACHMENT_UNSENT_TTL_H,
+and stored files whose rows are gone are removed (services/attachments.py).
 """
 from datetime import timedelta
 
@@ -23,6 +26,7 @@ from models.base import utcnow
 from models.event import Event
 from models.live_request import Notification, NotificationStatus
 from models.outbox import OutboxMail, OutboxStatus
+from services.attachments import do_prune_unsent, do_remove_deleted_files, unsent_cutoff
 from services.auth import do_purge_expired
 
 # Outbox rows that will never be sent again.
@@ -81,4 +85,8 @@ def prune_once(now=None):
         days = config[setting]
         done[label] = do_prune_table(model, prunable(now - timedelta(days=days)), batch_size, max_batches) if days else 0
     done["revoked tokens"], done["password links"] = do_purge_expired()
+    # Uploads no message took within the day, and then every stored file whose row is gone (a removal that
+    # failed right after its commit is retried here).
+    done["unsent attachments"] = do_prune_unsent(unsent_cutoff(now), batch_size, max_batches)
+    done["stored files"] = do_remove_deleted_files(max_batches)
     return done

@@ -15,6 +15,8 @@ import pytest
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
 from models import Role
+from models.base import ID_MAX
+from services.attachments import sign_link
 from tests.factories import Auth, make_interface, make_user, make_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,7 +160,8 @@ def _principals(client):
     tokens = {"admin": admin_tokens, "agent": agent_tokens,
               "visitor": {"access_token": body["visitor_token"], "refresh_token": body["visitor_token"]}}
     params = {"public_key": interface.public_key, "conversation_id": body["conversation"]["id"],
-              "interface_id": interface.id, "agent_id": agent.id}
+              "interface_id": interface.id, "agent_id": agent.id,
+              "token": sign_link(ID_MAX)[0]}  # a well-signed download link naming no file
     return tokens, params
 
 

@@ -135,12 +135,33 @@ def _etag(client, url, headers):
     return {**headers, "If-Match": response.headers["ETag"]}
 
 
+def _bodies(doc, media_type):
+    return {(method, path) for path, item in doc["paths"].items() for method, op in item.items()
+            if isinstance(op, dict) and media_type in op.get("requestBody", {}).get("content", {})}
+
+
 def test_every_request_body_is_sent(world):
-    """Every operation with a JSON body is in the cases below or in NOT_SENT."""
+    """Every operation with a JSON body is in the cases below or in NOT_SENT; the others are file uploads."""
     doc = document()
-    with_body = {(method, path) for path, item in doc["paths"].items() for method, op in item.items()
-                 if isinstance(op, dict) and "requestBody" in op}
+    with_body = _bodies(doc, "application/json")
     assert with_body == set(CASES) | set(NOT_SENT), sorted(with_body ^ (set(CASES) | set(NOT_SENT)))
+    uploads = {(method, path) for path, item in doc["paths"].items() for method, op in item.items()
+               if isinstance(op, dict) and "requestBody" in op} - with_body
+    assert uploads == _bodies(doc, "multipart/form-data") == set(UPLOADS), sorted(uploads)
+
+
+# Multipart bodies: one binary `file` part (tests/test_attachments.py sends them, good and bad).
+UPLOADS = [("post", "/api/conversations/{conversation_id}/attachments"),
+           ("post", "/api/widget/{public_key}/conversations/{conversation_id}/attachments")]
+
+
+@pytest.mark.parametrize(("method", "path"), UPLOADS, ids=[f"{m} {p}" for m, p in UPLOADS])
+def test_an_upload_body_is_one_required_binary_file(method, path):
+    doc = document()
+    body = doc["paths"][path][method]["requestBody"]
+    schema = object_schema(doc, body["content"]["multipart/form-data"]["schema"], {})
+    assert body["required"] and schema["required"] == ["file"]
+    assert schema["properties"]["file"]["format"] == "binary" and schema["properties"]["file"]["type"] == "string"
 
 
 def _send(client, world, method, path):

@@ -4,6 +4,7 @@ Every response the test client receives is validated against openapi/openapi.jso
 installed by conftest.py). This module drives one day of the API through every response schema, and checks
 the document itself: no response property optional unless listed below with the reason.
 """
+import io
 import json
 from collections import Counter
 from pathlib import Path
@@ -234,6 +235,13 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.post(f"{url}/canned-responses/{canned['id']}/render", headers=headers))
     ok(client.post(url + "/notes", json={"text": "Wants a refund", "mentions": [other.id]}, headers=headers), 201)
     ok(client.get(url + "/notes", headers=headers))
+    # A file, uploaded then sent with a message, read back by both sides.
+    uploaded = ok(client.post(widget.url("/attachments"), data={"file": (io.BytesIO(b"a note\n"), "note.txt")},
+                              headers=widget.headers(), content_type="multipart/form-data"), 201)
+    ok(client.post(widget.url("/messages"), json={"client_id": "v2", "text": "", "attachment_ids": [uploaded["id"]]},
+                   headers=widget.headers()), 201)
+    ok(client.get(widget.url(f"/attachments/{uploaded['id']}"), headers=widget.headers()))
+    ok(client.get(url + f"/attachments/{uploaded['id']}", headers=headers))
     ok(widget.messages())
     ok(client.get(url + "/messages", headers=headers))
     ok(client.post(url + "/read", json={"seq": 1}, headers=headers))

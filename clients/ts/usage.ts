@@ -51,6 +51,9 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   request_expired: true, request_pending: true, request_taken: true, shortcut_taken: true, target_full: true,
   target_offline: true, token_expired: true, token_revoked: true, unauthorized: true, unavailable: true,
   user_inactive: true, validation_error: true,
+  attachment_already_sent: true, attachment_not_found: true, conversation_storage_full: true, empty_file: true,
+  file_type_mismatch: true, file_type_not_allowed: true, link_expired: true, link_invalid: true,
+  payload_too_large: true,
 };
 
 function isDocumented(code: string): code is ErrorCode {
@@ -127,6 +130,19 @@ export function describeCode(error: ApiError): string {
       return "wait for Retry-After";
     case "unavailable":
       return "try later";
+    case "attachment_not_found":
+    case "attachment_already_sent":
+      return "upload the file again";
+    case "empty_file":
+    case "file_type_mismatch":
+    case "file_type_not_allowed":
+      return "pick another file";
+    case "payload_too_large":
+    case "conversation_storage_full":
+      return "the file is too large";
+    case "link_expired":
+    case "link_invalid":
+      return "read the attachment again for a fresh link";
     default:
       return unreachable(code);
   }
