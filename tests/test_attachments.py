@@ -303,6 +303,18 @@ def test_only_the_conversations_people_reach_them(client, world):
     assert client.get(url, headers=world["admin_headers"]).status_code == 200
 
 
+def test_admin_of_another_workspace_gets_404_on_every_attachment_route(client, world, auth):
+    widget = world["widget"]
+    sent = visitor_upload(client, widget, PNG).get_json()
+    assert send(client, widget, "", "c1", [sent["id"]]).status_code == 201
+    _, outsider = make_workspace(name="Elsewhere")
+    theirs = auth.headers(outsider)
+    assert agent_upload(client, world, PNG, headers=theirs).status_code == 404
+    url = f"/api/conversations/{widget.conversation_id}/attachments/{sent['id']}"
+    assert client.get(url, headers=theirs).status_code == 404
+    assert client.get(url, headers=world["admin_headers"]).status_code == 200  # the owner's admin does see it
+
+
 # -- messages carry them ---------------------------------------------------------------------------------
 
 
