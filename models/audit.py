@@ -20,6 +20,7 @@ class AuditAction(StrEnum):
     REQUEUED = "requeued"
     EXPIRED = "expired"
     ABANDONED = "abandoned"
+    BUSINESS_HOURS_CHANGED = "business_hours_changed"
 
 
 class AuditEntry(db.Model):
