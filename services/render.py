@@ -40,7 +40,8 @@ def fill(template, values):
 def render_component(component_type, config, context=None):
     """Return what a visitor is shown: {"texts": [...], "buttons": [...], "form": {...} or None}.
 
-    context: {"stage": a Stage of the type (default start), and the placeholder values}.
+    context: {"stage": a Stage of the type (default start), the placeholder values, and for the
+    outside_hours stage the interface's "outside_hours_message" (None: the offline message)}.
     """
     context = context or {}
     kind = ComponentType(str(component_type))
@@ -48,6 +49,9 @@ def render_component(component_type, config, context=None):
     if stage not in STAGES[kind]:
         raise ValueError(f"a {kind} component shows nothing at stage {stage}")
     values = {name: context.get(name) for name in PLACEHOLDERS}
+    if stage == Stage.OUTSIDE_HOURS:  # the offline stage with the interface's message, when it has one
+        messages = {**config["messages"], "offline": context.get("outside_hours_message") or config["messages"]["offline"]}
+        return _RENDERERS[kind]({**config, "messages": messages}, Stage.OFFLINE, values)
     return _RENDERERS[kind](config, stage, values)
 
 

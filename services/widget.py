@@ -9,6 +9,7 @@ from models.conversation import Visitor
 from services.conversations import list_messages
 from services.core import transaction
 from services.flow_runtime import start_flow
+from services.interfaces import availability
 from services.visitors import open_conversation, visitor_token
 
 OPEN_MESSAGES = 50  # the newest messages the widget shows at once
@@ -28,5 +29,5 @@ def do_open_widget(interface, visitor=None):
     if created:
         start_flow(conversation)
     return {"visitor_token": visitor_token(visitor), "visitor_id": visitor.id, "conversation": conversation,
-            "interface": interface,
+            "interface": interface, "business_hours": availability(interface),
             "messages": list_messages(conversation, before=conversation.last_seq + 1, limit=OPEN_MESSAGES)["items"]}
