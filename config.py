@@ -256,7 +256,7 @@ class Config:
     LOG_FORMAT = _env_choice("LOG_FORMAT", "json", {"json", "text"})
 
     API_TITLE = "Live chat API"
-    API_VERSION = "1.1.0"
+    API_VERSION = "1.2.0"
     OPENAPI_VERSION = "3.1.0"
     OPENAPI_URL_PREFIX = "/api"
     OPENAPI_JSON_PATH = "openapi.json"
