@@ -79,7 +79,8 @@ _FIRST_DATE, _LAST_DATE = date(2000, 1, 1), date(2199, 12, 31)
 
 @cache
 def _zones():
-    return frozenset(available_timezones())
+    # "localtime" and "Factory" are files of the zone database, not places.
+    return frozenset(available_timezones()) - {"localtime", "Factory"}
 
 
 class TimeZoneName(fields.String):

@@ -128,6 +128,8 @@ def _ranges(*pairs):
 @pytest.mark.parametrize(("change", "path"), [
     ({"timezone": "Mars/Olympus_Mons"}, ("timezone",)),
     ({"timezone": "../../etc/passwd"}, ("timezone",)),
+    ({"timezone": "localtime"}, ("timezone",)),
+    ({"timezone": "europe/berlin"}, ("timezone",)),
     ({"timezone": ""}, ("timezone",)),
     ({"timezone": "Europe/Berlin" * 10}, ("timezone",)),
     ({"timezone": None}, ("timezone",)),
