@@ -124,7 +124,8 @@ class CalendarDate(fields.String):
 class TimeRangeSchema(Schema):
     """Wall-clock times in the schedule's zone; an end before the start crosses midnight into the next day."""
 
-    start = fields.String(required=True, validate=validate.Regexp(_START_PATTERN, error="A time is HH:MM, 00:00 to 23:59."),
+    start = fields.String(required=True,
+                          validate=validate.Regexp(_START_PATTERN, error="A time is HH:MM, 00:00 to 23:59."),
                           metadata={"description": "HH:MM, inclusive", "example": "09:00"})
     end = fields.String(required=True, validate=validate.Regexp(_END_PATTERN, error="A time is HH:MM, 00:00 to 24:00."),
                         metadata={"description": "HH:MM, exclusive; 24:00 is the end of the day; before start: the "
@@ -133,8 +134,8 @@ class TimeRangeSchema(Schema):
 
 
 def _ranges(description):
-    return fields.List(fields.Nested(TimeRangeSchema), load_default=list, validate=validate.Length(max=HOURS_RANGES_MAX),
-                       metadata={"description": description})
+    return fields.List(fields.Nested(TimeRangeSchema), load_default=list,
+                       validate=validate.Length(max=HOURS_RANGES_MAX), metadata={"description": description})
 
 
 class WeeklyHoursSchema(Schema):

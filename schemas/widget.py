@@ -15,7 +15,7 @@ class WidgetAvailabilitySchema(Schema):
 
     open = fields.Boolean(required=True, metadata={"description": "false: a request now takes the offline path"})
     next_open_at = fields.DateTime(required=True, allow_none=True, metadata={
-        "description": "When it next opens (UTC); null while open, or when no opening is scheduled in the coming weeks"})
+        "description": "When it next opens (UTC); null while open, or when none is scheduled in the coming weeks"})
     timezone = fields.String(required=True, allow_none=True, metadata={
         "description": "The zone of the business hours (IANA name); null without business hours"})
 

@@ -131,7 +131,8 @@ def _day_ranges(weekly, by_date, day):
         return [(("exceptions", index, "ranges", position), _label(r), r)
                 for position, r in enumerate(exception["ranges"])]
     name = DAYS[day.weekday()]
-    return [(("weekly", name, position), f"({name}) {_label(r)}", r) for position, r in enumerate(weekly.get(name) or [])]
+    return [(("weekly", name, position), f"({name}) {_label(r)}", r)
+            for position, r in enumerate(weekly.get(name) or [])]
 
 
 def _overlaps(spans):

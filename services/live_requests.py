@@ -155,7 +155,7 @@ def offer_waiting(agent_id):
 
 
 def offline_path(conversation, request, component, stage=Stage.OFFLINE):
-    """The offline message (or the outside-hours one); then the offline form if it is active, else the next component."""
+    """The offline message (or the outside-hours one); then the offline form if it is active, else the next one."""
     if conversation.status == ConversationStatus.WAITING:
         conversation.status = ConversationStatus.BOT
     form_active = bool(component and component.config["offline_form"]["active"])

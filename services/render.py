@@ -50,7 +50,8 @@ def render_component(component_type, config, context=None):
         raise ValueError(f"a {kind} component shows nothing at stage {stage}")
     values = {name: context.get(name) for name in PLACEHOLDERS}
     if stage == Stage.OUTSIDE_HOURS:  # the offline stage with the interface's message, when it has one
-        messages = {**config["messages"], "offline": context.get("outside_hours_message") or config["messages"]["offline"]}
+        offline = context.get("outside_hours_message") or config["messages"]["offline"]
+        messages = {**config["messages"], "offline": offline}
         return _RENDERERS[kind]({**config, "messages": messages}, Stage.OFFLINE, values)
     return _RENDERERS[kind](config, stage, values)
 

@@ -8,6 +8,7 @@ from services.business_hours import availability, instant, intervals, is_open, n
 
 BERLIN, NEW_YORK = "Europe/Berlin", "America/New_York"
 NINE_TO_FIVE = [{"start": "09:00", "end": "17:00"}]
+EMPTY = "A range cannot be empty: end must differ from start (00:00-24:00 is the whole day)."
 
 
 def schedule(timezone=BERLIN, exceptions=(), enabled=True, **days):
@@ -270,8 +271,7 @@ def test_a_valid_schedule_has_no_problems():
 
 @pytest.mark.parametrize(("days", "exceptions", "expected"), [
     ({"monday": [{"start": "09:00", "end": "09:00"}]}, [],
-     {"weekly": {"monday": {0: {"end": ["A range cannot be empty: end must differ from start "
-                                        "(00:00-24:00 is the whole day)."]}}}}),
+     {"weekly": {"monday": {0: {"end": [EMPTY]}}}}),
     ({"monday": [{"start": "09:00", "end": "12:00"}, {"start": "11:00", "end": "13:00"}]}, [],
      {"weekly": {"monday": {1: ["Overlaps monday 09:00-12:00."]}}}),
     ({"friday": [{"start": "22:00", "end": "02:00"}], "saturday": [{"start": "01:00", "end": "03:00"}]}, [],
