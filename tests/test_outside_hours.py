@@ -167,7 +167,15 @@ def test_bad_schedules_are_422_on_the_field_and_change_nothing(world, change, pa
     assert world["interface"].business_hours["timezone"] == "Europe/Berlin"
 
 
-@pytest.mark.parametrize("body", [[], "open", {"timezone": "UTC", "weekly": []}, {"weekly": {}}])
+@pytest.mark.parametrize("body", [
+    [], "open", 7, {"timezone": "UTC", "weekly": []}, {"weekly": {}}, {"timezone": 42},
+    {"timezone": "UTC", "weekly": {"monday": NINE_TO_FIVE * 200}},
+    {"timezone": "UTC", "exceptions": [{"date": "2026-12-25", "ranges": []}] * 1_000},
+    {"timezone": "UTC", "exceptions": [{"date": 20261225, "ranges": []}]},
+    {"timezone": "UTC", "weekly": {"monday": [{"start": ["09:00"], "end": {"h": 17}}]}},
+    {"timezone": "UTC\u0000", "outside_hours_message": "\ud800"},
+    {"timezone": "UTC", "weekly": {"monday": [[[[[[[[[[[]]]]]]]]]]]}},
+])
 def test_schedules_of_the_wrong_shape_are_422(world, body):
     assert set_hours(world, body, expect=422).get_json()["errors"]["json"]["business_hours"]
 
