@@ -124,10 +124,11 @@ class CalendarDate(fields.String):
 class TimeRangeSchema(Schema):
     """Wall-clock times in the schedule's zone; an end before the start crosses midnight into the next day."""
 
-    start = fields.String(required=True,
-                          validate=validate.Regexp(_START_PATTERN, error="A time is HH:MM, 00:00 to 23:59."),
+    start = fields.String(required=True, validate=[validate.Length(equal=5), validate.Regexp(
+                              _START_PATTERN, error="A time is HH:MM, 00:00 to 23:59.")],
                           metadata={"description": "HH:MM, inclusive", "example": "09:00"})
-    end = fields.String(required=True, validate=validate.Regexp(_END_PATTERN, error="A time is HH:MM, 00:00 to 24:00."),
+    end = fields.String(required=True, validate=[validate.Length(equal=5), validate.Regexp(
+                            _END_PATTERN, error="A time is HH:MM, 00:00 to 24:00.")],
                         metadata={"description": "HH:MM, exclusive; 24:00 is the end of the day; before start: the "
                                                  "range ends on the next day (22:00-02:00); never equal to start",
                                   "example": "17:00"})
@@ -153,7 +154,7 @@ class WeeklyHoursSchema(Schema):
 class HoursExceptionSchema(Schema):
     """One date that does not follow the week: no ranges closes it (a holiday), ranges open it at those times."""
 
-    date = CalendarDate(required=True)
+    date = CalendarDate(required=True, metadata={"description": "A local date of the schedule's zone, YYYY-MM-DD"})
     ranges = _ranges("The date's ranges instead of its weekday's; empty: closed all day")
 
 
