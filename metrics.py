@@ -31,7 +31,8 @@ SOCKETS_REFUSED = Counter("livechat_sockets_refused", "Socket upgrades refused b
                           ["reason"])
 LIVE_REQUESTS = Counter("livechat_live_requests",
                         "Live requests by outcome, counted once committed: opened, and then one of offline "
-                        "(nobody available), accepted, expired, cancelled", ["outcome"])
+                        "(nobody available), outside_hours (asked outside business hours), accepted, expired, "
+                        "cancelled", ["outcome"])
 BACKGROUND_RUNS = Counter("livechat_background_runs", "Rounds of a background worker (sweeper, retention, "
                           "outbox-sender) by outcome (ok, failed, skipped: another process holds the job's lease)",
                           ["worker", "outcome"])

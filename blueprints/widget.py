@@ -24,7 +24,7 @@ from schemas.requests import (
 )
 from schemas.sockets import TicketSchema
 from schemas.visitors import VisitorSchema, VisitorUpdateSchema, WidgetOpenArgsSchema
-from schemas.widget import WidgetOpenSchema
+from schemas.widget import WidgetAvailabilitySchema, WidgetOpenSchema
 from services.attachments import AttachmentAlreadySent, AttachmentNotFound, get_attachment
 from services.calls import (
     CallEnded, NoLiveCall, NotInCall, NotOffered, access_live_call, do_accept_video, list_calls,
@@ -37,6 +37,7 @@ from services.live_requests import AlreadyWaiting, NoPendingRequest, do_cancel_r
 from services.offline_forms import AlreadySubmitted, FormInactive, FormNotOffered, do_submit_offline_form
 from services.signalling import get_ice_servers
 from services.sockets import do_issue_ticket
+from services.interfaces import availability
 from services.visitors import OriginNotAllowed, access_widget, interface_by_key, origin_allowed
 from services.visitor_identity import IdentityInvalid, PrechatRequired, do_update_visitor
 from services.widget import do_open_widget
@@ -166,6 +167,20 @@ class WidgetVisitor(MethodView):
         stored as unverified contact data.
         """
         return do_update_visitor(current_user, data)
+
+
+@blp.route("/availability")
+class WidgetAvailability(MethodView):
+    @blp.doc(operationId="getWidgetAvailability")
+    @blp.response(200, WidgetAvailabilitySchema)
+    @errors(blp, 403, 404, 429, codes={403: [OriginNotAllowed]})
+    @blp.doc(security=[{}])
+    def get(self, public_key):
+        """Whether live and video requests reach agents now, and when they next do
+
+        Follows the interface's business hours; without any it is always open. Public, for a page that polls.
+        """
+        return availability(access_widget(public_key, request.headers.get("Origin")))
 
 
 @blp.route("/conversations/<id:conversation_id>")

@@ -25,6 +25,7 @@ class AuditAction(StrEnum):
     CANNED_RESPONSE_CREATED = "canned_response_created"
     CANNED_RESPONSE_UPDATED = "canned_response_updated"
     CANNED_RESPONSE_DELETED = "canned_response_deleted"
+    BUSINESS_HOURS_CHANGED = "business_hours_changed"
 
 
 class AuditEntry(db.Model):

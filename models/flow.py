@@ -43,6 +43,7 @@ class Stage(StrEnum):
     OFFLINE = "offline"        # no agent online, or nobody answered in time
     THANK_YOU = "thank_you"    # the visitor sent the offline form
     REQUEUED = "requeued"      # the agent left (offline, deleted): the chat waits in the queue again
+    OUTSIDE_HOURS = "outside_hours"  # asked outside the interface's business hours
 
 
 class Action(StrEnum):

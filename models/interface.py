@@ -14,6 +14,11 @@ REQUEST_TIMEOUT_MIN_S = 10
 REQUEST_TIMEOUT_MAX_S = 3600
 VIDEO_WEIGHT_DEFAULT = 1
 VIDEO_WEIGHT_MAX = 10
+# Business hours: time ranges a day, exception dates, the zone name's length (IANA names are shorter).
+HOURS_RANGES_MAX = 6
+HOURS_EXCEPTIONS_MAX = 366
+TIMEZONE_MAX_LEN = 64
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class RoutingMode(StrEnum):
@@ -52,6 +57,8 @@ class Interface(db.Model):
     identity_secret: Mapped[str] = mapped_column(String(IDENTITY_SECRET_LEN), default=new_identity_secret)
     # What the widget asks before a live or video request: {"enabled": bool, "fields": [...]}; None: no form.
     prechat_form: Mapped[dict | None] = mapped_column(JSON)
+    # When live and video requests reach agents (services/business_hours.py); None: always.
+    business_hours: Mapped[dict | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -20,6 +20,7 @@ class RequestStatus(StrEnum):
     OFFLINE = "offline"      # nobody was available when asked
     CANCELLED = "cancelled"  # the visitor changed their mind
     ABANDONED = "abandoned"  # the visitor's sockets were gone past the grace period before an agent took it
+    OUTSIDE_HOURS = "outside_hours"  # asked outside the interface's business hours: no agent was asked
 
 
 class NotificationType(StrEnum):

@@ -11,6 +11,16 @@ class WidgetInterfaceSchema(Schema):
     name = fields.String(dump_only=True)
 
 
+class WidgetAvailabilitySchema(Schema):
+    """Whether the interface's live and video requests reach agents now (its business hours)."""
+
+    open = fields.Boolean(required=True, metadata={"description": "false: a request now takes the offline path"})
+    next_open_at = fields.DateTime(required=True, allow_none=True, metadata={
+        "description": "When it next opens (UTC); null while open, or when none is scheduled in the coming weeks"})
+    timezone = fields.String(required=True, allow_none=True, metadata={
+        "description": "The zone of the business hours (IANA name); null without business hours"})
+
+
 class WidgetOpenSchema(Schema):
     visitor_token = fields.String(required=True, metadata={
         "description": "Send as 'Authorization: Bearer ...' on every widget call; keep it to come back"})
@@ -23,3 +33,4 @@ class WidgetOpenSchema(Schema):
     prechat_form = PrechatFormField(required=True, metadata={
         "description": "What to ask before a live or video chat (when enabled, a required field the visitor has "
                        "not given refuses the request with 422 prechat_required)"})
+    business_hours = fields.Nested(WidgetAvailabilitySchema, required=True)

@@ -27,7 +27,12 @@ def context_of(conversation, stage=Stage.START, agent=None, position=None):
     visitor = conversation.visitor
     return {"stage": stage, "visitor_name": visitor.name if visitor else None,
             "interface_name": conversation.interface.name, "agent_name": agent.name if agent else None,
-            "position": position}
+            "position": position, "outside_hours_message": outside_hours_message(conversation.interface)}
+
+
+def outside_hours_message(interface):
+    """The interface's own message for requests outside its business hours, or None."""
+    return (interface.business_hours or {}).get("outside_hours_message")
 
 
 def renderer(conversation):

@@ -315,7 +315,8 @@ def preview_component(actor, component, stage, agent_name=None, visitor_name=Non
         raise ValidationFailed("Invalid input: see errors",
                                errors={"query": {"stage": [f"A {component.type} component shows: {shown}."]}})
     context = {"stage": stage, "agent_name": agent_name, "visitor_name": visitor_name,
-               "interface_name": component.interface.name, "position": 1}  # an example place in the queue
+               "interface_name": component.interface.name, "position": 1,  # an example place in the queue
+               "outside_hours_message": (component.interface.business_hours or {}).get("outside_hours_message")}
     return {"component_id": component.id, "type": component.type, "stage": stage,
             **render_component(component.type, component.config, context)}
 

@@ -1,15 +1,32 @@
-"""Chat interfaces: CRUD, public key rotation, agent assignment."""
+"""Chat interfaces: CRUD, public key rotation, agent assignment, business hours."""
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from errors import NotFound
+from errors import NotFound, ValidationFailed
 from extensions import db
 from models import Attachment, AuditAction, Conversation, Interface, Role, RoutingMode, User
+from models.base import utcnow
 from models.interface import new_identity_secret, new_public_key
+from services import business_hours
 from services.attachments import do_remove_deleted_files, queue_file_deletions
 from services.audit import audit
 from services.core import check_in_workspace, get_in_workspace, serves
 from services.pagination import paginate
+
+
+def hours_now():
+    """The instant business hours are judged at (tests move it)."""
+    return utcnow()
+
+
+def is_open_now(interface):
+    """Whether the interface is within its business hours now (always, without any)."""
+    return business_hours.is_open(interface.business_hours, hours_now())
+
+
+def availability(interface):
+    """{open, next_open_at, timezone} now, for the widget."""
+    return business_hours.availability(interface.business_hours, hours_now())
 
 
 def access_interface(actor, interface_id):
@@ -38,6 +55,12 @@ def check_agents(actor, user_ids):
 def _apply(actor, interface, data):
     # Check before changing anything, so a rejected edit leaves the interface as it was.
     agents = check_agents(actor, data["agent_ids"]) if "agent_ids" in data else None
+    schedule = data.get("business_hours")
+    problems = business_hours.problems(schedule) if schedule else None
+    if problems:
+        raise ValidationFailed("Invalid input: see errors", errors={"json": {"business_hours": problems}})
+    if "business_hours" in data:
+        interface.business_hours = schedule
     for key in ("name", "allowed_origins", "request_timeout_s", "video_weight", "prechat_form"):
         if key in data:
             setattr(interface, key, data[key])
@@ -52,15 +75,27 @@ def do_create_interface(actor, data):
     interface = Interface(workspace_id=actor.workspace_id, public_key=new_public_key(), allowed_origins=[])
     _apply(actor, interface, data)
     db.session.add(interface)
+    db.session.flush()
+    if interface.business_hours is not None:
+        _audit_hours(actor, interface)
     db.session.commit()
     return interface
 
 
 def do_update_interface(actor, interface, data):
     """Edit a chat interface."""
+    before = interface.business_hours
     _apply(actor, interface, data)
+    if "business_hours" in data and data["business_hours"] != before:
+        _audit_hours(actor, interface)
     db.session.commit()
     return interface
+
+
+def _audit_hours(actor, interface):
+    schedule = interface.business_hours
+    audit(AuditAction.BUSINESS_HOURS_CHANGED, interface.workspace_id, actor, interface_id=interface.id,
+          enabled=bool(schedule and schedule["enabled"]), timezone=schedule["timezone"] if schedule else None)
 
 
 def do_delete_interface(actor, interface):

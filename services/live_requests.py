@@ -1,7 +1,9 @@
 """Live and video requests: asking, waiting in the queue, the offline path, the deadline.
 
-A request goes the offline path at once only when no agent of the interface
-is online. When agents are online but none has room for it (max chats, video
+A request goes the offline path at once when it is asked outside the
+interface's business hours (outcome outside_hours: no agent is asked, the
+interface's outside-hours message is shown) or when no agent of the
+interface is online. When agents are online but none has room for it (max chats, video
 weight), it waits in the queue until one has room (offer_waiting) or its
 deadline passes.
 
@@ -29,6 +31,7 @@ from services.audit import audit
 from services.conversations import emit_conversation_updated
 from services.core import access_conversation, has_room, lock_agent, lock_row, transaction, weight_of, with_room
 from services.flow_runtime import continue_after, show_stage
+from services.interfaces import is_open_now
 from services.notifications import notify, online_agents, withdraw_for_request
 from services.queue import (
     NOTIFICATION_OF, emit_request_updated, latest_request, live_chat_component, request_view, resolve, update_queue,
@@ -45,7 +48,26 @@ class NoPendingRequest(Conflict):
 
 def request_live(conversation, kind, component):
     """Create a live request (the caller holds the conversation in the bot phase and commits)."""
+    if not is_open_now(conversation.interface):
+        return _outside_hours(conversation, RequestKind(kind), component)
     return _open(conversation, RequestKind(kind), component, exclude=set(), welcome=True)
+
+
+def _outside_hours(conversation, kind, component):
+    """Outside business hours: the request is recorded as such and takes the offline path; no agent is asked."""
+    now = utcnow()
+    request = LiveRequest(
+        workspace_id=conversation.workspace_id, interface_id=conversation.interface_id,
+        conversation_id=conversation.id, component_id=component.id if component is not None else None, kind=kind,
+        status=RequestStatus.OUTSIDE_HOURS, deadline_at=now, created_at=now, resolved_at=now,
+    )
+    db.session.add(request)
+    db.session.flush()
+    count_after_commit(db.session, LIVE_REQUESTS, outcome="opened")
+    count_after_commit(db.session, LIVE_REQUESTS, outcome=RequestStatus.OUTSIDE_HOURS.value)
+    audit(AuditAction.ROUTED, conversation.workspace_id, None, conversation.id, request.id,
+          mode="outside_hours", notified=[])
+    return offline_path(conversation, request, component, stage=Stage.OUTSIDE_HOURS)
 
 
 def reopen_request(conversation, kind, exclude):
@@ -132,14 +154,14 @@ def offer_waiting(agent_id):
             notify([agent], NOTIFICATION_OF[request.kind], conversation, request)
 
 
-def offline_path(conversation, request, component):
-    """The offline message; then the offline form if it is active, else the next component."""
+def offline_path(conversation, request, component, stage=Stage.OFFLINE):
+    """The offline message (or the outside-hours one); then the offline form if it is active, else the next one."""
     if conversation.status == ConversationStatus.WAITING:
         conversation.status = ConversationStatus.BOT
     form_active = bool(component and component.config["offline_form"]["active"])
     messages = []
     if component is not None:
-        messages.append(show_stage(conversation, component, Stage.OFFLINE, request_id=request.id))
+        messages.append(show_stage(conversation, component, stage, request_id=request.id))
     if not form_active:
         messages += continue_after(conversation, request.component_id)
     emit_request_updated(request)

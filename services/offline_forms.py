@@ -106,7 +106,7 @@ def do_submit_offline_form(visitor, conversation_id, request_id, answers):
     request = db.session.get(LiveRequest, request_id)
     if request is None or request.conversation_id != conversation.id:
         raise NotFound("Request not found")
-    if request.status not in (RequestStatus.OFFLINE, RequestStatus.EXPIRED):
+    if request.status not in (RequestStatus.OFFLINE, RequestStatus.EXPIRED, RequestStatus.OUTSIDE_HOURS):
         raise FormNotOffered()
     component = db.session.get(Component, request.component_id) if request.component_id else None
     if component is None:

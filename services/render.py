@@ -44,7 +44,8 @@ def fill(template, values, fallbacks=None):
 def render_component(component_type, config, context=None):
     """Return what a visitor is shown: {"texts": [...], "buttons": [...], "form": {...} or None}.
 
-    context: {"stage": a Stage of the type (default start), and the placeholder values}.
+    context: {"stage": a Stage of the type (default start), the placeholder values, and for the
+    outside_hours stage the interface's "outside_hours_message" (None: the offline message)}.
     """
     context = context or {}
     kind = ComponentType(str(component_type))
@@ -52,6 +53,10 @@ def render_component(component_type, config, context=None):
     if stage not in STAGES[kind]:
         raise ValueError(f"a {kind} component shows nothing at stage {stage}")
     values = {name: context.get(name) for name in PLACEHOLDERS}
+    if stage == Stage.OUTSIDE_HOURS:  # the offline stage with the interface's message, when it has one
+        offline = context.get("outside_hours_message") or config["messages"]["offline"]
+        messages = {**config["messages"], "offline": offline}
+        return _RENDERERS[kind]({**config, "messages": messages}, Stage.OFFLINE, values)
     return _RENDERERS[kind](config, stage, values)
 
 

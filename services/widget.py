@@ -10,6 +10,7 @@ from services.conversations import list_messages
 from services.core import transaction
 from services.flow_runtime import start_flow
 from services.visitor_identity import apply_details, check_identity, verified_visitor
+from services.interfaces import availability
 from services.visitors import open_conversation, visitor_token
 
 OPEN_MESSAGES = 50  # the newest messages the widget shows at once
@@ -39,4 +40,5 @@ def do_open_widget(interface, visitor=None, details=None):
         start_flow(conversation)
     return {"visitor_token": visitor_token(visitor), "visitor_id": visitor.id, "conversation": conversation,
             "interface": interface, "visitor": visitor, "prechat_form": interface.prechat_form,
+            "business_hours": availability(interface),
             "messages": list_messages(conversation, before=conversation.last_seq + 1, limit=OPEN_MESSAGES)["items"]}

@@ -196,9 +196,12 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.get(f"/api/interfaces/{interface.id}/identity-secret", headers=admin_headers))
     ok(client.patch(f"/api/interfaces/{interface.id}", json={"prechat_form": {"enabled": False, "fields": [
         {"key": "company", "label": "Company"}]}}, headers=admin_headers))
+    hours = {"enabled": False, "timezone": "Europe/Berlin", "weekly": {"monday": [{"start": "09:00", "end": "17:00"}]},
+             "exceptions": [{"date": "2026-12-25", "ranges": []}]}  # kept, not followed: the day goes on as usual
+    ok(client.patch(f"/api/interfaces/{interface.id}", json={"business_hours": hours}, headers=admin_headers))
     flow = f"/api/interfaces/{interface.id}/components"
     ok(client.get(flow, headers=admin_headers))
-    for stage in ("start", "offline", "takeover"):
+    for stage in ("start", "offline", "takeover", "outside_hours"):
         ok(client.get(f"{flow}/{live.id}/preview", query_string={"stage": stage}, headers=admin_headers))
     ok(client.get(f"{flow}/{target.id}/preview", headers=admin_headers))
     ok(client.get(f"{flow}/{live.id}/live-chat/agents", headers=admin_headers))
