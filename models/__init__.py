@@ -15,3 +15,4 @@ from models.live_request import (  # noqa: F401
 from models.audit import AuditAction, AuditEntry  # noqa: F401
 from models.call import Call, CallEndReason, CallSide, CallStatus  # noqa: F401
 from models.lease import Lease  # noqa: F401
+from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEventType  # noqa: F401
