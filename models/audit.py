@@ -20,6 +20,12 @@ class AuditAction(StrEnum):
     REQUEUED = "requeued"
     EXPIRED = "expired"
     ABANDONED = "abandoned"
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_UPDATED = "webhook_updated"
+    WEBHOOK_DELETED = "webhook_deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated"
+    WEBHOOK_REDELIVERED = "webhook_redelivered"
+    WEBHOOK_DISABLED = "webhook_disabled"  # by the server, after a run of failures
 
 
 class AuditEntry(db.Model):

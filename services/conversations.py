@@ -11,6 +11,7 @@ from models.conversation import Conversation, ConversationStatus, Message, Sende
 from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.events import EventType
 from services.events import PositionBefore, conversation_stream, emit
+from services.webhooks import message_created
 
 _message_schema = MessageSchema()
 _conversation_schema = ConversationSchema()
@@ -49,6 +50,7 @@ def add_message(conversation, sender_type, text, *, sender=None, client_id=None,
     db.session.add(message)
     emit(EventType.MESSAGE_CREATED, {"message": _message_schema.dump(message)},
          [conversation_stream(conversation.id)], conversation.workspace_id)
+    message_created(conversation, message)
     return message
 
 
