@@ -220,6 +220,9 @@ class Config:
     WEBHOOKS_DISABLE_AFTER_S = _env_int("WEBHOOKS_DISABLE_AFTER_S", 24 * 3600)
     # After a secret rotation the old secret keeps signing (a second signature) this long.
     WEBHOOKS_SECRET_OVERLAP_S = _env_int("WEBHOOKS_SECRET_OVERLAP_S", 24 * 3600)
+    # Whether a workspace has endpoints is remembered this long per process (the message path asks no
+    # more often): another process's new endpoint starts receiving within this time.
+    WEBHOOKS_LOOKUP_CACHE_S = _env_float("WEBHOOKS_LOOKUP_CACHE_S", 5.0)
     RETENTION_WEBHOOK_DELIVERIES_DAYS = _env_int("RETENTION_WEBHOOK_DELIVERIES_DAYS", 30)
     # An agent whose dashboard sockets are all gone this long counts as offline.
     PRESENCE_GRACE_S = _env_int("PRESENCE_GRACE_S", 60)

@@ -56,7 +56,6 @@ USER_AGENT = "livechat-webhooks/1"
 # Cloud instance metadata services: never a webhook target, whatever WEBHOOKS_ALLOW_PRIVATE says.
 METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
     "169.254.169.254", "169.254.170.2", "100.100.100.200", "fd00:ec2::254", "fd00:ec2::23"))
-LOOKUP_CACHE_S = 5.0
 
 _conversation_schema = ConversationSchema()
 _message_schema = MessageSchema()
@@ -188,7 +187,8 @@ def access_endpoint(actor, endpoint_id):
 
 
 def list_endpoints(actor, page, page_size):
-    stmt = select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == actor.workspace_id).order_by(WebhookEndpoint.id)
+    stmt = (select(WebhookEndpoint).where(WebhookEndpoint.workspace_id == actor.workspace_id)
+            .order_by(WebhookEndpoint.id))
     return paginate(stmt, page, page_size)
 
 
@@ -293,7 +293,7 @@ def _has_endpoints(workspace_id):
         WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.enabled.is_(True)).limit(1)) is not None
     if len(lookups) > 10000:
         lookups.clear()
-    lookups[workspace_id] = (found, now + current_app.config.get("WEBHOOKS_LOOKUP_CACHE_S", LOOKUP_CACHE_S))
+    lookups[workspace_id] = (found, now + current_app.config["WEBHOOKS_LOOKUP_CACHE_S"])
     return found
 
 
