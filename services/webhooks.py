@@ -415,14 +415,15 @@ def post(url, headers, body, config):
                                 min(config["WEBHOOKS_CONNECT_TIMEOUT_S"], config["WEBHOOKS_TIMEOUT_S"]))
     try:
         connection.request("POST", path, body=body.encode("utf-8"), headers=headers)
-        connection.sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        sock = connection.sock  # the response reads from it even after the connection lets go of it
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
         response = connection.getresponse()
         cap, received = config["WEBHOOKS_RESPONSE_MAX_BYTES"], b""
         while len(received) < cap:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError("the endpoint took longer than WEBHOOKS_TIMEOUT_S")
-            connection.sock.settimeout(left)
+            sock.settimeout(left)
             chunk = response.read1(min(16384, cap - len(received)))
             if not chunk:
                 break
