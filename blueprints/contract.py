@@ -53,10 +53,11 @@ PAGINATION = """
 Lists come in one of two envelopes; each list operation names its envelope's schema.
 
 - **Page-numbered** (`*Page` schemas built by one helper: `AgentPage`, `InterfacePage`, `ConversationPage`,
-  `PendingRequestPage`, `NotificationPage`, `SubmissionPage`, `AuditEntryPage`):
+  `PendingRequestPage`, `NotificationPage`, `SubmissionPage`, `AuditEntryPage`, `WebhookEndpointPage`,
+  `WebhookDeliveryPage`):
   `{items, page, page_size, total}`; ask with `?page=` (from 1) and `?page_size=` (1 to 100, default 20).
   Used by listAgents, listInterfaces, listConversations, listPendingRequests, listNotifications,
-  listOfflineSubmissions, listAuditEntries.
+  listOfflineSubmissions, listAuditEntries, listWebhooks, listWebhookDeliveries.
 - **Cursor** (`MessagePage`, `CallPage`): `{items, next_before}` (messages also `next_after`); pass a cursor
   back as `?before=` (older) or `?after=` (newer) with `?limit=`; a null cursor means there is nothing more.
   Used by listMessages, listVisitorMessages (by message `seq`) and listCalls, listVisitorCalls (newest first).

@@ -196,7 +196,14 @@ def _send(client, world, method, path):
         ("post", "/api/interfaces/{interface_id}/components/{component_id}/move"): (
             component + "/move", admin, {"position": 0}, 200),
         ("put", "/api/availability"): ("/api/availability", agent, {"availability": "online"}, 200),
+        # A literal public address: nothing is resolved, and no test sends anything there.
+        ("post", "/api/webhooks"): ("/api/webhooks", admin, {"url": "https://93.184.216.34/hooks",
+                                                             "event_types": ["message.created"]}, 201),
     }
+    if path == "/api/webhooks/{webhook_id}":
+        created = client.post("/api/webhooks", json={"url": "https://93.184.216.34/hooks",
+                                                     "event_types": ["message.created"]}, headers=admin).get_json()
+        return f"/api/webhooks/{created['id']}", admin, {"description": "CRM"}, 200
     if (method, path) in table:
         return table[(method, path)]
     section = path.rsplit("/", 1)[1]
@@ -224,6 +231,7 @@ CASES = [
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/messages"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
+    ("post", "/api/webhooks"), ("patch", "/api/webhooks/{webhook_id}"),
 ]
 
 
