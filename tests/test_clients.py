@@ -54,6 +54,7 @@ PY_ALLOWED_UNTYPED = {
     "components.delete_component.sync": "204 without a body",
     "components.get_component.sync": "304 without a body",
     "interfaces.delete_interface.sync": "204 without a body",
+    "webhooks.delete_webhook.sync": "204 without a body",
 }
 
 

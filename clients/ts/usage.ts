@@ -50,7 +50,8 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   precondition_required: true, rate_limited: true, request_abandoned: true, request_cancelled: true,
   request_expired: true, request_pending: true, request_taken: true, target_full: true,
   target_offline: true, token_expired: true, token_revoked: true, unauthorized: true, unavailable: true,
-  user_inactive: true, validation_error: true,
+  user_inactive: true, validation_error: true, webhook_disabled: true, webhook_url_invalid: true,
+  webhook_url_metadata: true, webhook_url_private: true, webhook_url_unresolvable: true,
 };
 
 function isDocumented(code: string): code is ErrorCode {
@@ -81,6 +82,13 @@ export function describeCode(error: ApiError): string {
       return "gone";
     case "email_taken":
       return "pick another e-mail";
+    case "webhook_url_invalid":
+    case "webhook_url_metadata":
+    case "webhook_url_private":
+    case "webhook_url_unresolvable":
+      return "pick a public http(s) URL";
+    case "webhook_disabled":
+      return "enable the webhook first";
     case "cannot_delete_self":
     case "last_admin":
     case "invitation_accepted":
