@@ -4,7 +4,9 @@ import json
 import threading
 import time
 from datetime import timedelta
+from pathlib import Path
 
+import jsonschema
 import pytest
 from sqlalchemy import select
 from standardwebhooks import Webhook
@@ -15,12 +17,14 @@ from models.base import utcnow
 from services import webhooks
 from services.assignments import do_takeover
 from services.retention import prune_once
+from tests.call_helpers import ask, video_call, world  # noqa: F401 - world: the call tests' fixture
 from tests.factories import Auth, go_online, make_interface, make_user, make_workspace
 from tests.widget_helpers import Widget
 
 ALL_TYPES = ["conversation.started", "conversation.assigned", "conversation.ended", "message.created",
              "offline_form.submitted", "rating.created", "call.started", "call.ended"]
 ORIGIN = "https://shop.example"
+SPEC_PATH = Path(__file__).resolve().parent.parent / "openapi" / "openapi.json"
 
 
 class MaxJitter:
@@ -357,3 +361,40 @@ def test_retention_prunes_old_deliveries(client, setup, receiver, app):
     assert len(_deliveries()) == 1
     done = prune_once(now=utcnow() + timedelta(days=app.config["RETENTION_WEBHOOK_DELIVERIES_DAYS"] + 1))
     assert done["webhook deliveries"] == 1 and _deliveries() == []
+
+
+def _spec_check(body):
+    """Raise unless body is what the spec's top-level `webhooks` entry for its type declares."""
+    document = json.loads(SPEC_PATH.read_text())
+    entry = document["webhooks"][body["type"]]["post"]
+    schema = entry["requestBody"]["content"]["application/json"]["schema"]
+    jsonschema.Draft202012Validator({**schema, "components": document["components"]}).validate(body)
+
+
+def test_calls_and_offline_forms_send_their_events_as_the_spec_declares(client, receiver, world):
+    data = world
+    created = client.post("/api/webhooks", json={"url": f"http://127.0.0.1:{receiver.port}/hook",
+                                                 "event_types": ALL_TYPES}, headers=data["admin_headers"])
+    receiver.secrets = [created.get_json()["secret"]]
+    widget, call = video_call(client, data)
+    hung = client.post(widget.url("/call/hangup"), headers=widget.headers())
+    assert hung.status_code == 200, hung.get_json()
+    for headers in data["headers"]:
+        client.put("/api/availability", json={"availability": "offline"}, headers=headers)
+    late, request_id = ask(client, data, "live_chat")
+    sent = client.post(late.url("/offline-form"), json={"request_id": request_id, "answers": {
+        "name": "Ann", "email": "ann@example.com", "message": "Call me"}}, headers=late.headers())
+    assert sent.status_code == 201, sent.get_json()
+    assert webhooks.send_due(now=utcnow())[1] == 0
+    bodies = [r["body"] for r in receiver.received]
+    types = [b["type"] for b in bodies]
+    for expected in ("conversation.started", "conversation.assigned", "call.started", "call.ended",
+                     "offline_form.submitted", "message.created"):
+        assert expected in types, types
+    assert "rating.created" not in types
+    for body in bodies:
+        _spec_check(body)
+    ended = next(b for b in bodies if b["type"] == "call.ended")
+    assert ended["data"]["call"]["id"] == call.id and ended["data"]["call"]["ended_by"] == "visitor"
+    form = next(b for b in bodies if b["type"] == "offline_form.submitted")
+    assert form["data"]["submission"]["data"]["name"] == "Ann"
