@@ -58,6 +58,8 @@ EVENT_SUMMARIES = {
     EventType.CALL_UPDATED: "A call changed: offered, ringing, active, ended (who, when, how long)",
     EventType.VISITOR_PRESENCE: "The visitor of a chat with an agent left (no socket past the grace period) or "
                                 "came back; on the conversation's stream and its agent's user stream",
+    EventType.WEBHOOK_DISABLED: "A webhook endpoint of your workspace failed too long and was turned off "
+                                "(admins only, on their user streams; they are mailed too)",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
     EphemeralType.QUEUE_POSITION: "Your place in the queue changed (not stored; GET .../request reads it again)",
     EphemeralType.CALL_OFFER: "The other participant's SDP offer (on your user or visitor stream only; not replayed)",
@@ -67,7 +69,7 @@ EVENT_SUMMARIES = {
 
 # Server frames only users (agents, admins) get: they travel on user:<id> streams only.
 USER_ONLY_EVENTS = {EventType.NEW_CHAT_INITIATED, EventType.LIVE_CHAT_REQUEST, EventType.VIDEO_CHAT_REQUEST,
-                    EventType.NOTIFICATION_WITHDRAWN, EventType.SESSION_REVOKED}
+                    EventType.NOTIFICATION_WITHDRAWN, EventType.SESSION_REVOKED, EventType.WEBHOOK_DISABLED}
 
 # What each command's ack carries in `data` (a schema of components/schemas). ping is answered by pong.
 ACK_DATA = {
@@ -278,6 +280,8 @@ EVENT_EXAMPLES = {
                              ("ended", "user:2", 21, {"call": ENDED_CALL})],
     EventType.VISITOR_PRESENCE: [("visitor left", "user:2", 22, {"conversation_id": 12, "visitor_id": 40,
                                                                  "online": False, "last_seen_at": AT})],
+    EventType.WEBHOOK_DISABLED: [("failing endpoint", "user:1", 30, {
+        "webhook_id": 3, "url": "https://crm.example.com/hooks", "consecutive_failures": 20, "failing_since": AT})],
     EphemeralType.TYPING: [("agent typing", "conversation:12", None, {"conversation_id": 12, "sender_type": "agent",
                                                                      "sender_name": "Ann", "typing": True})],
     EphemeralType.QUEUE_POSITION: [("second in line", "conversation:12", None, REQUEST)],

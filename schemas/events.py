@@ -34,6 +34,7 @@ class EventType(StrEnum):
     CONVERSATION_READ = "conversation.read"
     CALL_UPDATED = "call.updated"
     VISITOR_PRESENCE = "visitor.presence"
+    WEBHOOK_DISABLED = "webhook.disabled"
 
 
 class EphemeralType(StrEnum):
@@ -122,6 +123,13 @@ class SessionRevokedSchema(Schema):
     reason = fields.String(required=True, validate=validate.OneOf(SessionEndReason.values()))
 
 
+class WebhookDisabledSchema(Schema):
+    webhook_id = fields.Integer(required=True, metadata={"description": "The endpoint turned off"})
+    url = fields.String(required=True)
+    consecutive_failures = fields.Integer(required=True, metadata={"description": "Failed attempts in a row"})
+    failing_since = fields.DateTime(required=True, metadata={"description": "When the run of failures began"})
+
+
 class ConversationReadSchema(Schema):
     conversation_id = fields.Integer(required=True)
     reader = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
@@ -174,6 +182,7 @@ EVENT_SCHEMAS = {
     EventType.CONVERSATION_READ: ConversationReadSchema,
     EventType.CALL_UPDATED: CallUpdatedSchema,
     EventType.VISITOR_PRESENCE: VisitorPresenceSchema,
+    EventType.WEBHOOK_DISABLED: WebhookDisabledSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,

@@ -41,9 +41,11 @@ from models.webhook import (
 )
 from schemas.calls import CallSchema
 from schemas.conversations import ConversationSchema, MessageSchema
+from schemas.events import EventType
 from schemas.requests import SubmissionSchema
 from services.audit import audit
 from services.core import get_in_workspace, transaction
+from services.events import emit, user_stream
 from services.mailer import queue_mail
 from services.pagination import paginate
 from services.workers import PeriodicWorker
@@ -494,15 +496,19 @@ def _attempt(row, now, config):
 
 
 def _admin_notice(endpoint):
-    """Tell the workspace's admins by e-mail that an endpoint was turned off."""
-    admins = db.session.scalars(select(User.email).where(
+    """Tell the workspace's admins that an endpoint was turned off: an event on their streams, and an e-mail."""
+    admins = db.session.execute(select(User.id, User.email).where(
         User.workspace_id == endpoint.workspace_id, User.role == Role.ADMIN, User.is_active)).all()
     if not admins:
         return
+    emit(EventType.WEBHOOK_DISABLED, {"webhook_id": endpoint.id, "url": endpoint.url,
+                                      "consecutive_failures": endpoint.consecutive_failures,
+                                      "failing_since": endpoint.failing_since.isoformat()},
+         [user_stream(admin.id) for admin in admins], endpoint.workspace_id)
     text = (f"The webhook endpoint {endpoint.url} failed {endpoint.consecutive_failures} times in a row since "
             f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC and has been disabled. Its undelivered events wait; "
             "enable it again once it answers, and they will be sent.")
-    queue_mail("webhook_disabled", list(admins), "A webhook endpoint was disabled", text,
+    queue_mail("webhook_disabled", [admin.email for admin in admins], "A webhook endpoint was disabled", text,
                workspace_id=endpoint.workspace_id)
 
 

@@ -16,6 +16,7 @@ from models import AuditEntry, OutboxMail, User, WebhookDelivery, WebhookEndpoin
 from models.base import utcnow
 from services import webhooks
 from services.assignments import do_takeover
+from services.events import replay
 from services.retention import prune_once
 from tests.call_helpers import ask, video_call, world  # noqa: F401 - world: the call tests' fixture
 from tests.factories import Auth, go_online, make_interface, make_user, make_workspace
@@ -299,6 +300,11 @@ def test_a_failing_endpoint_is_disabled_after_the_run_and_admins_are_told(client
     assert len(mails) == 1 and mails[0].recipients == [setup["admin_email"]]
     assert endpoint.url in mails[0].body_text and endpoint.secret not in mails[0].body_text
     assert db.session.scalar(select(AuditEntry.action).where(AuditEntry.action == "webhook_disabled"))
+    admin_id = db.session.scalar(select(User.id).where(User.email == setup["admin_email"]))
+    [notice] = [f for f in replay(f"user:{admin_id}", 0) if f["type"] == "webhook.disabled"]
+    assert notice["data"]["webhook_id"] == endpoint_id and notice["data"]["consecutive_failures"] == 4
+    assert notice["data"]["url"] == endpoint.url
+    assert not [f for f in replay(f"user:{setup['agent_id']}", 0) if f["type"] == "webhook.disabled"]
     shown = client.get(f"/api/webhooks/{endpoint_id}", headers=setup["headers"]).get_json()
     assert shown["enabled"] is False and shown["disabled_reason"] == "failing"
     # Disabled: nothing more is attempted, and redelivery says why.
