@@ -406,8 +406,8 @@ def signature_header(secrets_in_use, webhook_id, timestamp, body):
 
 def post(url, headers, body, config):
     """POST body to url through a pinned connection: (status, excerpt bytes, truncated). Raises on failure."""
-    scheme, host, port, path = parse_url(url)
     try:
+        scheme, host, port, path = parse_url(url)
         addresses = checked_addresses(host, port, config["WEBHOOKS_ALLOW_PRIVATE"])
     except ValidationFailed as error:
         raise AddressRefused(error.message) from None
@@ -469,6 +469,11 @@ def _do_claim(delivery_id, now):
     return row
 
 
+def _storable(text):
+    """Text every database column takes: no NUL (PostgreSQL refuses it in text)."""
+    return text.replace("\x00", "")
+
+
 def _attempt(row, now, config):
     """One POST; a dict of what to record (status code, error, latency, excerpt) and whether it succeeded."""
     sending_secrets = [row.secret]
@@ -485,9 +490,12 @@ def _attempt(row, now, config):
     except AddressRefused as error:
         outcome.update(last_error=f"address_refused: {error}"[:500], final=True, ok=False)
     except (OSError, http.client.HTTPException, ValueError) as error:
-        outcome.update(last_error=f"{error.__class__.__name__}: {error}"[:500], final=False, ok=False)
+        outcome.update(last_error=_storable(f"{error.__class__.__name__}: {error}")[:500], final=False, ok=False)
+    except Exception as error:  # a fault of ours must not leave the delivery leased: a failure, retried
+        log.warning("webhook delivery %s: unexpected error", row.webhook_id, exc_info=True)
+        outcome.update(last_error=_storable(f"{error.__class__.__name__}")[:500], final=False, ok=False)
     else:
-        excerpt = received[:RESPONSE_EXCERPT_MAX_BYTES].decode("utf-8", "ignore")
+        excerpt = _storable(received[:RESPONSE_EXCERPT_MAX_BYTES].decode("utf-8", "ignore"))
         ok = 200 <= status < 300
         error = None if ok else ("redirect_not_followed" if 300 <= status < 400 else f"HTTP {status}")
         outcome.update(last_status_code=status, response_excerpt=excerpt, last_error=error, final=False, ok=ok)

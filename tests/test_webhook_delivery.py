@@ -72,7 +72,7 @@ class Receiver:
                     self.end_headers()
                     return
                 status = 500 if mode == "error" else 200
-                answer = b"x" * (1024 * 1024) if mode == "huge" else b'{"ok": true}'
+                answer = {"huge": b"x" * (1024 * 1024), "nul": b"ok\x00\xff\xfe done"}.get(mode, b'{"ok": true}')
                 self.send_response(status)
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
@@ -250,6 +250,13 @@ def test_a_huge_answer_is_cut(client, setup, receiver):
     for row in _deliveries():
         assert row.status == "delivered" and row.last_status_code == 200
         assert row.response_excerpt == "x" * 1024
+
+
+def test_an_answer_with_nul_and_broken_utf8_is_stored_cleaned(client, setup, receiver):
+    receiver.mode = "nul"
+    Widget(client, setup["interface"], origin=ORIGIN).open()
+    assert webhooks.send_due(now=utcnow()) == (1, 0)
+    assert _deliveries()[0].response_excerpt == "ok done"
 
 
 def test_a_name_rebound_to_loopback_after_registration_is_refused_at_send_time(client, setup, receiver, app,
