@@ -193,8 +193,9 @@ class Statements:
 
 
 def _send(session, conversation_id, client_id):
-    frames = session.handle_text(json.dumps({"type": "message.send", "ref": client_id, "conversation_id": conversation_id,
-                                             "text": "hello", "client_id": client_id}))
+    frames = session.handle_text(json.dumps({"type": "message.send", "ref": client_id,
+                                             "conversation_id": conversation_id, "text": "hello",
+                                             "client_id": client_id}))
     assert frames[0]["type"] == "ack", frames
     return frames[0]["data"]
 
