@@ -41,6 +41,7 @@ class Receiver:
 
     def __init__(self, port=0):
         self.received, self.rejected, self.secrets, self.mode = [], [], [], "ok"
+        self.die_after = None  # goes away by itself once it has received this many
         self.lock = threading.Lock()
         self.port = port
         self.start()
@@ -63,6 +64,9 @@ class Receiver:
                     (receiver.received if verified else receiver.rejected).append(
                         {"headers": headers, "body": json.loads(body), "verified": verified})
                 mode = receiver.mode
+                if receiver.die_after is not None and len(receiver.received) >= receiver.die_after:
+                    receiver.die_after = None
+                    receiver.stop()  # from a handler thread: the listener is closed before this answer goes
                 if mode == "slow":
                     time.sleep(1.5)
                 if mode == "redirect":
@@ -189,6 +193,19 @@ def test_every_event_arrives_signed_and_an_outage_loses_none(client, setup, rece
     assert {after_one[d.id].webhook_id for d in pending} <= set(receiver.ids())
     types = [r["body"]["type"] for r in receiver.received]
     assert types.count("conversation.ended") == 1 and "conversation.started" in types
+
+
+def test_a_receiver_dying_in_the_middle_of_a_round_loses_nothing(client, setup, receiver):
+    _chat(client, setup, texts=[f"m{n}" for n in range(6)])
+    rows = _deliveries()
+    receiver.die_after = 3
+    delivered, failed = webhooks.send_due(now=utcnow(), rng=MaxJitter)
+    assert (delivered, failed) == (3, len(rows) - 3)
+    receiver.start()
+    later = utcnow() + timedelta(seconds=10)
+    assert webhooks.send_due(now=later, rng=MaxJitter) == (failed, 0)
+    assert all(d.status == "delivered" for d in _deliveries())
+    assert set(receiver.ids()) == {d.webhook_id for d in rows}
 
 
 def test_a_retry_carries_the_same_webhook_id_and_body(client, setup, receiver):
