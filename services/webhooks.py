@@ -130,6 +130,8 @@ def parse_url(url):
         host = parts.hostname
     except ValueError:
         raise _url_error(WebhookUrlInvalid) from None
+    if port == 0:
+        raise _url_error(WebhookUrlInvalid, "A webhook URL's port is 1 to 65535")
     if parts.scheme.lower() not in ("http", "https"):
         raise _url_error(WebhookUrlInvalid, "A webhook URL must start with http:// or https://")
     if parts.username is not None or parts.password is not None or "@" in parts.netloc:
@@ -163,7 +165,7 @@ def checked_addresses(host, port, allow_private):
 
 
 def check_url(url):
-    """A webhook URL ready to store (scheme and host lower case), or one of URL_ERRORS."""
+    """The URL, once its host and every address it resolves to may be reached; else one of URL_ERRORS."""
     scheme, host, port, _ = parse_url(url)
     checked_addresses(host, port, current_app.config["WEBHOOKS_ALLOW_PRIVATE"])
     return url

@@ -25,7 +25,7 @@ def fake_dns(monkeypatch):
     """Names resolve from this table (no real DNS in tests); anything else does not resolve."""
     table = {"hooks.example.com": [PUBLIC], "internal.example.com": ["10.1.2.3"],
              "mixed.example.com": [PUBLIC, "192.168.1.5"], "metadata.example.com": ["169.254.169.254"],
-             "localhost": ["127.0.0.1"]}
+             "localhost": ["127.0.0.1"], "2130706433": ["127.0.0.1"]}  # as getaddrinfo reads a decimal IPv4
 
     def resolve(host, port):
         if host not in table:
@@ -129,6 +129,8 @@ def test_agents_are_403_and_other_workspaces_404(client, world):
     ("not a url", "webhook_url_invalid"),
     ("https://", "webhook_url_invalid"),
     ("https://hooks.example.com:99999/x", "webhook_url_invalid"),
+    ("https://hooks.example.com:0/x", "webhook_url_invalid"),
+    ("http://2130706433/hook", "webhook_url_private"),  # 127.0.0.1 in decimal: checked as resolved
     ("https://hooks.example.com/a\x00b", "validation_error"),
     ("javascript:alert(1)", "webhook_url_invalid"),
     ("https://" + "a" * 2050 + ".com/", "validation_error"),
