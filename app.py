@@ -28,6 +28,7 @@ from services.mailer import outbox_sender
 from services.retention import prune_once
 from services.sweeper import sweep_once
 from services.visitors import TOKEN_KIND_VISITOR, load_token_visitor
+from services.webhooks import webhook_sender
 from services.workers import PeriodicWorker
 
 
@@ -117,6 +118,8 @@ def start_background(app):
     if app.config.get("SWEEPER_THREAD"):
         app.extensions["sweeper"] = PeriodicWorker(app, "sweeper", app.config["SWEEP_INTERVAL_S"], sweep_once,
                                                    lease="sweep").start()
+    if app.config.get("WEBHOOKS_SENDER_THREAD"):
+        app.extensions["webhook_sender"] = webhook_sender(app).start()
     if app.config.get("RETENTION_THREAD"):
         app.extensions["retention"] = PeriodicWorker(app, "retention", app.config["RETENTION_INTERVAL_S"], prune_once,
                                                      lease="retention").start()

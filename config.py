@@ -201,6 +201,29 @@ class Config:
     RETENTION_OUTBOX_DAYS = _env_int("RETENTION_OUTBOX_DAYS", 30)
     RETENTION_BATCH_SIZE = _env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
     RETENTION_MAX_BATCHES = _env_int("RETENTION_MAX_BATCHES", 100, minimum=1)
+    # Webhooks (services/webhooks.py): a sender thread in every server process claims due deliveries.
+    WEBHOOKS_SENDER_THREAD = _env_bool("WEBHOOKS_SENDER_THREAD", True)
+    WEBHOOKS_POLL_S = _env_float("WEBHOOKS_POLL_S", 2.0, minimum=0.1)
+    # Endpoints on private, loopback, link-local or reserved addresses are refused unless this is set
+    # (a development or test setup whose receiver runs beside the server).
+    WEBHOOKS_ALLOW_PRIVATE = _env_bool("WEBHOOKS_ALLOW_PRIVATE", False)
+    WEBHOOKS_CONNECT_TIMEOUT_S = _env_float("WEBHOOKS_CONNECT_TIMEOUT_S", 5.0, minimum=0.05)
+    WEBHOOKS_TIMEOUT_S = _env_float("WEBHOOKS_TIMEOUT_S", 15.0, minimum=0.05)  # the whole attempt
+    WEBHOOKS_RESPONSE_MAX_BYTES = _env_int("WEBHOOKS_RESPONSE_MAX_BYTES", 64 * 1024, minimum=1)
+    WEBHOOKS_MAX_ATTEMPTS = _env_int("WEBHOOKS_MAX_ATTEMPTS", 10, minimum=1)
+    # Retry n waits a random time up to min(BASE * 2**(n-1), MAX) seconds (full jitter).
+    WEBHOOKS_BACKOFF_BASE_S = _env_float("WEBHOOKS_BACKOFF_BASE_S", 5.0, minimum=0.0)
+    WEBHOOKS_BACKOFF_MAX_S = _env_float("WEBHOOKS_BACKOFF_MAX_S", 3600.0, minimum=0.0)
+    # An endpoint is turned off (and its workspace's admins told) after this many failed attempts in a
+    # row spanning at least WEBHOOKS_DISABLE_AFTER_S; one success resets the count.
+    WEBHOOKS_DISABLE_AFTER_FAILURES = _env_int("WEBHOOKS_DISABLE_AFTER_FAILURES", 20, minimum=1)
+    WEBHOOKS_DISABLE_AFTER_S = _env_int("WEBHOOKS_DISABLE_AFTER_S", 24 * 3600)
+    # After a secret rotation the old secret keeps signing (a second signature) this long.
+    WEBHOOKS_SECRET_OVERLAP_S = _env_int("WEBHOOKS_SECRET_OVERLAP_S", 24 * 3600)
+    # Whether a workspace has endpoints is remembered this long per process (the message path asks no
+    # more often): another process's new endpoint starts receiving within this time.
+    WEBHOOKS_LOOKUP_CACHE_S = _env_float("WEBHOOKS_LOOKUP_CACHE_S", 5.0)
+    RETENTION_WEBHOOK_DELIVERIES_DAYS = _env_int("RETENTION_WEBHOOK_DELIVERIES_DAYS", 30)
     # An agent whose dashboard sockets are all gone this long counts as offline.
     PRESENCE_GRACE_S = _env_int("PRESENCE_GRACE_S", 60)
     PRESENCE_REFRESH_S = _env_int("PRESENCE_REFRESH_S", 15, minimum=1)
@@ -320,6 +343,7 @@ class TestConfig(Config):
     OUTBOX_SENDER_THREAD = False
     SWEEPER_THREAD = False
     RETENTION_THREAD = False
+    WEBHOOKS_SENDER_THREAD = False
     RATELIMIT_STORAGE_URI = "memory://"
     MAIL_SERVER = "127.0.0.1"
     MAIL_PORT = 1  # nothing listens here unless a test starts an SMTP server

@@ -19,3 +19,4 @@ from models.canned_response import CannedResponse, CannedScope  # noqa: F401
 from models.note import Note  # noqa: F401
 from models import search  # noqa: F401  (the full-text index of messages, outside the metadata)
 from models.attachment import Attachment, StoredFileDeletion, UploaderType  # noqa: F401
+from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEventType  # noqa: F401

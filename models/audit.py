@@ -26,6 +26,12 @@ class AuditAction(StrEnum):
     CANNED_RESPONSE_UPDATED = "canned_response_updated"
     CANNED_RESPONSE_DELETED = "canned_response_deleted"
     BUSINESS_HOURS_CHANGED = "business_hours_changed"
+    WEBHOOK_CREATED = "webhook_created"
+    WEBHOOK_UPDATED = "webhook_updated"
+    WEBHOOK_DELETED = "webhook_deleted"
+    WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated"
+    WEBHOOK_REDELIVERED = "webhook_redelivered"
+    WEBHOOK_DISABLED = "webhook_disabled"  # by the server, after a run of failures
 
 
 class AuditEntry(db.Model):

@@ -63,6 +63,8 @@ EVENT_SUMMARIES = {
     EventType.NOTE_CREATED: "A private note was written in a conversation (on notes:<conversation id>, which "
                             "visitors never get; your sockets follow it for the chats you hold)",
     EventType.NOTE_MENTIONED: "A colleague mentioned you in a private note (on your user stream)",
+    EventType.WEBHOOK_DISABLED: "A webhook endpoint of your workspace failed too long and was turned off "
+                                "(admins only, on their user streams; they are mailed too)",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
     EphemeralType.QUEUE_POSITION: "Your place in the queue changed (not stored; GET .../request reads it again)",
     EphemeralType.CALL_OFFER: "The other participant's SDP offer (on your user or visitor stream only; not replayed)",
@@ -73,7 +75,7 @@ EVENT_SUMMARIES = {
 # Server frames only users (agents, admins) get: they travel on user:<id> streams only.
 USER_ONLY_EVENTS = {EventType.NEW_CHAT_INITIATED, EventType.LIVE_CHAT_REQUEST, EventType.VIDEO_CHAT_REQUEST,
                     EventType.NOTIFICATION_WITHDRAWN, EventType.SESSION_REVOKED,
-                    EventType.NOTE_CREATED, EventType.NOTE_MENTIONED}
+                    EventType.NOTE_CREATED, EventType.NOTE_MENTIONED, EventType.WEBHOOK_DISABLED}
 
 # What each command's ack carries in `data` (a schema of components/schemas). ping is answered by pong.
 ACK_DATA = {
@@ -306,6 +308,8 @@ EVENT_EXAMPLES = {
     EventType.NOTE_CREATED: [("note with a mention", "notes:12", 3, {"note": NOTE})],
     EventType.NOTE_MENTIONED: [("mentioned", "user:5", 23, {"conversation_id": 12, "note_id": 7, "author_id": 2,
                                                             "author_name": "Ann", "excerpt": "Refund approved, @Bob?"})],
+    EventType.WEBHOOK_DISABLED: [("failing endpoint", "user:1", 30, {
+        "webhook_id": 3, "url": "https://crm.example.com/hooks", "consecutive_failures": 20, "failing_since": AT})],
     EphemeralType.TYPING: [("agent typing", "conversation:12", None, {"conversation_id": 12, "sender_type": "agent",
                                                                      "sender_name": "Ann", "typing": True})],
     EphemeralType.QUEUE_POSITION: [("second in line", "conversation:12", None, REQUEST)],

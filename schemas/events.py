@@ -43,6 +43,7 @@ class EventType(StrEnum):
     # Staff only: a private note (notes:<conversation id>), and a mention of you in one (user:<id>).
     NOTE_CREATED = "note.created"
     NOTE_MENTIONED = "note.mentioned"
+    WEBHOOK_DISABLED = "webhook.disabled"
 
 
 class EphemeralType(StrEnum):
@@ -132,6 +133,13 @@ class SessionRevokedSchema(Schema):
     reason = fields.String(required=True, validate=validate.OneOf(SessionEndReason.values()))
 
 
+class WebhookDisabledSchema(Schema):
+    webhook_id = fields.Integer(required=True, metadata={"description": "The endpoint turned off"})
+    url = fields.String(required=True)
+    consecutive_failures = fields.Integer(required=True, metadata={"description": "Failed attempts in a row"})
+    failing_since = fields.DateTime(required=True, metadata={"description": "When the run of failures began"})
+
+
 class ConversationReadSchema(Schema):
     conversation_id = fields.Integer(required=True)
     reader = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
@@ -198,6 +206,7 @@ EVENT_SCHEMAS = {
     EventType.VISITOR_PRESENCE: VisitorPresenceSchema,
     EventType.NOTE_CREATED: NoteCreatedSchema,
     EventType.NOTE_MENTIONED: NoteMentionedSchema,
+    EventType.WEBHOOK_DISABLED: WebhookDisabledSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,

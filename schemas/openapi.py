@@ -183,6 +183,14 @@ def declare_extra(schema_cls, **keywords):
     _extras[_component_name(schema_cls)] = keywords
 
 
+_webhooks = {}
+
+
+def declare_webhooks(webhooks):
+    """Top-level `webhooks` (OpenAPI 3.1): name -> Path Item of what the server POSTs to a subscriber."""
+    _webhooks.update(webhooks)
+
+
 def declare_components(*schema_classes):
     """Component schemas a field's REST_SPEC refers to by name (no Nested reaches them)."""
     _components.extend(schema_classes)
@@ -227,6 +235,8 @@ def finish(document):
         to_requests |= component_refs(operation.get("requestBody", {}))
         to_requests |= component_refs(operation.get("parameters", []))
         to_responses |= component_refs(operation.get("responses", {}))
+    # What the server POSTs to webhook endpoints is sent like a response: everything it declares is there.
+    to_responses |= component_refs(document.get("webhooks", {}))
     responses = _closure(to_responses, schemas, _response_side)
     requests = _closure(to_requests, schemas, _request_side)
     both = responses.keys() & requests.keys()
@@ -266,7 +276,10 @@ class ContractSpec(apispec.APISpec):
 
     def to_dict(self):
         _register_declared(self)
-        return finish(super().to_dict())
+        document = super().to_dict()
+        if _webhooks:
+            document["webhooks"] = copy.deepcopy(_webhooks)
+        return finish(document)
 
 
 class ContractPlugin(apispec.BasePlugin):

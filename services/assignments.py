@@ -27,6 +27,7 @@ from services.events import user_stream
 from services.flow_runtime import show_stage
 from services.notifications import withdraw_for_request, withdraw_new_chat
 from services.queue import live_chat_component, resolve, update_queue
+from services.webhooks import conversation_assigned
 
 
 class RequestTaken(Conflict):
@@ -89,6 +90,7 @@ def assign(request, conversation, agent, action, reason):
     emit_conversation_updated(conversation, [user_stream(agent.id)])
     update_queue(request.interface_id)
     audit(action, conversation.workspace_id, agent, conversation.id, request.id, **reason)
+    conversation_assigned(conversation)
 
 
 @transaction
@@ -149,4 +151,5 @@ def do_takeover(agent, conversation_id):
         add_message(conversation, SenderType.SYSTEM, f"You are now chatting with {agent.name}.")
     emit_conversation_updated(conversation, [user_stream(agent.id)])
     audit(AuditAction.TOOK_OVER, conversation.workspace_id, agent, conversation.id)
+    conversation_assigned(conversation)
     return conversation

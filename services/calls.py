@@ -29,6 +29,7 @@ from services.core import (
     CapacityFull, NotActive, access_active_chat, access_conversation, has_room, lock_agent, lock_row, transaction,
 )
 from services.events import conversation_stream, emit, user_stream
+from services.webhooks import call_ended, call_started
 
 _call_schema = CallSchema()
 
@@ -135,6 +136,7 @@ def _insert_call(conversation, agent, initiated_by, accepted):
             db.session.add(call)
     except IntegrityError:
         raise CallInProgress() from None
+    call_started(call)
     return call
 
 
@@ -236,6 +238,7 @@ def close_call(call, by, reason, conversation_active):
                       "ended_by": str(by), "end_reason": str(reason)})
     db.session.flush()
     emit_call_updated(call)
+    call_ended(call)
     if not changed:
         return None
     emit_conversation_updated(conversation, [user_stream(call.agent_id)] if call.agent_id else [])

@@ -12,6 +12,7 @@ from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.events import EventType
 from services.attachments import link_to_message, message_views
 from services.events import PositionBefore, conversation_stream, emit
+from services.webhooks import message_created
 
 _message_schema = MessageSchema()
 _conversation_schema = ConversationSchema()
@@ -56,6 +57,7 @@ def add_message(conversation, sender_type, text, *, sender=None, client_id=None,
         message.attachments = link_to_message(message, conversation, sender_type, sender_id, attachment_ids)
     emit(EventType.MESSAGE_CREATED, {"message": _message_schema.dump(message)},
          [conversation_stream(conversation.id)], conversation.workspace_id)
+    message_created(conversation, message)
     return message
 
 

@@ -16,6 +16,7 @@ from services.flow_runtime import show_stage
 from services.flows import admin_emails
 from services.mailer import queue_mail
 from services.pagination import paginate
+from services.webhooks import offline_form_submitted
 
 PHONE = re.compile(r"^[0-9+()\-. ]{3,32}$")
 _email = Email()
@@ -124,6 +125,7 @@ def do_submit_offline_form(visitor, conversation_id, request_id, answers):
             db.session.add(submission)
     except IntegrityError:
         raise AlreadySubmitted() from None
+    offline_form_submitted(submission)
     reply_to = next((cleaned[f["key"]] for f in form["fields"]
                      if f["type"] == FormFieldType.EMAIL and cleaned.get(f["key"])), None)
     if recipients:

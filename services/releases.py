@@ -34,6 +34,7 @@ from services.live_requests import offer_waiting, reopen_request
 from services.notifications import withdraw
 from services.queue import latest_request, live_chat_component, queue_position
 from services.render import render_component
+from services.webhooks import conversation_assigned, conversation_ended
 
 
 RING_TIMEOUT_S = 120  # a call nobody answers ends after this long (CALL_RING_TIMEOUT_S)
@@ -88,6 +89,7 @@ def do_transfer(user, conversation_id, target_id, note=None):
     offer_waiting(previous_id)
     audit(AuditAction.TRANSFERRED, conversation.workspace_id, user, conversation.id, from_agent_id=previous_id,
           to_agent_id=target.id, note=note)
+    conversation_assigned(conversation)
     return conversation
 
 
@@ -127,6 +129,7 @@ def _close_chat(conversation, text, data, actor, reason):
     if previous_id is not None:
         offer_waiting(previous_id)
     audit(AuditAction.ENDED, conversation.workspace_id, actor, conversation.id, reason=reason)
+    conversation_ended(conversation)
 
 
 @transaction

@@ -26,6 +26,7 @@ from models.base import utcnow
 from models.event import Event
 from models.live_request import Notification, NotificationStatus
 from models.outbox import OutboxMail, OutboxStatus
+from models.webhook import WebhookDelivery
 from services.attachments import do_prune_unsent, do_remove_deleted_files, unsent_cutoff
 from services.auth import do_purge_expired
 
@@ -52,12 +53,17 @@ def _prunable_outbox(cutoff):
                                        func.coalesce(OutboxMail.sent_at, OutboxMail.created_at) < cutoff)
 
 
+def _prunable_webhook_deliveries(cutoff):
+    return select(WebhookDelivery.id).where(WebhookDelivery.created_at < cutoff)
+
+
 # table label: (model, setting of its retention in days, the ids that may go given a cutoff)
 TABLES = {
     "events": (Event, "RETENTION_EVENTS_DAYS", _prunable_events),
     "notifications": (Notification, "RETENTION_NOTIFICATIONS_DAYS", _prunable_notifications),
     "audit entries": (AuditEntry, "RETENTION_AUDIT_DAYS", _prunable_audit),
     "outbox mails": (OutboxMail, "RETENTION_OUTBOX_DAYS", _prunable_outbox),
+    "webhook deliveries": (WebhookDelivery, "RETENTION_WEBHOOK_DELIVERIES_DAYS", _prunable_webhook_deliveries),
 }
 
 

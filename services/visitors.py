@@ -10,6 +10,7 @@ from extensions import db
 from models import Interface
 from models.conversation import Conversation, ConversationStatus, Visitor
 from services.auth import keys_match
+from services.webhooks import conversation_started
 
 TOKEN_KIND_VISITOR = "visitor"
 VISITOR_TOKEN_TTL = timedelta(days=30)
@@ -79,6 +80,7 @@ def open_conversation(visitor):
         if existing is None:
             raise
         return existing, False
+    conversation_started(conversation)
     return conversation, True
 
 

@@ -55,6 +55,7 @@ PY_ALLOWED_UNTYPED = {
     "components.get_component.sync": "304 without a body",
     "interfaces.delete_interface.sync": "204 without a body",
     "canned_responses.delete_canned_response.sync": "204 without a body",
+    "webhooks.delete_webhook.sync": "204 without a body",
 }
 
 

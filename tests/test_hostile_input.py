@@ -223,6 +223,7 @@ def test_deep_json_is_400_on_every_json_route(app, client, world):
                                                                                    str(world["live"].id))
             url = url.replace("{agent_id}", str(world["agent"].id)).replace("{request_id}", "1")
             url = url.replace("{canned_response_id}", "1")
+            url = url.replace("{webhook_id}", "1")
             who = widget.headers() if path.startswith("/api/widget") else headers
             response = client.open(url, method=method.upper(), data=DEEP_OBJECT, content_type="application/json",
                                    headers=who)

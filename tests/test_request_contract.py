@@ -231,10 +231,17 @@ def _send(client, world, method, path):
         ("put", "/api/availability"): ("/api/availability", agent, {"availability": "online"}, 200),
         ("post", "/api/canned-responses"): ("/api/canned-responses", admin,
                                             {"shortcut": "hello", "text": "Hi {visitor_name}", "scope": "shared"}, 201),
+        # A literal public address: nothing is resolved, and no test sends anything there.
+        ("post", "/api/webhooks"): ("/api/webhooks", admin, {"url": "https://93.184.216.34/hooks",
+                                                             "event_types": ["message.created"]}, 201),
     }
     if (method, path) == ("patch", "/api/canned-responses/{canned_response_id}"):
         canned = client.post("/api/canned-responses", json={"shortcut": "mine", "text": "Hi"}, headers=agent)
         return f"/api/canned-responses/{canned.get_json()['id']}", agent, {"text": "Hi {agent_name}"}, 200
+    if path == "/api/webhooks/{webhook_id}":
+        created = client.post("/api/webhooks", json={"url": "https://93.184.216.34/hooks",
+                                                     "event_types": ["message.created"]}, headers=admin).get_json()
+        return f"/api/webhooks/{created['id']}", admin, {"description": "CRM"}, 200
     if (method, path) in table:
         return table[(method, path)]
     section = path.rsplit("/", 1)[1]
@@ -266,6 +273,7 @@ CASES = [
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
     ("post", "/api/widget/{public_key}/sessions"), ("patch", "/api/widget/{public_key}/visitor"),
+    ("post", "/api/webhooks"), ("patch", "/api/webhooks/{webhook_id}"),
 ]
 
 

@@ -283,6 +283,16 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
         "name": "Ann", "email": "ann@example.com", "message": "Call me"}}, headers=late.headers()), 201)
     submissions = ok(client.get(f"/api/interfaces/{interface.id}/offline-submissions", headers=admin_headers))
     ok(client.get(f"/api/offline-submissions/{submissions['items'][0]['id']}", headers=admin_headers))
+    # Webhooks (a literal public address: nothing resolved, nothing sent, no sender runs in tests).
+    hook = ok(client.post("/api/webhooks", json={"url": "https://93.184.216.34/hooks", "event_types": [
+        "conversation.started", "message.created"]}, headers=admin_headers), 201)
+    ok(client.get("/api/webhooks", headers=admin_headers))
+    ok(client.patch(f"/api/webhooks/{hook['id']}", json={"description": "CRM"}, headers=admin_headers))
+    ok(client.post(f"/api/webhooks/{hook['id']}/rotate-secret", headers=admin_headers))
+    Widget(client, interface, origin=ORIGIN).open()
+    deliveries = ok(client.get(f"/api/webhooks/{hook['id']}/deliveries", headers=admin_headers))
+    ok(client.post(f"/api/webhooks/{hook['id']}/deliveries/{deliveries['items'][0]['id']}/redeliver",
+                   headers=admin_headers), 202)
 
     exercised = {name for name, count in (response_contract.seen - before).items() if count}
     document = spec()

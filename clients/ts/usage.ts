@@ -53,7 +53,8 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   user_inactive: true, validation_error: true,
   attachment_already_sent: true, attachment_not_found: true, conversation_storage_full: true, empty_file: true,
   file_type_mismatch: true, file_type_not_allowed: true, link_expired: true, link_invalid: true,
-  payload_too_large: true,
+  payload_too_large: true, webhook_disabled: true, webhook_url_invalid: true,
+  webhook_url_metadata: true, webhook_url_private: true, webhook_url_unresolvable: true,
 };
 
 function isDocumented(code: string): code is ErrorCode {
@@ -86,6 +87,13 @@ export function describeCode(error: ApiError): string {
       return "pick another e-mail";
     case "shortcut_taken":
       return "pick another shortcut";
+    case "webhook_url_invalid":
+    case "webhook_url_metadata":
+    case "webhook_url_private":
+    case "webhook_url_unresolvable":
+      return "pick a public http(s) URL";
+    case "webhook_disabled":
+      return "enable the webhook first";
     case "cannot_delete_self":
     case "last_admin":
     case "invitation_accepted":
