@@ -11,7 +11,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.routing import BaseConverter, IntegerConverter
 
 from blueprints.contract import DEFAULT_CODES, ERROR_DESCRIPTIONS, TOKEN_CODES, codes_of
-from errors import ErrorSchema, Forbidden, Unauthorized
+from errors import ErrorSchema, Forbidden, NotFound, Unauthorized
 from models import Role, User
 from models.base import ID_MAX
 from schemas.inbound import JSON_DEPTH_MAX, JSONTooDeep, check_depth
@@ -117,8 +117,12 @@ def roles(blp, *names):
     return blp.doc(**{"x-roles": list(names)})
 
 
-def login_required(blp, role=None, refresh=False):
-    """Require a valid user token; with role="admin", an admin (checked against the database)."""
+def login_required(blp, role=None, refresh=False, hidden_from_visitors=False):
+    """Require a valid user token; with role="admin", an admin (checked against the database).
+
+    hidden_from_visitors: a visitor's token gets 404, as for a conversation they cannot reach, so a visitor
+    cannot even learn that the route holds anything (private notes).
+    """
 
     def decorator(func):
         @wraps(func)
@@ -126,12 +130,16 @@ def login_required(blp, role=None, refresh=False):
             verify_jwt_in_request(refresh=refresh)
             user = current_user
             if not isinstance(user, User):
+                if hidden_from_visitors and user is not None:
+                    raise NotFound("Not found")
                 raise Unauthorized("A user token is required")
             if role is not None and user.role != Role(role):
                 raise Forbidden("Only admins can do this")
             return func(*args, **kwargs)
 
         wrapper = blp.doc(security=BEARER)(wrapper)
+        if hidden_from_visitors:
+            wrapper = blp.doc(**{"x-visitor-token": "not_found"})(wrapper)
         wrapper = roles(blp, *([role] if role is not None else [Role.ADMIN.value, Role.AGENT.value]))(wrapper)
         wrapper = errors(blp, 401, codes={401: USER_TOKEN_CODES})(wrapper)
         if role is not None:

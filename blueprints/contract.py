@@ -76,7 +76,9 @@ holds per-field messages keyed by location then field.
 
 `x-roles` on each operation names who may call it: `admin` and `agent` with a user token (bearerAuth),
 `visitor` with the visitor token from openWidget (visitorToken); `[]` means public. Anyone else is answered
-401 (no token, or a token of the wrong kind) or 403 (an agent on an admin-only operation).
+401 (no token, or a token of the wrong kind) or 403 (an agent on an admin-only operation). An operation with
+`x-visitor-token: not_found` answers a visitor's token 404 instead of 401, as for a conversation the visitor
+cannot reach: it does not tell them that there is anything there (private notes).
 """
 
 

@@ -14,7 +14,7 @@ blp = Blueprint("notes", __name__, url_prefix="/api",
 @blp.route("/conversations/<id:conversation_id>/notes")
 class ConversationNotes(MethodView):
     @blp.doc(operationId="listNotes")
-    @login_required(blp)
+    @login_required(blp, hidden_from_visitors=True)
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, page_of(NoteSchema))
     @errors(blp, 404, 422)
@@ -26,7 +26,7 @@ class ConversationNotes(MethodView):
         return list_notes(current_user, conversation_id, **args)
 
     @blp.doc(operationId="createNote")
-    @login_required(blp)
+    @login_required(blp, hidden_from_visitors=True)
     @blp.arguments(NoteSchema)
     @blp.response(201, NoteSchema)
     @errors(blp, 404, 422)

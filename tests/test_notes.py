@@ -71,8 +71,9 @@ def test_users_who_cannot_see_the_conversation_get_404(client, world, who):
 def test_a_visitor_can_neither_write_nor_read_notes(client, world):
     widget = world["widget"]
     _note(client, world)
-    assert_error(_note(client, world, widget.headers()), 401)  # a visitor token is no user's
-    assert_error(client.get(world["url"], headers=widget.headers()), 401)
+    # A visitor's token, even on their own conversation: as if there were nothing there.
+    assert_error(_note(client, world, widget.headers()), 404)
+    assert_error(client.get(world["url"], headers=widget.headers()), 404)
     for method in ("GET", "POST"):  # and there is no widget route for notes
         response = client.open(widget.url("/notes"), method=method, json={"text": "x"}, headers=widget.headers())
         assert_error(response, 404)

@@ -46,6 +46,7 @@ OWN_TENANCY_TESTS = {
     "canned_responses":
         "tests/test_canned_responses.py::test_another_workspace_gets_404_on_every_canned_response_route",
     "notes": "tests/test_notes.py::test_users_who_cannot_see_the_conversation_get_404",
+    "webhooks": "tests/test_webhooks.py::test_agents_are_403_and_other_workspaces_404",
     "attachments": "tests/test_attachments.py::test_admin_of_another_workspace_gets_404_on_every_attachment_route",
 }
 

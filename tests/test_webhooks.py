@@ -101,6 +101,7 @@ def test_agents_are_403_and_other_workspaces_404(client, world):
     assert client.patch(url, json={"enabled": False}, headers=world["other_headers"]).status_code == 404
     assert client.post(url + "/rotate-secret", headers=world["other_headers"]).status_code == 404
     assert client.get(url + "/deliveries", headers=world["other_headers"]).status_code == 404
+    assert client.post(url + "/deliveries/1/redeliver", headers=world["other_headers"]).status_code == 404
     assert client.get("/api/webhooks", headers=world["other_headers"]).get_json()["total"] == 0
     assert client.get(url, headers=world["admin_headers"]).status_code == 200
 
