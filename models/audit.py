@@ -26,6 +26,11 @@ class AuditAction(StrEnum):
     CANNED_RESPONSE_UPDATED = "canned_response_updated"
     CANNED_RESPONSE_DELETED = "canned_response_deleted"
     BUSINESS_HOURS_CHANGED = "business_hours_changed"
+    # Data protection: details name the visitor only as visitor#<id>.
+    VISITOR_EXPORTED = "visitor_exported"
+    VISITOR_ERASED = "visitor_erased"
+    CONVERSATIONS_ERASED = "conversations_erased"  # by the workspace's retention
+    RETENTION_CHANGED = "retention_changed"
 
 
 class AuditEntry(db.Model):
