@@ -136,6 +136,9 @@ def test_lookup_by_email_or_external_id_for_admins_only(client, world):
     body = found.get_json()
     assert body["total"] == 1 and body["items"][0]["id"] == _visitor_id(widget)
     assert body["items"][0]["name"] == s["name"] and body["items"][0]["erased_at"] is None
+    shown = client.get(f"/api/visitors/{_visitor_id(widget)}", headers=admin)
+    assert shown.status_code == 200 and shown.get_json() == body["items"][0]
+    assert_error(client.get(f"/api/visitors/{_visitor_id(widget)}", headers=world["headers"]["stranger"]), 404)
     assert client.get("/api/visitors", query_string={"email": "nobody@mail.example"}, headers=admin) \
         .get_json()["total"] == 0
     assert client.get("/api/visitors", query_string={"external_id": s["external"]}, headers=admin) \

@@ -231,6 +231,7 @@ def _send(client, world, method, path):
         ("put", "/api/availability"): ("/api/availability", agent, {"availability": "online"}, 200),
         ("post", "/api/canned-responses"): ("/api/canned-responses", admin,
                                             {"shortcut": "hello", "text": "Hi {visitor_name}", "scope": "shared"}, 201),
+        ("patch", "/api/workspace"): ("/api/workspace", admin, {"retention_days": 90}, 200),
     }
     if (method, path) == ("patch", "/api/canned-responses/{canned_response_id}"):
         canned = client.post("/api/canned-responses", json={"shortcut": "mine", "text": "Hi"}, headers=agent)
@@ -261,6 +262,7 @@ CASES = [
     ("post", "/api/conversations/{conversation_id}/end"),
     ("post", "/api/conversations/{conversation_id}/notes"),
     ("post", "/api/canned-responses"), ("patch", "/api/canned-responses/{canned_response_id}"),
+    ("patch", "/api/workspace"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/messages"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/read"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
