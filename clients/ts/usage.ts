@@ -54,6 +54,7 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   attachment_already_sent: true, attachment_not_found: true, conversation_storage_full: true, empty_file: true,
   file_type_mismatch: true, file_type_not_allowed: true, link_expired: true, link_invalid: true,
   payload_too_large: true,
+  visitor_in_chat: true,
 };
 
 function isDocumented(code: string): code is ErrorCode {
@@ -143,6 +144,8 @@ export function describeCode(error: ApiError): string {
     case "link_expired":
     case "link_invalid":
       return "read the attachment again for a fresh link";
+    case "visitor_in_chat":
+      return "end the visitor's chat first";
     default:
       return unreachable(code);
   }
