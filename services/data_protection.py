@@ -48,7 +48,7 @@ from models.attachment import Attachment
 from models.base import new_token_key, utcnow
 from models.call import Call
 from models.event import Event
-from models.live_request import LiveRequest, RequestStatus
+from models.live_request import LiveRequest
 from models.note import Note
 from services.attachments import (
     do_remove_deleted_files,
@@ -57,7 +57,7 @@ from services.attachments import (
     view,
 )
 from services.audit import audit
-from services.core import get_in_workspace, transaction
+from services.core import get_in_workspace, lock_row, transaction
 from services.events import conversation_stream, notes_stream, visitor_stream
 from services.pagination import paginate
 
@@ -286,8 +286,17 @@ def do_erase_visitor(actor, visitor):
     return visitor
 
 
+def _lock_conversations(ids):
+    """Lock the conversations' rows, in id order: a message or note written meanwhile waits for the erase."""
+    for conversation_id in sorted(ids):
+        lock_row(Conversation, conversation_id)
+
+
 @transaction
 def _do_erase_visitor(actor, visitor):
+    ids = db.session.scalars(select(Conversation.id).where(Conversation.visitor_id == visitor.id)).all()
+    _lock_conversations(ids)
+    # Read under the locks: a request pressed meanwhile is seen. A pending request means a waiting conversation.
     if db.session.scalar(select(func.count()).select_from(Conversation).where(
             Conversation.visitor_id == visitor.id,
             Conversation.status.in_([ConversationStatus.WAITING, ConversationStatus.ACTIVE]))):
@@ -296,11 +305,7 @@ def _do_erase_visitor(actor, visitor):
     _quiet(update(Conversation).where(Conversation.visitor_id == visitor.id,
                                       Conversation.status == ConversationStatus.BOT)
            .values(status=ConversationStatus.CLOSED, closed_at=utcnow(), component_id=None))
-    _quiet(update(LiveRequest).where(LiveRequest.conversation_id.in_(
-        select(Conversation.id).where(Conversation.visitor_id == visitor.id)), LiveRequest.status == RequestStatus.PENDING)
-        .values(status=RequestStatus.CANCELLED, resolved_at=utcnow()))
     first = visitor.erased_at is None
-    ids = db.session.scalars(select(Conversation.id).where(Conversation.visitor_id == visitor.id)).all()
     erase_conversations(visitor.workspace_id, ids, visitor)
     if first:
         audit(AuditAction.VISITOR_ERASED, visitor.workspace_id, actor, visitor=pseudonym(visitor.id),
@@ -332,6 +337,7 @@ def _expired(now, batch_size):
 def _do_erase_expired_batch(now, batch_size):
     """Erase one batch of expired conversations, then their visitors left with nothing unerased; the count."""
     rows = _expired(now, batch_size)
+    _lock_conversations([conversation_id for _, conversation_id in rows])
     by_workspace = {}
     for workspace_id, conversation_id in rows:
         by_workspace.setdefault(workspace_id, []).append(conversation_id)
