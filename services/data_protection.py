@@ -29,7 +29,7 @@ EXPORT_MESSAGES_MAX messages over all of them (oldest first in each); `truncated
 from datetime import timedelta
 
 from flask import current_app
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 
 from errors import Conflict, NotFound
 from extensions import db
@@ -173,9 +173,8 @@ def _erase_attachments(workspace_id, ids, visitor):
                .values(filename="", sha256=""))
 
 
-def _answers(submissions):
-    return {value for row in submissions for value in (row.data or {}).values()
-            if isinstance(value, str) and len(value) >= 3}
+def _answers(submission):
+    return sorted({value for value in (submission.data or {}).values() if isinstance(value, str) and value})
 
 
 def _like(value):
@@ -189,13 +188,13 @@ def _erase_offline_forms(workspace_id, ids, visitor):
     if not ids:
         return
     submissions = db.session.scalars(select(OfflineSubmission).where(OfflineSubmission.conversation_id.in_(ids))).all()
-    needles = _answers(submissions)
+    # The offline form's e-mail: the one whose body holds every answer of a submission, or whose reply-to is
+    # the visitor's address (never a mail that merely shares one common answer with theirs).
+    matches = [and_(*[OutboxMail.body_text.like(_like(answer), escape="\\") for answer in _answers(row)][:50])
+               for row in submissions if _answers(row)]
     if visitor is not None and visitor.email:
-        needles.add(visitor.email)
-    if needles:
-        # The offline form's e-mail carries the answers (and the visitor's address as reply-to).
-        matches = [OutboxMail.reply_to.in_(sorted(needles))]
-        matches += [OutboxMail.body_text.like(_like(needle), escape="\\") for needle in sorted(needles)[:50]]
+        matches.append(func.lower(OutboxMail.reply_to) == visitor.email.lower())
+    if matches:
         _quiet(delete(OutboxMail).where(OutboxMail.workspace_id == workspace_id, OutboxMail.kind == "offline_form",
                                         or_(*matches)))
     _quiet(update(OfflineSubmission).where(OfflineSubmission.conversation_id.in_(ids)).values(data={}))

@@ -79,14 +79,15 @@ def _visitor_with_history(client, world, s):
     request = db.session.scalar(select(LiveRequest).where(LiveRequest.conversation_id == cid))
     db.session.add(OfflineSubmission(workspace_id=conversation.workspace_id, interface_id=conversation.interface_id,
                                      conversation_id=cid, request_id=request.id,
-                                     data={"email": s["email"], "message": f"Call me about {s['text']}"},
+                                     data={"email": s["email"], "topic": "Delivery",
+                                           "message": f"Call me about {s['text']}", "newsletter": True},
                                      recipients=["owner@shop.example"]))
     db.session.add(OutboxMail(workspace_id=conversation.workspace_id, kind="offline_form",
                               recipients=["owner@shop.example"], reply_to=s["email"], subject="Offline message",
-                              body_text=f"Email: {s['email']}\nMessage: Call me about {s['text']}"))
+                              body_text=f"Email: {s['email']}\nTopic: Delivery\nMessage: Call me about {s['text']}"))
     db.session.add(OutboxMail(workspace_id=conversation.workspace_id, kind="offline_form",
                               recipients=["owner@shop.example"], reply_to="someone@else.example",
-                              subject="Offline message", body_text="Message: another visitor's"))
+                              subject="Offline message", body_text="Topic: Delivery\nMessage: another visitor's"))
     db.session.commit()
     assert client.get(f"/api/conversations/{cid}", headers=admin).status_code == 200
     return widget
@@ -273,7 +274,8 @@ def _close(widget, days_ago, now):
 
 def test_retention_erases_old_closed_conversations_in_batches(client, world, app):
     now = utcnow()
-    old = [_visitor_with_history(client, world, _secrets()) for _ in range(3)]
+    told = [_secrets() for _ in range(3)]
+    old = [_visitor_with_history(client, world, secret) for secret in told]
     for widget in old:
         _end(client, world, widget)
     recent = Widget(client, world["interface"], origin=ORIGIN)
@@ -295,6 +297,9 @@ def test_retention_erases_old_closed_conversations_in_batches(client, world, app
         assert db.session.get(Visitor, _visitor_id(widget)).erased_at is not None  # nothing left of theirs
     assert db.session.get(Conversation, recent.conversation_id).erased_at is None
     assert world["files"]() == []
+    assert _holders([secret[key] for secret in told for key in ("name", "email", "text", "attribute", "filename")]) \
+        == set()
+    assert db.session.scalar(select(func.count()).select_from(OutboxMail)) == 3  # the other visitors' mails stay
     # A later clock reaches the recent one.
     assert prune_once(now=now + timedelta(days=26))["erased conversations"] == 1
     assert db.session.scalar(select(func.count()).select_from(Event).where(
