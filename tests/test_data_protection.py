@@ -1,4 +1,6 @@
 """Data protection: finding a visitor, their export, their erasure (proved by scanning every table), retention."""
+import hashlib
+import hmac
 import io
 import json
 import secrets
@@ -304,3 +306,29 @@ def test_retention_erases_old_closed_conversations_in_batches(client, world, app
     assert prune_once(now=now + timedelta(days=26))["erased conversations"] == 1
     assert db.session.scalar(select(func.count()).select_from(Event).where(
         Event.stream == f"conversation:{recent.conversation_id}")) == 0
+
+
+def test_an_erased_verified_visitor_is_no_longer_their_user(client, world):
+    interface = world["interface"]
+    identity = {"user_id": "user-42", "user_hash": hmac.new(interface.identity_secret.encode(), b"user-42",
+                                                            hashlib.sha256).hexdigest()}
+    opened = client.post(f"/api/widget/{interface.public_key}/sessions", headers={"Origin": ORIGIN},
+                         json={"name": "Verified Vera", "email": "vera@mail.example", "identity": identity})
+    assert opened.status_code == 201, opened.get_json()
+    first = opened.get_json()["visitor"]["id"]
+    admin = world["headers"]["admin"]
+    found = client.get("/api/visitors", query_string={"external_id": "user-42"}, headers=admin).get_json()
+    assert [v["id"] for v in found["items"]] == [first]
+    assert client.post(f"/api/visitors/{first}/erase", headers=admin).status_code == 200
+    assert client.get("/api/visitors", query_string={"external_id": "user-42"}, headers=admin).get_json()["total"] == 0
+    # The same user comes back: a new visitor, with nothing of the erased one's.
+    again = client.post(f"/api/widget/{interface.public_key}/sessions", headers={"Origin": ORIGIN},
+                        json={"identity": identity}).get_json()
+    assert again["visitor"]["id"] != first and again["visitor"]["name"] is None
+    assert db.session.get(Visitor, first).external_id is None
+
+
+@pytest.mark.parametrize("query", [{"interface_id": 0}, {"email": "a\x00b@mail.example"}, {"email": " "},
+                                   {"external_id": "x" * 129}, {"page_size": 1000}])
+def test_a_visitor_search_refuses_hostile_input(client, world, query):
+    assert_error(client.get("/api/visitors", query_string=query, headers=world["headers"]["admin"]), 422)
