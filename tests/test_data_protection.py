@@ -332,3 +332,18 @@ def test_an_erased_verified_visitor_is_no_longer_their_user(client, world):
                                    {"external_id": "x" * 129}, {"page_size": 1000}])
 def test_a_visitor_search_refuses_hostile_input(client, world, query):
     assert_error(client.get("/api/visitors", query_string=query, headers=world["headers"]["admin"]), 422)
+
+
+def test_admin_of_another_workspace_gets_404_on_every_visitor_route(client, world):
+    s = _secrets()
+    widget = _visitor_with_history(client, world, s)
+    _end(client, world, widget)
+    visitor_id = _visitor_id(widget)
+    stranger = world["headers"]["stranger"]
+    for method, suffix in (("GET", ""), ("GET", "/export"), ("POST", "/erase")):
+        assert_error(client.open(f"/api/visitors/{visitor_id}{suffix}", method=method, headers=stranger), 404)
+    assert client.get("/api/visitors", query_string={"email": s["email"]}, headers=stranger).get_json()["total"] == 0
+    visitor = db.session.get(Visitor, visitor_id)
+    assert (visitor.name, visitor.erased_at) == (s["name"], None)
+    assert not db.session.scalar(select(func.count()).select_from(AuditEntry).where(
+        AuditEntry.action.in_(["visitor_exported", "visitor_erased"])))

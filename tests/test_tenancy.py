@@ -47,6 +47,8 @@ OWN_TENANCY_TESTS = {
         "tests/test_canned_responses.py::test_another_workspace_gets_404_on_every_canned_response_route",
     "notes": "tests/test_notes.py::test_users_who_cannot_see_the_conversation_get_404",
     "attachments": "tests/test_attachments.py::test_admin_of_another_workspace_gets_404_on_every_attachment_route",
+    "data_protection":
+        "tests/test_data_protection.py::test_admin_of_another_workspace_gets_404_on_every_visitor_route",
 }
 
 # The routes of agents and interfaces are checked here, never allow-listed.
