@@ -259,6 +259,8 @@ def _erase_conversations(workspace_id, ids, visitor):
                .values(erased_at=utcnow(), updated_at=Conversation.updated_at))
 
 
+# Last: the erasers before it find the visitor's mails and events by the details this one clears. An eraser
+# added later registers after it, with the conversation ids (and the visitor's id) to go by.
 @eraser
 def _erase_visitor(workspace_id, ids, visitor):
     if visitor is not None and visitor.erased_at is None:
