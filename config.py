@@ -224,6 +224,11 @@ class Config:
     # more often): another process's new endpoint starts receiving within this time.
     WEBHOOKS_LOOKUP_CACHE_S = _env_float("WEBHOOKS_LOOKUP_CACHE_S", 5.0)
     RETENTION_WEBHOOK_DELIVERIES_DAYS = _env_int("RETENTION_WEBHOOK_DELIVERIES_DAYS", 30)
+    # Conversations erased by a workspace's retention_days per batch (each is several statements).
+    RETENTION_ERASE_BATCH_SIZE = _env_int("RETENTION_ERASE_BATCH_SIZE", 100, minimum=1)
+    # A visitor's export: at most this many conversations (newest) and messages over all of them.
+    EXPORT_CONVERSATIONS_MAX = _env_int("EXPORT_CONVERSATIONS_MAX", 200, minimum=1)
+    EXPORT_MESSAGES_MAX = _env_int("EXPORT_MESSAGES_MAX", 5000, minimum=1)
     # An agent whose dashboard sockets are all gone this long counts as offline.
     PRESENCE_GRACE_S = _env_int("PRESENCE_GRACE_S", 60)
     PRESENCE_REFRESH_S = _env_int("PRESENCE_REFRESH_S", 15, minimum=1)

@@ -32,6 +32,11 @@ class AuditAction(StrEnum):
     WEBHOOK_SECRET_ROTATED = "webhook_secret_rotated"
     WEBHOOK_REDELIVERED = "webhook_redelivered"
     WEBHOOK_DISABLED = "webhook_disabled"  # by the server, after a run of failures
+    # Data protection: details name the visitor only as visitor#<id>.
+    VISITOR_EXPORTED = "visitor_exported"
+    VISITOR_ERASED = "visitor_erased"
+    CONVERSATIONS_ERASED = "conversations_erased"  # by the workspace's retention
+    RETENTION_CHANGED = "retention_changed"
 
 
 class AuditEntry(db.Model):

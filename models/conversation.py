@@ -66,6 +66,8 @@ class Visitor(db.Model):
     # Random and never given to another visitor: visitor tokens and socket
     # tickets carry it (see users.token_key).
     token_key: Mapped[str] = mapped_column(String(TOKEN_KEY_LEN), default=new_token_key)
+    # Set when the visitor's personal data was erased: the row stays as a pseudonymous shell.
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     interface = relationship("Interface")
 
@@ -83,6 +85,9 @@ class Conversation(db.Model):
         Index("ix_conversations_interface_status", "interface_id", "status"),
         # The dashboard's order (newest first) within a workspace: a page is read off it without a sort.
         Index("ix_conversations_workspace_updated", "workspace_id", "updated_at", "id"),
+        # The retention worker's search: closed conversations not yet erased, oldest first.
+        Index("ix_conversations_closed_unerased", "closed_at",
+              postgresql_where=text("erased_at IS NULL"), sqlite_where=text("erased_at IS NULL")),
         NO_ID_REUSE,
     )
 
@@ -106,6 +111,8 @@ class Conversation(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set when its messages, files, forms and notes were redacted (services/data_protection.py).
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Visitor messages past agent_read_seq; loaded only by the agents' reads (services/dashboard.py), else None.
     unread_count: Mapped[int | None] = query_expression()
 

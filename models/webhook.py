@@ -75,11 +75,15 @@ class WebhookDelivery(db.Model):
     __tablename__ = "webhook_deliveries"
     __table_args__ = (Index("ix_webhook_deliveries_status_next_attempt_at", "status", "next_attempt_at"),
                       Index("ix_webhook_deliveries_endpoint_id_id", "endpoint_id", "id"),
-                      Index("ix_webhook_deliveries_created_at", "created_at"), NO_ID_REUSE)
+                      Index("ix_webhook_deliveries_created_at", "created_at"),
+                      Index("ix_webhook_deliveries_conversation_id", "conversation_id"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    # The conversation the event is about (no foreign key: a delivery outlives nothing, but erasing a
+    # visitor's conversations finds their payloads by it).
+    conversation_id: Mapped[int | None] = mapped_column(Integer)
     event_type: Mapped[str] = mapped_column(String(32))
     # The webhook-id header: the same on every attempt and redelivery, so receivers can drop duplicates.
     webhook_id: Mapped[str] = mapped_column(String(40))

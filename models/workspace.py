@@ -1,7 +1,7 @@
 """The tenant: every other row belongs to one workspace."""
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -14,4 +14,6 @@ class Workspace(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    # Closed conversations older than this many days are erased by the retention worker (None: kept forever).
+    retention_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -12,6 +12,9 @@ whose position was pruned is told to refetch, never handed a silent gap, and
 one that saw the recent events resumes. The streams rows are never deleted:
 positions never go back.
 
+Conversations: a workspace with retention_days erases its closed conversations older than that
+(services/data_protection.py), and visitors left with nothing unerased.
+
 Attachments: uploads no message carries are deleted after ATTACHMENT_UNSENT_TTL_H,
 and stored files whose rows are gone are removed (services/attachments.py).
 """
@@ -29,6 +32,7 @@ from models.outbox import OutboxMail, OutboxStatus
 from models.webhook import WebhookDelivery
 from services.attachments import do_prune_unsent, do_remove_deleted_files, unsent_cutoff
 from services.auth import do_purge_expired
+from services.data_protection import do_erase_expired
 
 # Outbox rows that will never be sent again.
 _OUTBOX_DONE = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value, OutboxStatus.CANCELLED.value)
@@ -91,6 +95,8 @@ def prune_once(now=None):
         days = config[setting]
         done[label] = do_prune_table(model, prunable(now - timedelta(days=days)), batch_size, max_batches) if days else 0
     done["revoked tokens"], done["password links"] = do_purge_expired()
+    # Conversations past their workspace's retention_days are erased (files queued, removed just below).
+    done["erased conversations"] = do_erase_expired(now, config["RETENTION_ERASE_BATCH_SIZE"], max_batches)
     # Uploads no message took within the day, and then every stored file whose row is gone (a removal that
     # failed right after its commit is retried here).
     done["unsent attachments"] = do_prune_unsent(unsent_cutoff(now), batch_size, max_batches)

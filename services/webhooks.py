@@ -28,7 +28,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import current_app
-from sqlalchemy import Text, func, insert, literal, or_, select, update
+from sqlalchemy import Integer, Text, func, insert, literal, or_, select, update
 from standardwebhooks import Webhook
 
 from errors import Conflict, NotFound, ValidationFailed
@@ -301,11 +301,12 @@ def _has_endpoints(workspace_id):
     return found
 
 
-def enqueue(workspace_id, event_type, data):
+def enqueue(workspace_id, event_type, data, conversation_id):
     """Queue event_type for every enabled endpoint of the workspace subscribed to it (the caller commits).
 
     data is a callable giving the payload's `data`: nothing is serialised for a workspace without endpoints.
-    Returns the number of deliveries written.
+    conversation_id: the conversation the event is about (erasing it deletes the payload). Returns the
+    number of deliveries written.
     """
     event_type = str(event_type)
     if not _has_endpoints(workspace_id):
@@ -315,11 +316,11 @@ def enqueue(workspace_id, event_type, data):
                       separators=(",", ":"), ensure_ascii=False)
     webhook_id = "msg_" + secrets.token_urlsafe(18)
     subscribed = select(
-        literal(workspace_id), WebhookEndpoint.id, literal(event_type), literal(webhook_id), literal(body, Text),
+        literal(workspace_id), WebhookEndpoint.id, literal(conversation_id, Integer), literal(event_type), literal(webhook_id), literal(body, Text),
         literal(DeliveryStatus.PENDING.value), literal(0), literal(now, UTCDateTime()), literal(now, UTCDateTime()),
     ).where(WebhookEndpoint.workspace_id == workspace_id, WebhookEndpoint.enabled.is_(True),
             WebhookEndpoint.event_mask.op("&")(EVENT_BITS[event_type]) != 0)
-    columns = ["workspace_id", "endpoint_id", "event_type", "webhook_id", "payload", "status", "attempts",
+    columns = ["workspace_id", "endpoint_id", "conversation_id", "event_type", "webhook_id", "payload", "status", "attempts",
                "next_attempt_at", "created_at"]
     return db.session.execute(insert(WebhookDelivery).from_select(columns, subscribed)).rowcount
 
@@ -327,7 +328,7 @@ def enqueue(workspace_id, event_type, data):
 def conversation_event(event_type, conversation):
     """conversation.started, .assigned or .ended: {conversation}."""
     return enqueue(conversation.workspace_id, event_type,
-                   lambda: {"conversation": _conversation_schema.dump(conversation)})
+                   lambda: {"conversation": _conversation_schema.dump(conversation)}, conversation.id)
 
 
 def conversation_started(conversation):
@@ -344,12 +345,12 @@ def conversation_ended(conversation):
 
 def message_created(conversation, message):
     return enqueue(conversation.workspace_id, WebhookEventType.MESSAGE_CREATED,
-                   lambda: {"message": _message_schema.dump(message)})
+                   lambda: {"message": _message_schema.dump(message)}, conversation.id)
 
 
 def call_event(event_type, call):
     """call.started (the call is created, ringing) or call.ended: {call}."""
-    return enqueue(call.workspace_id, event_type, lambda: {"call": _call_schema.dump(call)})
+    return enqueue(call.workspace_id, event_type, lambda: {"call": _call_schema.dump(call)}, call.conversation_id)
 
 
 def call_started(call):
@@ -362,7 +363,7 @@ def call_ended(call):
 
 def offline_form_submitted(submission):
     return enqueue(submission.workspace_id, WebhookEventType.OFFLINE_FORM_SUBMITTED,
-                   lambda: {"submission": _submission_schema.dump(submission)})
+                   lambda: {"submission": _submission_schema.dump(submission)}, submission.conversation_id)
 
 
 # -- sending ------------------------------------------------------------------------

@@ -234,6 +234,7 @@ def _send(client, world, method, path):
         # A literal public address: nothing is resolved, and no test sends anything there.
         ("post", "/api/webhooks"): ("/api/webhooks", admin, {"url": "https://93.184.216.34/hooks",
                                                              "event_types": ["message.created"]}, 201),
+        ("patch", "/api/workspace"): ("/api/workspace", admin, {"retention_days": 90}, 200),
     }
     if (method, path) == ("patch", "/api/canned-responses/{canned_response_id}"):
         canned = client.post("/api/canned-responses", json={"shortcut": "mine", "text": "Hi"}, headers=agent)
@@ -268,6 +269,7 @@ CASES = [
     ("post", "/api/conversations/{conversation_id}/end"),
     ("post", "/api/conversations/{conversation_id}/notes"),
     ("post", "/api/canned-responses"), ("patch", "/api/canned-responses/{canned_response_id}"),
+    ("patch", "/api/workspace"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/messages"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/read"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),

@@ -294,6 +294,15 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.post(f"/api/webhooks/{hook['id']}/deliveries/{deliveries['items'][0]['id']}/redeliver",
                    headers=admin_headers), 202)
 
+    # Data protection: the first visitor is found, exported and erased; the workspace keeps chats a year.
+    visitor_id = conversation["visitor"]["id"]
+    ok(client.get("/api/visitors", headers=admin_headers))
+    ok(client.get(f"/api/visitors/{visitor_id}", headers=admin_headers))
+    ok(client.get(f"/api/visitors/{visitor_id}/export", headers=admin_headers))
+    ok(client.post(f"/api/visitors/{visitor_id}/erase", headers=admin_headers))
+    ok(client.get("/api/workspace", headers=admin_headers))
+    ok(client.patch("/api/workspace", json={"retention_days": 365}, headers=admin_headers))
+
     exercised = {name for name, count in (response_contract.seen - before).items() if count}
     document = spec()
     assert ERRORS_EXERCISED <= exercised, sorted(ERRORS_EXERCISED - exercised)

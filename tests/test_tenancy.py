@@ -48,6 +48,8 @@ OWN_TENANCY_TESTS = {
     "notes": "tests/test_notes.py::test_users_who_cannot_see_the_conversation_get_404",
     "webhooks": "tests/test_webhooks.py::test_agents_are_403_and_other_workspaces_404",
     "attachments": "tests/test_attachments.py::test_admin_of_another_workspace_gets_404_on_every_attachment_route",
+    "data_protection":
+        "tests/test_data_protection.py::test_admin_of_another_workspace_gets_404_on_every_visitor_route",
 }
 
 # The routes of agents and interfaces are checked here, never allow-listed.

@@ -53,7 +53,7 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   user_inactive: true, validation_error: true,
   attachment_already_sent: true, attachment_not_found: true, conversation_storage_full: true, empty_file: true,
   file_type_mismatch: true, file_type_not_allowed: true, link_expired: true, link_invalid: true,
-  payload_too_large: true, webhook_disabled: true, webhook_url_invalid: true,
+  payload_too_large: true, visitor_in_chat: true, webhook_disabled: true, webhook_url_invalid: true,
   webhook_url_metadata: true, webhook_url_private: true, webhook_url_unresolvable: true,
 };
 
@@ -151,6 +151,8 @@ export function describeCode(error: ApiError): string {
     case "link_expired":
     case "link_invalid":
       return "read the attachment again for a fresh link";
+    case "visitor_in_chat":
+      return "end the visitor's chat first";
     default:
       return unreachable(code);
   }

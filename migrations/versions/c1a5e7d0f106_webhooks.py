@@ -43,6 +43,7 @@ def upgrade():
         sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
         sa.Column('workspace_id', sa.Integer(), nullable=False),
         sa.Column('endpoint_id', sa.Integer(), nullable=False),
+        sa.Column('conversation_id', sa.Integer(), nullable=True),
         sa.Column('event_type', sa.String(length=32), nullable=False),
         sa.Column('webhook_id', sa.String(length=40), nullable=False),
         sa.Column('payload', sa.Text(), nullable=False),
@@ -66,9 +67,11 @@ def upgrade():
                     ['status', 'next_attempt_at'], unique=False)
     op.create_index('ix_webhook_deliveries_endpoint_id_id', 'webhook_deliveries', ['endpoint_id', 'id'], unique=False)
     op.create_index('ix_webhook_deliveries_created_at', 'webhook_deliveries', ['created_at'], unique=False)
+    op.create_index('ix_webhook_deliveries_conversation_id', 'webhook_deliveries', ['conversation_id'], unique=False)
 
 
 def downgrade():
+    op.drop_index('ix_webhook_deliveries_conversation_id', table_name='webhook_deliveries')
     op.drop_index('ix_webhook_deliveries_created_at', table_name='webhook_deliveries')
     op.drop_index('ix_webhook_deliveries_endpoint_id_id', table_name='webhook_deliveries')
     op.drop_index('ix_webhook_deliveries_status_next_attempt_at', table_name='webhook_deliveries')
