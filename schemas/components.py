@@ -237,3 +237,6 @@ class ComponentPreviewSchema(Schema):
     texts = fields.List(fields.String(), required=True, metadata={"description": "Plain text; escape it to display"})
     buttons = fields.List(fields.Nested(PreviewButtonSchema), required=True)
     form = fields.Nested(PreviewFormSchema, required=True, allow_none=True)
+    continues_with = fields.Integer(required=True, allow_none=True, metadata={
+        "description": "At the offline and outside_hours stages without a form: the component the flow goes on "
+                       "with (its offline_form.branches); null: the next component, or the flow does not go on here"})

@@ -7,7 +7,7 @@ from marshmallow import fields, post_load, validate, validates_schema
 
 from models.flow import MESSAGE_MAX_LEN, ButtonStyle, FormFieldType
 from models.texts import BEFORE_AGENT, REQUEUED_DEFAULT, REQUEUED_PLACEHOLDERS, WITH_AGENT
-from schemas.common import SafeEmail, Schema
+from schemas.common import ObjectId, SafeEmail, Schema
 from schemas.component_fields import ButtonLabel, Label, MessageText, Style, defaults_of, skip_when_partial
 from schemas.openapi import declare_extra
 
@@ -164,6 +164,19 @@ declare_extra(OfflineFormFieldSchema, allOf=[
 ])
 
 
+class OutcomeBranchesSchema(Schema):
+    """Where the flow goes after an outcome when the offline form is not active; null: the next component.
+
+    Each is a component of the same flow other than this one; a target deleted
+    later is dropped, and the flow goes on with the next component.
+    """
+
+    outside_hours = ObjectId(allow_none=True, load_default=None, metadata={
+        "description": "After the outside-hours message (a request outside the interface's business hours)"})
+    offline = ObjectId(allow_none=True, load_default=None, metadata={
+        "description": "After the offline message (no agent online, or nobody answered in time)"})
+
+
 class OfflineFormSchema(Schema):
     """The form shown when no agent answers; its submissions are stored and e-mailed.
 
@@ -172,7 +185,8 @@ class OfflineFormSchema(Schema):
     """
 
     active = fields.Boolean(load_default=True,
-                            metadata={"description": "When false, the flow goes on with the next component"})
+                            metadata={"description": "When false, the flow goes on with the next component, or with "
+                                                   "the outcome's component in branches"})
     form_fields = fields.List(
         fields.Nested(OfflineFormFieldSchema), data_key="fields", attribute="fields",
         load_default=lambda: OfflineFormFieldSchema(many=True).load(DEFAULT_FORM_FIELDS),
@@ -194,6 +208,7 @@ class OfflineFormSchema(Schema):
                             load_default="Thank you! We will get back to you as soon as possible.",
                             metadata={"description": "Shown after the visitor sends the form"})
     submit_label = Label(load_default="Send")
+    branches = fields.Nested(OutcomeBranchesSchema, load_default=defaults_of(OutcomeBranchesSchema))
 
     @validates_schema
     def _deliverable(self, data, **kwargs):

@@ -67,8 +67,8 @@ def advance(flow, component_id, user_input, render):
         return enter(flow, index + 1, render)
     if kind == "back":
         return enter(flow, max(index - 1, 0), render)
-    if kind == "continue":
-        return enter(flow, index + 1, render)
+    if kind == "continue":  # the flow goes on by itself: with a given component, or the next one
+        return _go_to(flow, index, user_input.get("component_id"), render)
     if kind != "button":
         raise InvalidInput(f"Unknown input {kind!r}")
     shown = render(flow[index])
@@ -78,6 +78,14 @@ def advance(flow, component_id, user_input, render):
     return _press(flow, index, button["action"], render)
 
 
+def _go_to(flow, index, component_id, render):
+    """Enter the component component_id, or the one after index when there is none or it was deleted."""
+    target = _index(flow, component_id) if component_id is not None else None
+    if target is None:
+        return enter(flow, index + 1, render)  # no target, or it was deleted: carry on
+    return enter(flow, target, render)
+
+
 def _press(flow, index, action, render):
     action_type = action["type"]
     if action_type in ("next", "skip"):
@@ -85,10 +93,7 @@ def _press(flow, index, action, render):
     if action_type == "back":
         return enter(flow, max(index - 1, 0), render)
     if action_type == "component":
-        target = _index(flow, action["component_id"])
-        if target is None:
-            return enter(flow, index + 1, render)  # the target was deleted: carry on
-        return enter(flow, target, render)
+        return _go_to(flow, index, action["component_id"], render)
     if action_type in ("live_chat", "video_chat"):
         return Step(component_id=flow[index]["id"],
                     effect={"type": "request", "kind": "text" if action_type == "live_chat" else "video"})

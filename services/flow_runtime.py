@@ -73,11 +73,14 @@ def start_flow(conversation):
     return apply(conversation, start(load_flow(conversation.interface_id), renderer(conversation)))
 
 
-def continue_after(conversation, component_id):
-    """Go on with the component after component_id (the offline path without a form)."""
+def continue_after(conversation, component_id, target_id=None):
+    """Go on with target_id, or the component after component_id (the offline path without a form).
+
+    A target deleted meanwhile is passed over: the flow goes on with the next component.
+    """
     flow = load_flow(conversation.interface_id)
     try:
-        step = advance(flow, component_id, {"type": "continue"}, renderer(conversation))
+        step = advance(flow, component_id, {"type": "continue", "component_id": target_id}, renderer(conversation))
     except InvalidInput:  # the component was deleted meanwhile: nothing to go on from
         return []
     return apply(conversation, step)

@@ -16,10 +16,15 @@ from sqlalchemy.orm.exc import StaleDataError
 from errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from extensions import db
 from models import Component, ComponentType, Interface, Role, User
-from models.flow import Action
+from models.flow import Action, Stage
 from schemas.components import CONFIG_SCHEMAS
 from services.core import get_in_workspace, lock_row
 from services.render import STAGES, render_component
+
+
+# The outcomes a live_chat component may send elsewhere than the next component (offline_form.branches).
+BRANCH_OUTCOMES = (Stage.OUTSIDE_HOURS.value, Stage.OFFLINE.value)
+NO_BRANCHES = dict.fromkeys(BRANCH_OUTCOMES)
 
 
 class NotLiveChat(NotFound):
@@ -80,6 +85,7 @@ def _views(components):
             if not form["recipients"] and admins is None:
                 admins = admin_emails(component.workspace_id)
             form["effective_recipients"] = list(form["recipients"]) or admins
+            form["branches"] = {**NO_BRANCHES, **(form.get("branches") or {})}  # saved before branches existed
             config = {**config, "offline_form": form}
         views.append({
             "id": component.id, "interface_id": component.interface_id, "position": component.position,
@@ -140,6 +146,33 @@ def _target_errors(interface, config):
     return {"buttons": errors} if errors else {}
 
 
+def branch_target(component, stage):
+    """The component a live_chat component sends the flow to after the outcome at stage; None: the next one."""
+    if component is None or component.type != ComponentType.LIVE_CHAT:
+        return None
+    return (component.config["offline_form"].get("branches") or {}).get(str(stage))
+
+
+def _branch_errors(interface, config, component):
+    """Field errors for outcome branches going outside this flow, or to the component itself."""
+    branches = config["offline_form"]["branches"]
+    wanted = {target for target in branches.values() if target is not None}
+    if not wanted:
+        return {}
+    found = set(db.session.scalars(
+        select(Component.id).where(Component.interface_id == interface.id, Component.id.in_(wanted))
+    ))
+    errors = {}
+    for outcome, target in branches.items():
+        if target is None:
+            continue
+        if component is not None and target == component.id:
+            errors[outcome] = ["Must be another component than this one."]
+        elif target not in found:
+            errors[outcome] = [f"No component {target} in this flow."]
+    return {"offline_form": {"branches": errors}} if errors else {}
+
+
 def _recipient_errors(interface, config):
     form = config["offline_form"]
     if form["active"] and not form["recipients"] and not admin_emails(interface.workspace_id):
@@ -148,8 +181,10 @@ def _recipient_errors(interface, config):
     return {}
 
 
-def check_config(interface, kind, raw, section=None):
+def check_config(interface, kind, raw, section=None, component=None):
     """Return the full normalised config of a component of the interface, or raise 422.
+
+    component: the component being changed (None when it is new).
 
     Errors are keyed like the request: under `config`, or from the root when
     the request body was one wizard section.
@@ -163,6 +198,8 @@ def check_config(interface, kind, raw, section=None):
             errors = _target_errors(interface, config)
         else:
             errors = _recipient_errors(interface, config)
+            for key, value in _branch_errors(interface, config, component).get("offline_form", {}).items():
+                errors.setdefault("offline_form", {})[key] = value
         if not errors:
             return config
     if section is not None and set(errors) == {section}:
@@ -222,7 +259,7 @@ def do_replace_component(actor, component, data):
     """Replace a component's name and configuration; omitted settings take their defaults."""
     _check_type(component, data["type"])
     _lock_flow(component.interface)
-    config = check_config(component.interface, component.type, data.get("config", {}))
+    config = check_config(component.interface, component.type, data.get("config", {}), component=component)
     name = _check_name(component.interface, data.get("name"), component)
     component.name, component.config = name, config
     _do_commit()
@@ -246,7 +283,8 @@ def do_patch_component(actor, component, data):
     _lock_flow(component.interface)
     config = name = None
     if "config" in data:
-        config = check_config(component.interface, component.type, merge(component.config, data["config"]))
+        config = check_config(component.interface, component.type, merge(component.config, data["config"]),
+                              component=component)
     if "name" in data:
         name = _check_name(component.interface, data["name"], component)
     # Assign only after every check: a query would autoflush a half-checked change.
@@ -261,7 +299,8 @@ def do_patch_component(actor, component, data):
 def do_save_section(actor, component, section, data):
     """Save one section of a live_chat component (a step of the wizard); the others stay."""
     _lock_flow(component.interface)
-    config = check_config(component.interface, component.type, {**component.config, section: data}, section=section)
+    config = check_config(component.interface, component.type, {**component.config, section: data}, section=section,
+                          component=component)
     component.config = config
     _do_commit()
     return read_component(actor, component)
@@ -294,6 +333,17 @@ def _referencing(component):
     return ids
 
 
+def _drop_branches_to(component):
+    """Outcome branches going to the component go to the next component from now on."""
+    for other in flow_components(component.interface_id):
+        if other.type != ComponentType.LIVE_CHAT or other.id == component.id:
+            continue
+        branches = other.config["offline_form"].get("branches") or {}
+        if component.id in branches.values():
+            kept = {outcome: None if target == component.id else target for outcome, target in branches.items()}
+            other.config = {**other.config, "offline_form": {**other.config["offline_form"], "branches": kept}}
+
+
 def do_delete_component(actor, component):
     """Delete a component and close the gap; refused while buttons of other components go to it."""
     interface = component.interface
@@ -301,6 +351,7 @@ def do_delete_component(actor, component):
     referencing = _referencing(component)
     if referencing:
         raise ComponentInUse(f"Buttons of components {referencing} go to this component; point them elsewhere first.")
+    _drop_branches_to(component)
     current = db.session.scalar(select(Component.position).where(Component.id == component.id))
     # A set-based DELETE: no version check, an edit in between does not block it.
     db.session.execute(delete(Component).where(Component.id == component.id))
@@ -317,8 +368,10 @@ def preview_component(actor, component, stage, agent_name=None, visitor_name=Non
     context = {"stage": stage, "agent_name": agent_name, "visitor_name": visitor_name,
                "interface_name": component.interface.name, "position": 1,  # an example place in the queue
                "outside_hours_message": (component.interface.business_hours or {}).get("outside_hours_message")}
-    return {"component_id": component.id, "type": component.type, "stage": stage,
-            **render_component(component.type, component.config, context)}
+    shown = render_component(component.type, component.config, context)
+    continues = stage in BRANCH_OUTCOMES and shown["form"] is None
+    return {"component_id": component.id, "type": component.type, "stage": stage, **shown,
+            "continues_with": branch_target(component, stage) if continues else None}
 
 
 def list_component_agents(actor, component):

@@ -31,6 +31,7 @@ from services.audit import audit
 from services.conversations import emit_conversation_updated
 from services.core import access_conversation, has_room, lock_agent, lock_row, transaction, weight_of, with_room
 from services.flow_runtime import continue_after, show_stage
+from services.flows import branch_target
 from services.interfaces import is_open_now
 from services.notifications import notify, online_agents, withdraw_for_request
 from services.queue import (
@@ -155,7 +156,11 @@ def offer_waiting(agent_id):
 
 
 def offline_path(conversation, request, component, stage=Stage.OFFLINE):
-    """The offline message (or the outside-hours one); then the offline form if it is active, else the next one."""
+    """The offline message (or the outside-hours one); then the offline form if it is active, else the next one.
+
+    The next one is the component the live chat component names for the
+    outcome (offline or outside_hours) in its offline form's branches, if any.
+    """
     if conversation.status == ConversationStatus.WAITING:
         conversation.status = ConversationStatus.BOT
     form_active = bool(component and component.config["offline_form"]["active"])
@@ -163,7 +168,7 @@ def offline_path(conversation, request, component, stage=Stage.OFFLINE):
     if component is not None:
         messages.append(show_stage(conversation, component, stage, request_id=request.id))
     if not form_active:
-        messages += continue_after(conversation, request.component_id)
+        messages += continue_after(conversation, request.component_id, branch_target(component, stage))
     emit_request_updated(request)
     return messages
 

@@ -350,6 +350,7 @@ def test_preview_of_a_message_shows_its_text_and_buttons(builder):
              "action": {"type": "component", "component_id": target}},
         ],
         "form": None,
+        "continues_with": None,
     }
 
 

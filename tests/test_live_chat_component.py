@@ -38,6 +38,7 @@ DEFAULTS = {
         "recipients": [],
         "thank_you": "Thank you! We will get back to you as soon as possible.",
         "submit_label": "Send",
+        "branches": {"outside_hours": None, "offline": None},
     },
     "chat_message": {
         "text": "Would you like to chat with one of our agents?",
