@@ -4,6 +4,7 @@ from blueprints import (
     ws,
 )
 from blueprints import canned_responses, notes
+from blueprints import reports
 
 
 def register_blueprints(api):
@@ -13,3 +14,4 @@ def register_blueprints(api):
         api.register_blueprint(module.blp)
     for module in (canned_responses, notes):
         api.register_blueprint(module.blp)
+    api.register_blueprint(reports.blp)

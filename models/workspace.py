@@ -1,7 +1,7 @@
 """The tenant: every other row belongs to one workspace."""
 from datetime import datetime
 
-from sqlalchemy import String
+from sqlalchemy import String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -14,4 +14,6 @@ class Workspace(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(120))
+    # An IANA zone name: the reports' days are this zone's days.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default=text("'UTC'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

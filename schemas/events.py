@@ -15,6 +15,7 @@ from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import CallSchema, IceCandidateSchema, validate_sdp
 from schemas.common import ObjectId, Position, Schema
 from schemas.notes import NoteSchema, note_mentions, note_text
+from schemas.ratings import RatingSchema
 from schemas.conversations import (
     ConversationSchema, MessageSchema, attachment_ids_field, text_or_files,
 )
@@ -43,6 +44,8 @@ class EventType(StrEnum):
     # Staff only: a private note (notes:<conversation id>), and a mention of you in one (user:<id>).
     NOTE_CREATED = "note.created"
     NOTE_MENTIONED = "note.mentioned"
+    # A visitor rated a chat of yours once it ended (user:<id>).
+    RATING_CREATED = "rating.created"
 
 
 class EphemeralType(StrEnum):
@@ -159,6 +162,10 @@ class NoteMentionedSchema(Schema):
     excerpt = fields.String(required=True, metadata={"description": "The note's start, at most 140 characters"})
 
 
+class RatingCreatedSchema(Schema):
+    rating = fields.Nested(RatingSchema, required=True)
+
+
 class TypingSchema(Schema):
     conversation_id = fields.Integer(required=True)
     sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
@@ -198,6 +205,7 @@ EVENT_SCHEMAS = {
     EventType.VISITOR_PRESENCE: VisitorPresenceSchema,
     EventType.NOTE_CREATED: NoteCreatedSchema,
     EventType.NOTE_MENTIONED: NoteMentionedSchema,
+    EventType.RATING_CREATED: RatingCreatedSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,

@@ -195,6 +195,15 @@ def _send(client, world, method, path):
             return f"/api/widget/{interface.public_key}/visitor", widget.headers(), body, 200
         elif suffix == "/read":
             body = {"seq": 1}
+        elif suffix in ("/rating", "/transcript"):
+            for button in ("button_0", "live_chat"):
+                client.post(widget.url("/actions"), json={"type": "button", "button_id": button},
+                            headers=widget.headers())
+            request_id = client.get(widget.url("/request"), headers=widget.headers()).get_json()["request_id"]
+            client.post(f"/api/requests/{request_id}/accept", headers=agent)
+            client.post(f"/api/conversations/{widget.conversation_id}/end", json={}, headers=agent)
+            body = {"score": 4, "comment": "Quick"} if suffix == "/rating" else {"email": "ann@example.com"}
+            return widget.url(suffix), widget.headers(), body, 201 if suffix == "/rating" else 202
         else:
             body = {"client_id": "c1", "text": "Hello"}
         return widget.url(suffix), widget.headers(), body, 201 if suffix not in ("/actions", "/read") else 200
@@ -266,6 +275,8 @@ CASES = [
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
     ("post", "/api/widget/{public_key}/sessions"), ("patch", "/api/widget/{public_key}/visitor"),
+    ("post", "/api/widget/{public_key}/conversations/{conversation_id}/rating"),
+    ("post", "/api/widget/{public_key}/conversations/{conversation_id}/transcript"),
 ]
 
 

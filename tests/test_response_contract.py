@@ -32,6 +32,7 @@ MAY_BE_ABSENT = {
     ("BotShowData", "request_id"): "only the welcome and offline stages belong to a request",
     ("ChatEndedEvent", "reason"): "only a chat the visitor left says why it ended",
     ("Conversation", "unread_count"): "only the agents' conversation list and conversation view count them",
+    ("Conversation", "rating"): "only the agents' conversation list and conversation view carry it",
 }
 # The error components (blueprints/contract.py: one per set of codes, each with Error's properties) leave out
 # `errors` as Error does, for the same reason.
@@ -256,6 +257,11 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.post(url + "/takeover", headers=other_headers))
     ok(client.post(url + "/end", json={"reason": "done"}, headers=other_headers))
     ok(client.get(url + "/messages", headers=headers))  # transferred, handed back, ended, the call's events
+    # Once it ended: the visitor rates it and asks for its transcript; the agents see the rating.
+    ok(client.post(widget.url("/rating"), json={"score": 5, "comment": "Quick"}, headers=widget.headers()), 201)
+    ok(client.post(widget.url("/transcript"), json={"email": "ann@example.com"}, headers=widget.headers()), 202)
+    ok(client.get(url, headers=headers))
+    ok(client.get("/api/ratings", headers=admin_headers))
     ok(client.get("/api/audit", headers=admin_headers))
     ok(client.get("/api/availability", headers=headers))
     ok(client.post("/api/sockets/ticket", headers=headers), 201)
