@@ -1,11 +1,16 @@
-"""What admins read about their workspace's chats: ratings, and reports by day."""
+"""What admins read about their workspace's chats (ratings, reports by day and by agent) and its time zone."""
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
 from blueprints.common import Blueprint, errors, login_required
 from schemas.common import page_of
 from schemas.ratings import RatingQueryArgsSchema, RatingSchema
+from schemas.reports import (
+    AgentsReportSchema, InterfacesReportSchema, ReportArgsSchema, WorkspaceSchema, WorkspaceUpdateSchema,
+)
 from services.ratings import list_ratings
+from services.reports import agents_report, interfaces_report
+from services.workspaces import do_update_workspace, get_workspace
 
 blp = Blueprint("reports", __name__, url_prefix="/api",
                 description="Ratings of ended chats and reports by day, for admins")
@@ -24,3 +29,58 @@ class Ratings(MethodView):
         Filter by interface, agent (who had the chat when it ended) and score; page-numbered.
         """
         return list_ratings(current_user, **args)
+
+
+@blp.route("/reports/interfaces")
+class InterfacesReport(MethodView):
+    @blp.doc(operationId="getInterfacesReport")
+    @login_required(blp, role="admin")
+    @blp.arguments(ReportArgsSchema, location="query")
+    @blp.response(200, InterfacesReportSchema)
+    @errors(blp, 404, 422)
+    def get(self, args):
+        """Chats by day: requests accepted and missed, how fast, how long, ratings, offline forms
+
+        Days are the workspace's (its time zone: updateWorkspace), from `from` to `to` included, at most 366
+        (422); each day and the whole range: chats (requests accepted and takeovers), missed requests
+        (expired, offline, outside business hours), the median and 90th percentile of the time to accept,
+        the median chat length, ratings (count, average, share of 4 and 5) and offline forms. A request
+        counts on the day it was made; a rating and a form on the day they were given. interface_id narrows
+        it to one interface (404 for one not of the workspace).
+        """
+        return interfaces_report(current_user, **args)
+
+
+@blp.route("/reports/agents")
+class AgentsReport(MethodView):
+    @blp.doc(operationId="getAgentsReport")
+    @login_required(blp, role="admin")
+    @blp.arguments(ReportArgsSchema, location="query")
+    @blp.response(200, AgentsReportSchema)
+    @errors(blp, 404, 422)
+    def get(self, args):
+        """Each agent's chats over a range of days: accepted, taken over, how fast, how long, rated
+
+        The same range as getInterfacesReport (the workspace's days, at most 366); ratings count for the
+        agent who had the chat when it ended.
+        """
+        return agents_report(current_user, **args)
+
+
+@blp.route("/workspace")
+class WorkspaceSettings(MethodView):
+    @blp.doc(operationId="getWorkspace")
+    @login_required(blp, role="admin")
+    @blp.response(200, WorkspaceSchema)
+    def get(self):
+        """Show your workspace: its name and time zone"""
+        return get_workspace(current_user)
+
+    @blp.doc(operationId="updateWorkspace")
+    @login_required(blp, role="admin")
+    @blp.arguments(WorkspaceUpdateSchema)
+    @blp.response(200, WorkspaceSchema)
+    @errors(blp, 422)
+    def patch(self, data):
+        """Rename the workspace or change its time zone (an IANA name; the reports' days follow it)"""
+        return do_update_workspace(current_user, data)

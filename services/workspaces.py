@@ -6,6 +6,7 @@ from extensions import db
 from models import PasswordTokenPurpose, Role, User, Workspace
 from services.agents import EmailTaken
 from services.auth import new_password_link, normalise_email
+from services.core import transaction
 
 
 def do_create_workspace(name, admin_email, admin_name):
@@ -43,3 +44,18 @@ def do_admin_link(email=None):
     link, expires_at = new_password_link(admin, PasswordTokenPurpose.RESET)
     db.session.commit()
     return admin, link, expires_at
+
+
+def get_workspace(user):
+    return db.session.get(Workspace, user.workspace_id)
+
+
+@transaction
+def do_update_workspace(admin, data):
+    """Change the workspace's name or time zone (its reports' days are that zone's)."""
+    workspace = get_workspace(admin)
+    if "name" in data:
+        workspace.name = data["name"].strip()
+    if "timezone" in data:
+        workspace.timezone = data["timezone"]
+    return workspace

@@ -224,6 +224,7 @@ def _send(client, world, method, path):
         return url, agent, body, 201 if path.endswith(("/messages", "/notes")) else 200
     table = {
         ("post", "/api/agents"): ("/api/agents", admin, {"name": "New", "email": "new@example.com"}, 201),
+        ("patch", "/api/workspace"): ("/api/workspace", admin, {"name": "Acme", "timezone": "Europe/Berlin"}, 200),
         ("patch", "/api/agents/{agent_id}"): (f"/api/agents/{world['agent_id']}", admin, {"max_chats": 2}, 200),
         ("post", "/api/interfaces"): ("/api/interfaces", admin, {"name": "Shop", "allowed_origins": [ORIGIN]}, 201),
         ("patch", "/api/interfaces/{interface_id}"): (f"/api/interfaces/{interface.id}", admin,
@@ -275,6 +276,7 @@ CASES = [
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/actions"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
     ("post", "/api/widget/{public_key}/sessions"), ("patch", "/api/widget/{public_key}/visitor"),
+    ("patch", "/api/workspace"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/rating"),
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/transcript"),
 ]

@@ -7,6 +7,7 @@ the document itself: no response property optional unless listed below with the 
 import io
 import json
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -262,6 +263,11 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.post(widget.url("/transcript"), json={"email": "ann@example.com"}, headers=widget.headers()), 202)
     ok(client.get(url, headers=headers))
     ok(client.get("/api/ratings", headers=admin_headers))
+    ok(client.patch("/api/workspace", json={"timezone": "Europe/Berlin"}, headers=admin_headers))
+    ok(client.get("/api/workspace", headers=admin_headers))
+    today = datetime.now(timezone.utc).date().isoformat()
+    ok(client.get("/api/reports/interfaces", query_string={"from": today, "to": today}, headers=admin_headers))
+    ok(client.get("/api/reports/agents", query_string={"from": today, "to": today}, headers=admin_headers))
     ok(client.get("/api/audit", headers=admin_headers))
     ok(client.get("/api/availability", headers=headers))
     ok(client.post("/api/sockets/ticket", headers=headers), 201)

@@ -54,6 +54,7 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   attachment_already_sent: true, attachment_not_found: true, conversation_storage_full: true, empty_file: true,
   file_type_mismatch: true, file_type_not_allowed: true, link_expired: true, link_invalid: true,
   payload_too_large: true,
+  already_rated: true, conversation_not_closed: true, rating_window_closed: true,
 };
 
 function isDocumented(code: string): code is ErrorCode {
@@ -143,6 +144,11 @@ export function describeCode(error: ApiError): string {
     case "link_expired":
     case "link_invalid":
       return "read the attachment again for a fresh link";
+    case "conversation_not_closed":
+      return "wait for the chat to end";
+    case "already_rated":
+    case "rating_window_closed":
+      return "the chat cannot be rated any more";
     default:
       return unreachable(code);
   }

@@ -1,0 +1,199 @@
+"""Reports for admins: a workspace's chats by day in its own time zone, and by agent.
+
+Days are the workspace's (Workspace.timezone, IANA): each local day's UTC
+boundaries are computed here (zoneinfo, so a day of a DST change is 23 or 25
+hours long) and handed to the database as a small VALUES table of [start, end)
+ranges, one per day plus one for the whole range; every figure is a GROUP BY
+over a range join against it, the same query on SQLite and PostgreSQL.
+Medians and the 90th percentile are percentile_cont on PostgreSQL; SQLite has
+none, so the same continuous percentile (linear between the two nearest ranks)
+is taken from a window query (row_number and count per group).
+"""
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import bindparam, text
+
+from errors import NotFound, ValidationFailed
+from extensions import db
+from models import AuditAction, Interface, RequestStatus, Workspace
+from models.base import UTCDateTime
+from services.core import get_in_workspace
+
+RANGE_DAYS_MAX = 366
+TOTAL = -1  # the bucket of the whole range
+MISSED = (RequestStatus.EXPIRED.value, RequestStatus.OFFLINE.value, RequestStatus.OUTSIDE_HOURS.value)
+
+
+def _invalid(field, message):
+    return ValidationFailed("Invalid input: see errors", errors={"query": {field: [message]}})
+
+
+def day_ranges(first, last, tz):
+    """[(day index, UTC start, UTC end)] of the local days first..last, and the whole range as TOTAL."""
+    days = []
+    for index in range((last - first).days + 1):
+        local = first + timedelta(days=index)
+        start = datetime.combine(local, time(0), tzinfo=tz).astimezone(timezone.utc)
+        end = datetime.combine(local + timedelta(days=1), time(0), tzinfo=tz).astimezone(timezone.utc)
+        days.append((index, start, end))
+    return days + [(TOTAL, days[0][1], days[-1][2])]
+
+
+def _buckets(ranges):
+    """The buckets CTE's SQL and its parameters (typed: UTC datetimes as each database stores them)."""
+    rows, params = [], []
+    for index, start, end in ranges:
+        rows.append(f"(:d{len(rows)}, :s{len(rows)}, :e{len(rows)})")
+        n = len(rows) - 1
+        params += [bindparam(f"d{n}", index), bindparam(f"s{n}", start, type_=UTCDateTime()),
+                   bindparam(f"e{n}", end, type_=UTCDateTime())]
+    return "buckets(day, start_at, end_at) AS (VALUES " + ", ".join(rows) + ")", params
+
+
+def _seconds(since, until):
+    if db.session.get_bind().dialect.name == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({until} - {since}))"
+    return f"((julianday({until}) - julianday({since})) * 86400.0)"
+
+
+def _run(sql, params, values):
+    return db.session.execute(text(sql).bindparams(*params), values).all()
+
+
+def _percentiles(with_sql, params, values, rows_sql):
+    """{key: (median, p90)} of rows_sql's (key, v) rows, per key."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        sql = (f"WITH {with_sql}, vals AS ({rows_sql}) SELECT key, percentile_cont(0.5) WITHIN GROUP (ORDER BY v), "
+               "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) FROM vals GROUP BY key")
+    else:
+        def pick(p):
+            pos, lo = f"((n - 1) * {p})", f"CAST((n - 1) * {p} AS INTEGER)"
+            return (f"SUM(CASE WHEN rn = {lo} THEN v * (1 - ({pos} - {lo})) "
+                    f"WHEN rn = {lo} + 1 THEN v * ({pos} - {lo}) ELSE 0 END)")
+        sql = (f"WITH {with_sql}, vals AS ({rows_sql}), ranked AS (SELECT key, v, "
+               "ROW_NUMBER() OVER (PARTITION BY key ORDER BY v) - 1 AS rn, COUNT(*) OVER (PARTITION BY key) AS n "
+               f"FROM vals) SELECT key, {pick(0.5)}, {pick(0.9)} FROM ranked GROUP BY key")
+    return {row[0]: (float(row[1]), float(row[2])) for row in _run(sql, params, values)}
+
+
+def _check_range(workspace, first, last):
+    if last < first:
+        raise _invalid("to", "Must not be before from.")
+    if (last - first).days + 1 > RANGE_DAYS_MAX:
+        raise _invalid("to", f"At most {RANGE_DAYS_MAX} days from from.")
+    return day_ranges(first, last, ZoneInfo(workspace.timezone))
+
+
+def _scope(interface_id, alias):
+    return f" AND {alias}.interface_id = :interface_id" if interface_id is not None else ""
+
+
+def _rating(count, total, good):
+    return {"ratings": count, "rating_average": round(total / count, 3) if count else None,
+            "rating_good_share": round(good / count, 4) if count else None}
+
+
+def interfaces_report(admin, from_, to, interface_id=None):
+    """The workspace's (or one interface's) chats by local day from from_ to to (dates), and in total."""
+    first, last = from_, to
+    workspace = db.session.get(Workspace, admin.workspace_id)
+    if interface_id is not None and get_in_workspace(Interface, interface_id, admin.workspace_id) is None:
+        raise NotFound("Interface not found")
+    ranges = _check_range(workspace, first, last)
+    with_sql, params = _buckets(ranges)
+    values = {"workspace_id": admin.workspace_id, "interface_id": interface_id, "accepted": "accepted",
+              "outside": RequestStatus.OUTSIDE_HOURS.value, "took_over": AuditAction.TOOK_OVER.value,
+              **{f"m{i}": status for i, status in enumerate(MISSED)}}
+    in_bucket = "{t}.created_at >= b.start_at AND {t}.created_at < b.end_at"
+    requests = _run(
+        f"WITH {with_sql} SELECT b.day, "
+        "SUM(CASE WHEN r.status = :accepted THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN r.status IN (:m0, :m1, :m2) THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN r.status = :outside THEN 1 ELSE 0 END) "
+        f"FROM buckets b JOIN live_requests r ON {in_bucket.format(t='r')} "
+        f"WHERE r.workspace_id = :workspace_id{_scope(interface_id, 'r')} GROUP BY b.day", params, values)
+    takeovers = _run(
+        f"WITH {with_sql} SELECT b.day, COUNT(*) FROM buckets b JOIN audit_entries a ON {in_bucket.format(t='a')} "
+        "JOIN conversations c ON c.id = a.conversation_id "
+        f"WHERE a.workspace_id = :workspace_id AND a.action = :took_over{_scope(interface_id, 'c')} GROUP BY b.day",
+        params, values)
+    ratings = _run(
+        f"WITH {with_sql} SELECT b.day, COUNT(*), SUM(g.score), SUM(CASE WHEN g.score >= 4 THEN 1 ELSE 0 END) "
+        f"FROM buckets b JOIN ratings g ON {in_bucket.format(t='g')} "
+        f"WHERE g.workspace_id = :workspace_id{_scope(interface_id, 'g')} GROUP BY b.day", params, values)
+    forms = _run(
+        f"WITH {with_sql} SELECT b.day, COUNT(*) FROM buckets b JOIN offline_submissions o "
+        f"ON {in_bucket.format(t='o')} WHERE o.workspace_id = :workspace_id{_scope(interface_id, 'o')} "
+        "GROUP BY b.day", params, values)
+    accepted = (f"FROM buckets b JOIN live_requests r ON {in_bucket.format(t='r')} "
+                f"WHERE r.workspace_id = :workspace_id AND r.status = :accepted{_scope(interface_id, 'r')}")
+    to_accept = _percentiles(with_sql, params, values,
+                             f"SELECT b.day AS key, {_seconds('r.created_at', 'r.resolved_at')} AS v {accepted}")
+    durations = _percentiles(with_sql, params, values, (
+        f"SELECT b.day AS key, {_seconds('r.resolved_at', 'c.closed_at')} AS v "
+        + accepted.replace("WHERE", "JOIN conversations c ON c.id = r.conversation_id WHERE c.closed_at IS NOT NULL "
+                                    "AND", 1)))
+    by_request = {row[0]: row[1:] for row in requests}
+    by_takeover, by_form = dict(takeovers), dict(forms)
+    by_rating = {row[0]: row[1:] for row in ratings}
+
+    def figures(day):
+        accepted_n, missed, outside = (int(v or 0) for v in by_request.get(day, (0, 0, 0)))
+        count, total, good = (int(v or 0) for v in by_rating.get(day, (0, 0, 0)))
+        accept, duration = to_accept.get(day, (None, None)), durations.get(day, (None, None))
+        return {"chats": accepted_n + int(by_takeover.get(day, 0)), "missed": missed, "outside_hours": outside,
+                "time_to_accept_median_s": accept[0], "time_to_accept_p90_s": accept[1],
+                "chat_duration_median_s": duration[0], **_rating(count, total, good),
+                "offline_forms": int(by_form.get(day, 0))}
+
+    days = [{"date": first + timedelta(days=index), "start_at": start, "end_at": end, **figures(index)}
+            for index, start, end in ranges if index != TOTAL]
+    return {"timezone": workspace.timezone, "from_": first, "to": last, "interface_id": interface_id,
+            "days": days, "total": figures(TOTAL)}
+
+
+def agents_report(admin, from_, to, interface_id=None):
+    """Each agent's chats from from_ to to (local dates): accepted, taken over, how fast, how long, rated."""
+    first, last = from_, to
+    workspace = db.session.get(Workspace, admin.workspace_id)
+    if interface_id is not None and get_in_workspace(Interface, interface_id, admin.workspace_id) is None:
+        raise NotFound("Interface not found")
+    (_, start, end), = _check_range(workspace, first, last)[-1:]
+    with_sql, params = _buckets([(TOTAL, start, end)])
+    values = {"workspace_id": admin.workspace_id, "interface_id": interface_id, "accepted": "accepted",
+              "took_over": AuditAction.TOOK_OVER.value}
+    in_range = "{t}.created_at >= b.start_at AND {t}.created_at < b.end_at"
+    accepted = (f"FROM buckets b JOIN live_requests r ON {in_range.format(t='r')} WHERE r.workspace_id = "
+                f":workspace_id AND r.status = :accepted AND r.agent_id IS NOT NULL{_scope(interface_id, 'r')}")
+    counts = dict(_run(f"WITH {with_sql} SELECT r.agent_id, COUNT(*) {accepted} GROUP BY r.agent_id",
+                       params, values))
+    takeovers = dict(_run(
+        f"WITH {with_sql} SELECT a.actor_id, COUNT(*) FROM buckets b JOIN audit_entries a ON "
+        f"{in_range.format(t='a')} JOIN conversations c ON c.id = a.conversation_id WHERE a.workspace_id = "
+        f":workspace_id AND a.action = :took_over AND a.actor_id IS NOT NULL{_scope(interface_id, 'c')} "
+        "GROUP BY a.actor_id", params, values))
+    ratings = {row[0]: row[1:] for row in _run(
+        f"WITH {with_sql} SELECT g.agent_id, COUNT(*), SUM(g.score), SUM(CASE WHEN g.score >= 4 THEN 1 ELSE 0 END) "
+        f"FROM buckets b JOIN ratings g ON {in_range.format(t='g')} WHERE g.workspace_id = :workspace_id "
+        f"AND g.agent_id IS NOT NULL{_scope(interface_id, 'g')} GROUP BY g.agent_id", params, values)}
+    to_accept = _percentiles(with_sql, params, values,
+                             f"SELECT r.agent_id AS key, {_seconds('r.created_at', 'r.resolved_at')} AS v {accepted}")
+    durations = _percentiles(with_sql, params, values, (
+        f"SELECT r.agent_id AS key, {_seconds('r.resolved_at', 'c.closed_at')} AS v "
+        + accepted.replace("WHERE", "JOIN conversations c ON c.id = r.conversation_id WHERE c.closed_at IS NOT NULL "
+                                    "AND", 1)))
+    agent_ids = sorted(set(counts) | set(takeovers) | set(ratings))
+    names = dict(db.session.execute(text("SELECT id, name FROM users WHERE workspace_id = :workspace_id"),
+                                    {"workspace_id": admin.workspace_id}).all()) if agent_ids else {}
+    agents = []
+    for agent_id in agent_ids:
+        count, total, good = (int(v or 0) for v in ratings.get(agent_id, (0, 0, 0)))
+        accept, duration = to_accept.get(agent_id, (None, None)), durations.get(agent_id, (None, None))
+        agents.append({"agent_id": agent_id, "name": names.get(agent_id),
+                       "chats": int(counts.get(agent_id, 0)) + int(takeovers.get(agent_id, 0)),
+                       "accepted": int(counts.get(agent_id, 0)), "taken_over": int(takeovers.get(agent_id, 0)),
+                       "time_to_accept_median_s": accept[0], "time_to_accept_p90_s": accept[1],
+                       "chat_duration_median_s": duration[0], **_rating(count, total, good)})
+    return {"timezone": workspace.timezone, "from_": first, "to": last, "interface_id": interface_id,
+            "agents": agents}
