@@ -61,20 +61,64 @@ def _run(sql, params, values):
     return db.session.execute(text(sql).bindparams(*params), values).all()
 
 
-def _percentiles(with_sql, params, values, rows_sql):
-    """{key: (median, p90)} of rows_sql's (key, v) rows, per key."""
+def _percentiles(with_sql, params, values, rows_sql, totals=False):
+    """{key: (median, p90)} of rows_sql's (key, v) rows, per key (and with totals, all rows' as key None)."""
+    prefix = f"WITH {with_sql} " if with_sql else ""
     if db.session.get_bind().dialect.name == "postgresql":
-        sql = (f"WITH {with_sql}, vals AS ({rows_sql}) SELECT key, percentile_cont(0.5) WITHIN GROUP (ORDER BY v), "
-               "percentile_cont(0.9) WITHIN GROUP (ORDER BY v) FROM vals GROUP BY key")
+        group = "GROUPING SETS ((key), ())" if totals else "key"
+        sql = (f"{prefix}SELECT key, percentile_cont(0.5) WITHIN GROUP (ORDER BY v), "
+               f"percentile_cont(0.9) WITHIN GROUP (ORDER BY v) FROM ({rows_sql}) AS vals GROUP BY {group}")
     else:
         def pick(p):
             pos, lo = f"((n - 1) * {p})", f"CAST((n - 1) * {p} AS INTEGER)"
             return (f"SUM(CASE WHEN rn = {lo} THEN v * (1 - ({pos} - {lo})) "
                     f"WHEN rn = {lo} + 1 THEN v * ({pos} - {lo}) ELSE 0 END)")
-        sql = (f"WITH {with_sql}, vals AS ({rows_sql}), ranked AS (SELECT key, v, "
+        sql = (f"{prefix}SELECT key, {pick(0.5)}, {pick(0.9)} FROM (SELECT key, v, "
                "ROW_NUMBER() OVER (PARTITION BY key ORDER BY v) - 1 AS rn, COUNT(*) OVER (PARTITION BY key) AS n "
-               f"FROM vals) SELECT key, {pick(0.5)}, {pick(0.9)} FROM ranked GROUP BY key")
-    return {row[0]: (float(row[1]), float(row[2])) for row in _run(sql, params, values)}
+               f"FROM ({rows_sql}) AS vals) AS ranked GROUP BY key")
+    # PostgreSQL's whole-range row comes even when no row does (NULL percentiles): as good as absent.
+    return {row[0]: (float(row[1]), float(row[2])) for row in _run(sql, params, values) if row[1] is not None}
+
+
+class _Days:
+    """How a table's rows fall into the report's days (the SQL pieces), the same days on both databases.
+
+    PostgreSQL converts each row's time to the zone itself (AT TIME ZONE, DST-correct from its own zone
+    database) and counts the whole range with GROUPING SETS, in one pass over the range's rows. SQLite
+    converts no zone: rows are joined to the VALUES table of each local day's UTC [start, end) (day_ranges,
+    from zoneinfo), which holds the whole range as one more row.
+    """
+
+    def __init__(self, ranges, first, tz_name):
+        self.postgres = db.session.get_bind().dialect.name == "postgresql"
+        start, end = ranges[-1][1], ranges[-1][2]
+        if self.postgres:
+            self.with_sql = None
+            self.params = [bindparam("range_start", start, type_=UTCDateTime()),
+                           bindparam("range_end", end, type_=UTCDateTime())]
+            self.values = {"tz": tz_name, "first": first}
+        else:
+            self.with_sql, self.params = _buckets(ranges)
+            self.values = {}
+
+    def rows(self, table, alias):
+        """(FROM clause, the row's day as key, the condition the range sets)."""
+        if self.postgres:
+            key = f"CAST(({alias}.created_at AT TIME ZONE 'UTC') AT TIME ZONE :tz AS date) - CAST(:first AS date)"
+            return (f"{table} {alias}", key,
+                    f"{alias}.created_at >= :range_start AND {alias}.created_at < :range_end")
+        return (f"buckets b JOIN {table} {alias} ON {alias}.created_at >= b.start_at "
+                f"AND {alias}.created_at < b.end_at", "b.day", "1 = 1")
+
+    def aggregate(self, rows_sql, columns):
+        """columns (aggregates over rows_sql's rows) per key, and for the whole range (key TOTAL)."""
+        prefix = f"WITH {self.with_sql} " if self.with_sql else ""
+        group = "GROUPING SETS ((key), ())" if self.postgres else "key"
+        return f"{prefix}SELECT key, {columns} FROM ({rows_sql}) AS x GROUP BY {group}"
+
+    def keyed(self, result):
+        """A result's rows by day, the whole range's (NULL key on PostgreSQL) as TOTAL."""
+        return {TOTAL if row[0] is None else int(row[0]): tuple(row[1:]) for row in result}
 
 
 def _check_range(workspace, first, last):
@@ -101,51 +145,50 @@ def interfaces_report(admin, from_, to, interface_id=None):
     if interface_id is not None and get_in_workspace(Interface, interface_id, admin.workspace_id) is None:
         raise NotFound("Interface not found")
     ranges = _check_range(workspace, first, last)
-    with_sql, params = _buckets(ranges)
+    days_of = _Days(ranges, first, workspace.timezone)
+    params = days_of.params
     values = {"workspace_id": admin.workspace_id, "interface_id": interface_id, "accepted": "accepted",
               "outside": RequestStatus.OUTSIDE_HOURS.value, "took_over": AuditAction.TOOK_OVER.value,
-              **{f"m{i}": status for i, status in enumerate(MISSED)}}
-    in_bucket = "{t}.created_at >= b.start_at AND {t}.created_at < b.end_at"
-    requests = _run(
-        f"WITH {with_sql} SELECT b.day, "
-        "SUM(CASE WHEN r.status = :accepted THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN r.status IN (:m0, :m1, :m2) THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN r.status = :outside THEN 1 ELSE 0 END) "
-        f"FROM buckets b JOIN live_requests r ON {in_bucket.format(t='r')} "
-        f"WHERE r.workspace_id = :workspace_id{_scope(interface_id, 'r')} GROUP BY b.day", params, values)
-    takeovers = _run(
-        f"WITH {with_sql} SELECT b.day, COUNT(*) FROM buckets b JOIN audit_entries a ON {in_bucket.format(t='a')} "
-        "JOIN conversations c ON c.id = a.conversation_id "
-        f"WHERE a.workspace_id = :workspace_id AND a.action = :took_over{_scope(interface_id, 'c')} GROUP BY b.day",
-        params, values)
-    ratings = _run(
-        f"WITH {with_sql} SELECT b.day, COUNT(*), SUM(g.score), SUM(CASE WHEN g.score >= 4 THEN 1 ELSE 0 END) "
-        f"FROM buckets b JOIN ratings g ON {in_bucket.format(t='g')} "
-        f"WHERE g.workspace_id = :workspace_id{_scope(interface_id, 'g')} GROUP BY b.day", params, values)
-    forms = _run(
-        f"WITH {with_sql} SELECT b.day, COUNT(*) FROM buckets b JOIN offline_submissions o "
-        f"ON {in_bucket.format(t='o')} WHERE o.workspace_id = :workspace_id{_scope(interface_id, 'o')} "
-        "GROUP BY b.day", params, values)
-    accepted = (f"FROM buckets b JOIN live_requests r ON {in_bucket.format(t='r')} "
-                f"WHERE r.workspace_id = :workspace_id AND r.status = :accepted{_scope(interface_id, 'r')}")
-    to_accept = _percentiles(with_sql, params, values,
-                             f"SELECT b.day AS key, {_seconds('r.created_at', 'r.resolved_at')} AS v {accepted}")
-    durations = _percentiles(with_sql, params, values, (
-        f"SELECT b.day AS key, {_seconds('r.resolved_at', 'c.closed_at')} AS v "
-        + accepted.replace("WHERE", "JOIN conversations c ON c.id = r.conversation_id WHERE c.closed_at IS NOT NULL "
-                                    "AND", 1)))
-    by_request = {row[0]: row[1:] for row in requests}
-    by_takeover, by_form = dict(takeovers), dict(forms)
-    by_rating = {row[0]: row[1:] for row in ratings}
+              **{f"m{i}": status for i, status in enumerate(MISSED)}, **days_of.values}
+
+    def rows(table, alias, columns, where, join=""):
+        source, key, in_range = days_of.rows(table, alias)
+        return f"SELECT {key} AS key, {columns} FROM {source} {join} WHERE {in_range} AND {where}"
+
+    def grouped(rows_sql, columns):
+        return days_of.keyed(_run(days_of.aggregate(rows_sql, columns), params, values))
+
+    mine = f"r.workspace_id = :workspace_id{_scope(interface_id, 'r')}"
+    by_request = grouped(rows("live_requests", "r", "r.status", mine),
+                         "SUM(CASE WHEN status = :accepted THEN 1 ELSE 0 END), "
+                         "SUM(CASE WHEN status IN (:m0, :m1, :m2) THEN 1 ELSE 0 END), "
+                         "SUM(CASE WHEN status = :outside THEN 1 ELSE 0 END)")
+    by_takeover = grouped(rows("audit_entries", "a", "a.id", "a.workspace_id = :workspace_id AND a.action = "
+                               f":took_over{_scope(interface_id, 'c')}",
+                               join="JOIN conversations c ON c.id = a.conversation_id"), "COUNT(*)")
+    by_rating = grouped(rows("ratings", "g", "g.score", f"g.workspace_id = :workspace_id{_scope(interface_id, 'g')}"),
+                        "COUNT(*), SUM(score), SUM(CASE WHEN score >= 4 THEN 1 ELSE 0 END)")
+    by_form = grouped(rows("offline_submissions", "o", "o.id",
+                           f"o.workspace_id = :workspace_id{_scope(interface_id, 'o')}"), "COUNT(*)")
+    accepted = f"{mine} AND r.status = :accepted"
+    to_accept = days_of.keyed((key, *figures) for key, figures in _percentiles(
+        days_of.with_sql, params, values,
+        rows("live_requests", "r", f"{_seconds('r.created_at', 'r.resolved_at')} AS v", accepted),
+        totals=True).items())
+    durations = days_of.keyed((key, *figures) for key, figures in _percentiles(
+        days_of.with_sql, params, values,
+        rows("live_requests", "r", f"{_seconds('r.resolved_at', 'c.closed_at')} AS v",
+             f"{accepted} AND c.closed_at IS NOT NULL", join="JOIN conversations c ON c.id = r.conversation_id"),
+        totals=True).items())
 
     def figures(day):
         accepted_n, missed, outside = (int(v or 0) for v in by_request.get(day, (0, 0, 0)))
         count, total, good = (int(v or 0) for v in by_rating.get(day, (0, 0, 0)))
         accept, duration = to_accept.get(day, (None, None)), durations.get(day, (None, None))
-        return {"chats": accepted_n + int(by_takeover.get(day, 0)), "missed": missed, "outside_hours": outside,
-                "time_to_accept_median_s": accept[0], "time_to_accept_p90_s": accept[1],
+        return {"chats": accepted_n + int(by_takeover.get(day, (0,))[0]), "missed": missed,
+                "outside_hours": outside, "time_to_accept_median_s": accept[0], "time_to_accept_p90_s": accept[1],
                 "chat_duration_median_s": duration[0], **_rating(count, total, good),
-                "offline_forms": int(by_form.get(day, 0))}
+                "offline_forms": int(by_form.get(day, (0,))[0])}
 
     days = [{"date": first + timedelta(days=index), "start_at": start, "end_at": end, **figures(index)}
             for index, start, end in ranges if index != TOTAL]
