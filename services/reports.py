@@ -1,13 +1,12 @@
 """Reports for admins: a workspace's chats by day in its own time zone, and by agent.
 
-Days are the workspace's (Workspace.timezone, IANA): each local day's UTC
-boundaries are computed here (zoneinfo, so a day of a DST change is 23 or 25
-hours long) and handed to the database as a small VALUES table of [start, end)
-ranges, one per day plus one for the whole range; every figure is a GROUP BY
-over a range join against it, the same query on SQLite and PostgreSQL.
-Medians and the 90th percentile are percentile_cont on PostgreSQL; SQLite has
-none, so the same continuous percentile (linear between the two nearest ranks)
-is taken from a window query (row_number and count per group).
+Days are the workspace's (Workspace.timezone, IANA); a day of a DST change is 23 or 25 hours long. Every
+figure is one GROUP BY in the database. PostgreSQL takes each row's local day from AT TIME ZONE and the
+whole range's figures from GROUPING SETS in the same pass; SQLite converts no zone, so each local day's
+UTC [start, end) is computed here (zoneinfo) and the rows are joined to that small VALUES table, which
+holds the whole range as one more row (_Days). Medians and the 90th percentile are percentile_cont on
+PostgreSQL; SQLite has none, so the same continuous percentile (linear between the two nearest ranks) is
+taken from a window query (row_number and count per group).
 """
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
