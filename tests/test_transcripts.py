@@ -129,3 +129,16 @@ def test_admins_turn_automatic_transcripts_on(world, client):
     assert response.get_json()["transcript_auto_send"] is True
     assert client.patch(url, json={"transcript_auto_send": False},
                         headers=world["headers"]["agent"]).status_code == 403
+
+
+def test_long_lines_are_folded_for_smtp(world, client):
+    widget, agent = world["widget"], world["headers"]["agent"]
+    long_word, escaped = "x" * 4000, "<" * 4000
+    for n, text in enumerate((long_word, escaped, "word " * 800)):
+        assert client.post(widget.url("/messages"), json={"text": text, "client_id": f"l{n}"},
+                           headers=widget.headers()).status_code == 201
+    assert client.post(f"/api/conversations/{widget.conversation_id}/end", json={}, headers=agent).status_code == 200
+    assert _ask(client, widget).status_code == 202
+    (mail,) = _delivered(world)  # the SMTP server refuses a line over 998 characters
+    plain, html = body_parts(mail)
+    assert plain.replace("\n", "").count("x") >= 4000 and html.count("&lt;") == 4000
