@@ -299,6 +299,13 @@ class Config:
     ATTACHMENT_UPLOAD_LIMIT_PER_VISITOR = _env_limit("ATTACHMENT_UPLOAD_LIMIT_PER_VISITOR", "10/minute;60/hour")
     # An upload no message carries is deleted after this many hours (by the retention worker).
     ATTACHMENT_UNSENT_TTL_H = _env_int("ATTACHMENT_UNSENT_TTL_H", 24, minimum=1)
+    # How long the file links in a mailed transcript work (seconds; a week by default).
+    TRANSCRIPT_LINK_TTL_S = _env_int("TRANSCRIPT_LINK_TTL_S", 7 * 24 * 3600, minimum=1)
+    # Transcripts a visitor may ask for, and one conversation may be sent (on top of the widget's limits).
+    TRANSCRIPT_LIMIT_PER_VISITOR = _env_limit("TRANSCRIPT_LIMIT_PER_VISITOR", "5/hour;20/day")
+    TRANSCRIPT_LIMIT_PER_CONVERSATION = _env_limit("TRANSCRIPT_LIMIT_PER_CONVERSATION", "3/hour;10/day")
+    # How long after a chat ends its visitor may rate it (hours).
+    RATING_WINDOW_H = _env_int("RATING_WINDOW_H", 72, minimum=1)
 
     # Origins of the admin and agent single-page apps (the widget has its own
     # per-interface list).

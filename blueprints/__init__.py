@@ -5,6 +5,7 @@ from blueprints import (
 )
 from blueprints import canned_responses, notes
 from blueprints import data_protection
+from blueprints import reports
 
 
 def register_blueprints(api):
@@ -15,3 +16,4 @@ def register_blueprints(api):
     for module in (canned_responses, notes):
         api.register_blueprint(module.blp)
     api.register_blueprint(data_protection.blp)
+    api.register_blueprint(reports.blp)

@@ -54,13 +54,13 @@ Lists come in one of two envelopes; each list operation names its envelope's sch
 
 - **Page-numbered** (`*Page` schemas built by one helper: `AgentPage`, `InterfacePage`, `ConversationPage`,
   `PendingRequestPage`, `NotificationPage`, `SubmissionPage`, `AuditEntryPage`, `CannedResponsePage`, `NotePage`,
-  `WebhookEndpointPage`, `WebhookDeliveryPage`, `VisitorRecordPage`):
+  `WebhookEndpointPage`, `WebhookDeliveryPage`, `VisitorRecordPage`, `RatingPage`):
   `{items, page, page_size, total}`; ask with `?page=` (from 1) and `?page_size=` (1 to 100, default 20).
   `ConversationPage` adds `total_exact`: false when a search for words found in most conversations
   stopped counting (`total` is then a lower bound).
   Used by listAgents, listInterfaces, listConversations, listPendingRequests, listNotifications,
   listOfflineSubmissions, listAuditEntries, listCannedResponses, listNotes, listWebhooks, listWebhookDeliveries,
-  listVisitors.
+  listVisitors, listRatings.
 - **Cursor** (`MessagePage`, `CallPage`): `{items, next_before}` (messages also `next_after`); pass a cursor
   back as `?before=` (older) or `?after=` (newer) with `?limit=`; a null cursor means there is nothing more.
   Used by listMessages, listVisitorMessages (by message `seq`) and listCalls, listVisitorCalls (newest first).

@@ -1,4 +1,4 @@
-"""Data protection: admins find a visitor, export everything about them, erase it, and set the retention."""
+"""Data protection: admins find a visitor, export everything about them and erase it (retention: updateWorkspace)."""
 from flask.views import MethodView
 from flask_jwt_extended import current_user
 
@@ -8,21 +8,17 @@ from schemas.data_protection import (
     VisitorExportSchema,
     VisitorQueryArgsSchema,
     VisitorRecordSchema,
-    WorkspaceSchema,
-    WorkspaceUpdateSchema,
 )
 from services.data_protection import (
     VisitorInChat,
     access_visitor,
     do_erase_visitor,
     do_export_visitor,
-    do_update_workspace,
     find_visitors,
-    get_workspace,
 )
 
 blp = Blueprint("data_protection", __name__, url_prefix="/api",
-                description="Data protection: visitors' data exported and erased, and the workspace's retention")
+                description="Data protection: visitors' data exported and erased")
 
 VISITOR = "/visitors/<id:visitor_id>"
 
@@ -91,30 +87,3 @@ class VisitorErase(MethodView):
         Erasing again answers the same. Audited as visitor_erased, naming the visitor only as visitor#<id>.
         """
         return do_erase_visitor(current_user, access_visitor(current_user, visitor_id))
-
-
-@blp.route("/workspace")
-class MyWorkspace(MethodView):
-    @blp.doc(operationId="getWorkspace")
-    @login_required(blp, role="admin")
-    @blp.response(200, WorkspaceSchema)
-    def get(self):
-        """Show your workspace's settings
-
-        retention_days: closed conversations older than that are erased (null: kept forever).
-        """
-        return get_workspace(current_user)
-
-    @blp.doc(operationId="updateWorkspace")
-    @login_required(blp, role="admin")
-    @blp.arguments(WorkspaceUpdateSchema)
-    @blp.response(200, WorkspaceSchema)
-    @errors(blp, 422)
-    def patch(self, data):
-        """Change your workspace's settings
-
-        retention_days 1 to 3650, or null to keep conversations forever; the retention worker erases closed
-        conversations older than that (as eraseVisitor does) and then visitors left with none. Audited as
-        retention_changed.
-        """
-        return do_update_workspace(current_user, data)

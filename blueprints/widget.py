@@ -22,6 +22,7 @@ from schemas.dashboard import ReadSchema
 from schemas.requests import (
     ActionResultSchema, ActionSchema, OfflineFormSubmitSchema, RequestViewSchema, SubmissionReceiptSchema,
 )
+from schemas.ratings import RatingCreateSchema, RatingSchema, TranscriptReceiptSchema, TranscriptRequestSchema
 from schemas.sockets import TicketSchema
 from schemas.visitors import VisitorSchema, VisitorUpdateSchema, WidgetOpenArgsSchema
 from schemas.widget import WidgetAvailabilitySchema, WidgetOpenSchema
@@ -35,8 +36,10 @@ from services.core import NotInBotPhase, access_conversation
 from services.releases import do_decline_video, do_fallback_to_text, do_hangup
 from services.live_requests import AlreadyWaiting, NoPendingRequest, do_cancel_request, get_visitor_request
 from services.offline_forms import AlreadySubmitted, FormInactive, FormNotOffered, do_submit_offline_form
+from services.ratings import AlreadyRated, NotEnded, RatingWindowClosed, do_rate_conversation
 from services.signalling import get_ice_servers
 from services.sockets import do_issue_ticket
+from services.transcripts import do_send_transcript
 from services.interfaces import availability
 from services.visitors import OriginNotAllowed, access_widget, interface_by_key, origin_allowed
 from services.visitor_identity import IdentityInvalid, PrechatRequired, do_update_visitor
@@ -349,6 +352,61 @@ class WidgetOfflineForm(MethodView):
         active (409 form_inactive).
         """
         return do_submit_offline_form(current_user, conversation_id, data["request_id"], data["answers"])
+
+
+# -- once the chat ended: its transcript and its rating ---------------------------
+
+
+def _transcript_conversation_key():
+    # The visitor's too: nobody else can use up the limit of a conversation that is not theirs.
+    return f"{_visitor_key()}:conversation:{(request.view_args or {}).get('conversation_id', '-')}"
+
+
+def _queued(response):
+    return response.status_code == 202
+
+
+@blp.route("/conversations/<id:conversation_id>/transcript")
+class WidgetTranscript(MethodView):
+    # Only mail queued counts: a refused request sends nothing (the widget's own limits hold those).
+    decorators = [
+        limiter.limit(lambda: current_app.config["TRANSCRIPT_LIMIT_PER_VISITOR"], key_func=_visitor_key,
+                      scope="widget-transcript-visitor", deduct_when=_queued),
+        limiter.limit(lambda: current_app.config["TRANSCRIPT_LIMIT_PER_CONVERSATION"],
+                      key_func=_transcript_conversation_key, scope="widget-transcript-conversation",
+                      deduct_when=_queued),
+    ]
+
+    @blp.doc(operationId="sendVisitorTranscript")
+    @visitor_required
+    @blp.arguments(TranscriptRequestSchema)
+    @blp.response(202, TranscriptReceiptSchema)
+    @errors(blp, 409, 422, codes={409: [NotEnded]})
+    def post(self, data, conversation_id):
+        """Mail the transcript of your ended chat to an address
+
+        Only once the chat has ended (409 conversation_not_closed). The mail holds the chat's messages and
+        links to its files that work for TRANSCRIPT_LINK_TTL_S (a week by default). Limited per visitor
+        (TRANSCRIPT_LIMIT_PER_VISITOR) and per conversation (TRANSCRIPT_LIMIT_PER_CONVERSATION): 429.
+        """
+        return do_send_transcript(current_user, conversation_id, data["email"])
+
+
+@blp.route("/conversations/<id:conversation_id>/rating")
+class WidgetRating(MethodView):
+    @blp.doc(operationId="rateVisitorConversation")
+    @visitor_required
+    @blp.arguments(RatingCreateSchema)
+    @blp.response(201, RatingSchema)
+    @errors(blp, 409, 422, codes={409: [AlreadyRated, NotEnded, RatingWindowClosed]})
+    def post(self, data, conversation_id):
+        """Rate your ended chat from 1 to 5, with a comment if you like (once)
+
+        Only once the chat has ended (409 conversation_not_closed), within RATING_WINDOW_H hours of its end
+        (72 by default; 409 rating_window_closed), and once (409 already_rated). The agent who had the chat
+        sees it.
+        """
+        return do_rate_conversation(current_user, conversation_id, data["score"], data.get("comment"))
 
 
 # -- video calls: the visitor's side of blueprints/calls.py -----------------------

@@ -17,6 +17,7 @@ from models.call import Call, CallEndReason, CallSide, CallStatus  # noqa: F401
 from models.lease import Lease  # noqa: F401
 from models.canned_response import CannedResponse, CannedScope  # noqa: F401
 from models.note import Note  # noqa: F401
+from models.rating import Rating  # noqa: F401
 from models import search  # noqa: F401  (the full-text index of messages, outside the metadata)
 from models.attachment import Attachment, StoredFileDeletion, UploaderType  # noqa: F401
 from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEventType  # noqa: F401

@@ -1,7 +1,9 @@
 """Visitors, their conversations and the messages in them."""
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, text
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false, inspect, text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, query_expression, relationship
 
 from extensions import db
@@ -119,6 +121,15 @@ class Conversation(db.Model):
     visitor = relationship("Visitor")
     interface = relationship("Interface")
     agent = relationship("User")
+    # The visitor's rating once the chat ended (None: none); the agents' reads load it (services/dashboard.py).
+    rating = relationship("Rating", uselist=False, viewonly=True)
+
+    @property
+    def loaded_rating(self):
+        """The rating when the query loaded it; AttributeError otherwise, so a shape without it omits it."""
+        if "rating" in inspect(self).unloaded:
+            raise AttributeError("loaded_rating")
+        return self.rating
 
 
 class Message(db.Model):

@@ -2,7 +2,7 @@
 import secrets
 from datetime import datetime
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from extensions import db
@@ -59,6 +59,8 @@ class Interface(db.Model):
     prechat_form: Mapped[dict | None] = mapped_column(JSON)
     # When live and video requests reach agents (services/business_hours.py); None: always.
     business_hours: Mapped[dict | None] = mapped_column(JSON)
+    # Mail the transcript to the visitor when the chat ends, if the site verified their e-mail.
+    transcript_auto_send: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 

@@ -58,6 +58,8 @@ class LiveRequest(db.Model):
               postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
         Index("ix_live_requests_status_deadline", "status", "deadline_at"),
         Index("ix_live_requests_interface_status", "interface_id", "status"),
+        # The reports read a workspace's requests by when they were made.
+        Index("ix_live_requests_workspace_created", "workspace_id", "created_at"),
         NO_ID_REUSE,
     )
 
@@ -99,7 +101,8 @@ class OfflineSubmission(db.Model):
     """A filled offline form: stored before anything else, then e-mailed."""
 
     __tablename__ = "offline_submissions"
-    __table_args__ = NO_ID_REUSE
+    # The reports read a workspace's submissions by when they were made.
+    __table_args__ = (Index("ix_offline_submissions_workspace_created", "workspace_id", "created_at"), NO_ID_REUSE)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)

@@ -22,6 +22,8 @@ class OutboxMail(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     workspace_id: Mapped[int | None] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
+    # The conversation a mail is about (a transcript, an offline form): erasing it deletes the mail.
+    conversation_id: Mapped[int | None] = mapped_column(Integer, index=True)
     recipients: Mapped[list] = mapped_column(JSON)
     reply_to: Mapped[str | None] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(255))

@@ -22,7 +22,7 @@ class WebhookEventType(StrEnum):
     CONVERSATION_ENDED = "conversation.ended"
     MESSAGE_CREATED = "message.created"
     OFFLINE_FORM_SUBMITTED = "offline_form.submitted"
-    RATING_CREATED = "rating.created"  # reserved: nothing rates a chat yet, so nothing sends it
+    RATING_CREATED = "rating.created"
     CALL_STARTED = "call.started"
     CALL_ENDED = "call.ended"
 

@@ -1,7 +1,7 @@
 """The tenant: every other row belongs to one workspace."""
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from extensions import db
@@ -16,4 +16,6 @@ class Workspace(db.Model):
     name: Mapped[str] = mapped_column(String(120))
     # Closed conversations older than this many days are erased by the retention worker (None: kept forever).
     retention_days: Mapped[int | None] = mapped_column(Integer)
+    # An IANA zone name: the reports' days are this zone's days.
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC", server_default=text("'UTC'"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

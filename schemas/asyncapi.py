@@ -65,6 +65,7 @@ EVENT_SUMMARIES = {
     EventType.NOTE_MENTIONED: "A colleague mentioned you in a private note (on your user stream)",
     EventType.WEBHOOK_DISABLED: "A webhook endpoint of your workspace failed too long and was turned off "
                                 "(admins only, on their user streams; they are mailed too)",
+    EventType.RATING_CREATED: "The visitor rated a chat you had, once it ended (on your user stream)",
     EphemeralType.TYPING: "Someone is typing (not stored, not replayed)",
     EphemeralType.QUEUE_POSITION: "Your place in the queue changed (not stored; GET .../request reads it again)",
     EphemeralType.CALL_OFFER: "The other participant's SDP offer (on your user or visitor stream only; not replayed)",
@@ -310,6 +311,9 @@ EVENT_EXAMPLES = {
                                                             "author_name": "Ann", "excerpt": "Refund approved, @Bob?"})],
     EventType.WEBHOOK_DISABLED: [("failing endpoint", "user:1", 30, {
         "webhook_id": 3, "url": "https://crm.example.com/hooks", "consecutive_failures": 20, "failing_since": AT})],
+    EventType.RATING_CREATED: [("rated", "user:2", 24, {"rating": {
+        "id": 3, "conversation_id": 12, "interface_id": 1, "agent_id": 2, "score": 5, "comment": "Quick and kind",
+        "created_at": AT}})],
     EphemeralType.TYPING: [("agent typing", "conversation:12", None, {"conversation_id": 12, "sender_type": "agent",
                                                                      "sender_name": "Ann", "typing": True})],
     EphemeralType.QUEUE_POSITION: [("second in line", "conversation:12", None, REQUEST)],
@@ -533,7 +537,8 @@ def _message(name, title, summary, payload, examples, description=None, correlat
 
 
 # Fields of the REST shapes that no frame carries: (schema, property) -> why.
-REST_ONLY = {("Conversation", "unread_count"): "counted by the agents' REST reads only"}
+REST_ONLY = {("Conversation", "unread_count"): "counted by the agents' REST reads only",
+             ("Conversation", "rating"): "read by the agents' REST reads only (rating.created tells the agent)"}
 
 
 def _with_required_outputs(schemas):

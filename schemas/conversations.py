@@ -10,6 +10,7 @@ from schemas.attachments import MessageAttachmentSchema
 from schemas.common import ObjectId, Position, Schema
 from schemas.components import PreviewButtonSchema, PreviewFormSchema
 from schemas.openapi import MAY_BE_ABSENT, REST_SPEC, declare_components, declare_union, ref
+from schemas.ratings import ConversationRatingSchema
 from schemas.visitors import VisitorSchema
 
 VISITOR_ACTIONS = ("button", "skip", "back")
@@ -166,6 +167,10 @@ class ConversationSchema(Schema):
     unread_count = fields.Integer(dump_only=True, metadata={
         "description": "The visitor's messages after agent_read_seq",
         MAY_BE_ABSENT: "only the agents' conversation list and conversation view count them"})
+    rating = fields.Nested(ConversationRatingSchema, attribute="loaded_rating", dump_only=True, allow_none=True,
+                           metadata={"description": "The visitor's rating of the ended chat (null: none yet)",
+                                     MAY_BE_ABSENT: "only the agents' conversation list and conversation view "
+                                                    "carry it"})
 
     @ma.post_dump
     def _unread_count_where_counted(self, data, **kwargs):

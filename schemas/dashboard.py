@@ -8,6 +8,7 @@ from models import AuditAction
 from models.conversation import DASHBOARD_SCOPES, ConversationStatus
 from schemas.common import ObjectId, PageArgsSchema, Position, SafeStr, Schema
 from schemas.conversations import ConversationSchema
+from schemas.ratings import score_field
 from schemas.requests import RequestViewSchema
 
 
@@ -50,11 +51,15 @@ class ConversationQueryArgsSchema(PageArgsSchema):
     q = SafeStr(max_length=SEARCH_TEXT_MAX_LEN, metadata={
         "description": "Only conversations with a message holding every word of this text (full-text search of "
                        "the messages; taken as plain words, never as query syntax)"})
+    rating_min = score_field(metadata={"description": "Only rated conversations with a score of at least this"})
+    rating_max = score_field(metadata={"description": "Only rated conversations with a score of at most this"})
 
     @ma.validates_schema
     def _range_in_order(self, data, **kwargs):
         if "created_from" in data and "created_to" in data and data["created_from"] > data["created_to"]:
             raise ma.ValidationError("Must not be before created_from.", "created_to")
+        if "rating_min" in data and "rating_max" in data and data["rating_min"] > data["rating_max"]:
+            raise ma.ValidationError("Must not be below rating_min.", "rating_max")
 
 
 class ConversationPageSchema(Schema):

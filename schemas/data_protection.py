@@ -6,13 +6,13 @@ from models.conversation import EXTERNAL_ID_MAX_LEN
 from models.live_request import RequestKind, RequestStatus
 from schemas.attachments import AttachmentSchema
 from schemas.calls import CallSchema
-from schemas.common import ObjectId, PageArgsSchema, PatchSchema, SafeStr, Schema
+from schemas.common import ObjectId, PageArgsSchema, SafeStr, Schema
 from schemas.conversations import MessageSchema
 from schemas.notes import NoteSchema
+from schemas.ratings import RatingSchema
 from schemas.requests import SubmissionSchema
 from schemas.visitors import VisitorSchema
 
-RETENTION_DAYS_MIN, RETENTION_DAYS_MAX = 1, 3650
 
 
 class VisitorQueryArgsSchema(PageArgsSchema):
@@ -67,6 +67,8 @@ class ExportedConversationSchema(Schema):
     offline_submissions = fields.List(fields.Nested(SubmissionSchema), dump_only=True)
     notes = fields.List(fields.Nested(NoteSchema), dump_only=True, metadata={
         "description": "Staff's private notes about the conversation: data about the visitor, erased with it"})
+    rating = fields.Nested(RatingSchema, dump_only=True, allow_none=True, metadata={
+        "description": "The visitor's rating of the chat, if they gave one (erasing keeps the score, not the comment)"})
 
 
 class VisitorExportSchema(Schema):
@@ -78,18 +80,3 @@ class VisitorExportSchema(Schema):
     truncated = fields.Boolean(dump_only=True, metadata={
         "description": "True when a cap (conversations or messages) left something out"})
     exported_at = fields.DateTime(dump_only=True)
-
-
-class WorkspaceSchema(Schema):
-    """The workspace's settings."""
-
-    id = fields.Integer(dump_only=True)
-    name = fields.String(dump_only=True)
-    retention_days = fields.Integer(dump_only=True, allow_none=True, metadata={
-        "description": "Closed conversations older than this many days are erased; null keeps them forever"})
-
-
-class WorkspaceUpdateSchema(PatchSchema):
-    retention_days = fields.Integer(allow_none=True, validate=validate.Range(
-        min=RETENTION_DAYS_MIN, max=RETENTION_DAYS_MAX), metadata={
-        "description": f"{RETENTION_DAYS_MIN} to {RETENTION_DAYS_MAX}, or null to keep conversations forever"})

@@ -15,6 +15,7 @@ from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.calls import CallSchema, IceCandidateSchema, validate_sdp
 from schemas.common import ObjectId, Position, Schema
 from schemas.notes import NoteSchema, note_mentions, note_text
+from schemas.ratings import RatingSchema
 from schemas.conversations import (
     ConversationSchema, MessageSchema, attachment_ids_field, text_or_files,
 )
@@ -44,6 +45,8 @@ class EventType(StrEnum):
     NOTE_CREATED = "note.created"
     NOTE_MENTIONED = "note.mentioned"
     WEBHOOK_DISABLED = "webhook.disabled"
+    # A visitor rated a chat of yours once it ended (user:<id>).
+    RATING_CREATED = "rating.created"
 
 
 class EphemeralType(StrEnum):
@@ -167,6 +170,10 @@ class NoteMentionedSchema(Schema):
     excerpt = fields.String(required=True, metadata={"description": "The note's start, at most 140 characters"})
 
 
+class RatingCreatedSchema(Schema):
+    rating = fields.Nested(RatingSchema, required=True)
+
+
 class TypingSchema(Schema):
     conversation_id = fields.Integer(required=True)
     sender_type = fields.String(required=True, validate=validate.OneOf(("visitor", "agent")))
@@ -207,6 +214,7 @@ EVENT_SCHEMAS = {
     EventType.NOTE_CREATED: NoteCreatedSchema,
     EventType.NOTE_MENTIONED: NoteMentionedSchema,
     EventType.WEBHOOK_DISABLED: WebhookDisabledSchema,
+    EventType.RATING_CREATED: RatingCreatedSchema,
     EphemeralType.TYPING: TypingSchema,
     EphemeralType.QUEUE_POSITION: RequestUpdatedSchema,
     EphemeralType.CALL_OFFER: CallSdpSignalSchema,

@@ -184,6 +184,10 @@ class AgentRefSchema(Schema):
     role = fields.String(dump_only=True)
 
 
+_TRANSCRIPTS = ("Mail the chat's transcript to the visitor when it ends, only to an e-mail the site verified "
+                "(a visitor may always ask for one: sendVisitorTranscript)")
+
+
 class InterfaceSchema(Schema):
     id = fields.Integer(dump_only=True)
     workspace_id = fields.Integer(dump_only=True)
@@ -205,6 +209,7 @@ class InterfaceSchema(Schema):
     prechat_form = PrechatFormField(metadata={"description": _PRECHAT})
     business_hours = fields.Nested(BusinessHoursSchema, allow_none=True, load_default=None,
                                    metadata={"description": "null: always open"})
+    transcript_auto_send = fields.Boolean(load_default=False, metadata={"description": _TRANSCRIPTS})
     created_at = fields.DateTime(dump_only=True)
     updated_at = fields.DateTime(dump_only=True)
 
@@ -220,6 +225,7 @@ class InterfaceUpdateSchema(PatchSchema):
     prechat_form = PrechatFormField(metadata={"description": _PRECHAT + " (replaces the form)"})
     business_hours = fields.Nested(BusinessHoursSchema, allow_none=True,
                                    metadata={"description": "Replaces the whole schedule; null: always open"})
+    transcript_auto_send = fields.Boolean(metadata={"description": _TRANSCRIPTS})
 
 
 class InterfaceAgentsSchema(Schema):

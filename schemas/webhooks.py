@@ -8,12 +8,12 @@ from schemas.calls import CallSchema
 from schemas.common import PageArgsSchema, PatchSchema, Schema
 from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.openapi import declare_components, declare_webhooks, ref
+from schemas.ratings import RatingSchema
 from schemas.requests import SubmissionSchema
 
 _URL = ("Where deliveries are POSTed: http or https, no credentials; its host must not be a private, loopback, "
         "link-local, multicast or reserved address, nor a cloud metadata address (checked again at each delivery)")
-_EVENT_TYPES = ("What the endpoint receives. rating.created is reserved: nothing rates a chat yet, so nothing "
-                "sends it")
+_EVENT_TYPES = "What the endpoint receives"
 
 
 class EventTypeList(fields.List):
@@ -102,9 +102,7 @@ class OfflineFormWebhookDataSchema(Schema):
 
 
 class RatingWebhookDataSchema(Schema):
-    conversation_id = fields.Integer(required=True)
-    score = fields.Integer(required=True, validate=validate.Range(min=1, max=5))
-    comment = fields.String(required=True, allow_none=True)
+    rating = fields.Nested(RatingSchema, required=True)
 
 
 def _payload_schema(name, event_types, data_schema, description):

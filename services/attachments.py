@@ -195,10 +195,10 @@ def _signature(attachment_id, expires):
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def sign_link(attachment_id, now=None):
-    """A download token for the attachment and when it expires."""
+def sign_link(attachment_id, now=None, ttl_s=None):
+    """A download token for the attachment and when it expires (ATTACHMENT_URL_TTL_S unless ttl_s)."""
     now = now if now is not None else time.time()
-    expires = int(now) + current_app.config["ATTACHMENT_URL_TTL_S"]
+    expires = int(now) + (ttl_s if ttl_s is not None else current_app.config["ATTACHMENT_URL_TTL_S"])
     return f"{attachment_id}.{expires}.{_signature(attachment_id, expires)}", expires
 
 
@@ -215,9 +215,9 @@ def check_link(token, now=None):
     return attachment_id
 
 
-def link(attachment_id, now=None):
-    """A fresh download link for the attachment, and when it expires."""
-    token, expires = sign_link(attachment_id, now)
+def link(attachment_id, now=None, ttl_s=None):
+    """A fresh download link for the attachment, and when it expires (see sign_link)."""
+    token, expires = sign_link(attachment_id, now, ttl_s)
     return f"{current_app.config['PUBLIC_URL']}/api/files/{token}", datetime.fromtimestamp(expires, timezone.utc)
 
 

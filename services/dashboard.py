@@ -1,10 +1,11 @@
 """What an agent's dashboard reads: conversations and requests of the interfaces they serve."""
 from sqlalchemy import column, exists, func, or_, select, table, text
-from sqlalchemy.orm import joinedload, with_expression
+from sqlalchemy.orm import joinedload, selectinload, with_expression
 
 from extensions import db
 from models import (
-    Conversation, ConversationStatus, Interface, LiveRequest, Message, RequestStatus, Role, SenderType, User, Visitor,
+    Conversation, ConversationStatus, Interface, LiveRequest, Message, Rating, RequestStatus, Role, SenderType, User,
+    Visitor,
 )
 from models.search import FTS_TABLE, PG_INDEX, TS_CONFIG
 from services.core import access_conversation
@@ -100,7 +101,7 @@ def _with_text(stmt, q):
 
 
 def search_conversations(user, scope, status=None, agent_id=None, interface_id=None, created_from=None,
-                         created_to=None, visitor=None, q=None):
+                         created_to=None, visitor=None, q=None, rating_min=None, rating_max=None):
     """The dashboard's query: conversations of the user's interfaces (the workspace's for admins) that pass
     every filter given, newest first; and how to count them (COUNT_*)."""
     # The user's interfaces as a list of ids (one small query): the planner then knows what it filters by.
@@ -127,6 +128,13 @@ def search_conversations(user, scope, status=None, agent_id=None, interface_id=N
             select(Visitor.id).where(Visitor.workspace_id == user.workspace_id,
                                      or_(func.lower(Visitor.email).like(pattern, escape="\\"),
                                          func.lower(Visitor.name).like(pattern, escape="\\")))))
+    if rating_min is not None or rating_max is not None:
+        rated = select(Rating.conversation_id).where(Rating.workspace_id == user.workspace_id)
+        if rating_min is not None:
+            rated = rated.where(Rating.score >= rating_min)
+        if rating_max is not None:
+            rated = rated.where(Rating.score <= rating_max)
+        stmt = stmt.where(Conversation.id.in_(rated))
     stmt = stmt.order_by(Conversation.updated_at.desc(), Conversation.id.desc())
     if q is not None:
         return _with_text(stmt, q)
@@ -168,9 +176,11 @@ def get_conversation(user, conversation_id):
 
 def _with_unread_count(stmt):
     # populate_existing: a conversation already in the session (access_conversation) gets the count too.
-    # Each row shows its visitor: loaded by the same query, not one more per row.
+    # Each row shows its visitor: loaded by the same query, not one more per row; and its rating: one more
+    # query for the whole page.
     return stmt.options(with_expression(Conversation.unread_count, UNREAD_COUNT),
-                        joinedload(Conversation.visitor)).execution_options(populate_existing=True)
+                        joinedload(Conversation.visitor), selectinload(Conversation.rating)) \
+        .execution_options(populate_existing=True)
 
 
 def list_pending_requests(user, page, page_size):

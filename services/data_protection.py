@@ -40,6 +40,7 @@ from models import (
     Message,
     OfflineSubmission,
     OutboxMail,
+    Rating,
     SenderType,
     Visitor,
     Workspace,
@@ -123,6 +124,7 @@ def do_export_visitor(actor, visitor):
     calls = _by_conversation(Call, ids)
     submissions = _by_conversation(OfflineSubmission, ids)
     notes = _by_conversation(Note, ids)
+    ratings = _by_conversation(Rating, ids)
     out = []
     for conversation in conversations:
         messages = db.session.scalars(select(Message).where(Message.conversation_id == conversation.id)
@@ -135,7 +137,8 @@ def do_export_visitor(actor, visitor):
                     "attachments": [view(a) for a in attachments.get(conversation.id, ())],
                     "live_requests": requests.get(conversation.id, []), "calls": calls.get(conversation.id, []),
                     "offline_submissions": submissions.get(conversation.id, []),
-                    "notes": notes.get(conversation.id, [])})
+                    "notes": notes.get(conversation.id, []),
+                    "rating": next(iter(ratings.get(conversation.id, ())), None)})
     audit(AuditAction.VISITOR_EXPORTED, visitor.workspace_id, actor, visitor=pseudonym(visitor.id),
           conversations=len(out), truncated=truncated)
     return {"visitor": visitor, "conversations": out, "truncated": truncated, "exported_at": utcnow()}
@@ -272,6 +275,20 @@ def _erase_visitor(workspace_id, ids, visitor):
 
 
 @eraser
+def _erase_ratings(workspace_id, ids, visitor):
+    # The score stays for the reports; the comment is the visitor's words.
+    if ids:
+        _quiet(update(Rating).where(Rating.conversation_id.in_(ids)).values(comment=None))
+
+
+@eraser
+def _erase_conversation_mails(workspace_id, ids, visitor):
+    # Transcripts and offline-form mails name their conversation (older mails are found by content above).
+    if ids:
+        _quiet(delete(OutboxMail).where(OutboxMail.conversation_id.in_(ids)))
+
+
+@eraser
 def _erase_webhook_deliveries(workspace_id, ids, visitor):
     # Payloads hold messages, names and form answers: an erased conversation's deliveries go, sent or not.
     if ids:
@@ -373,21 +390,3 @@ def do_erase_expired(now, batch_size, max_batches):
         if done < batch_size:
             break
     return total
-
-
-# -- settings ---------------------------------------------------------------------------------------------------
-
-
-@transaction
-def do_update_workspace(actor, data):
-    """Change the workspace's settings (retention_days); audited when the retention changes."""
-    workspace = db.session.get(Workspace, actor.workspace_id)
-    if "retention_days" in data and data["retention_days"] != workspace.retention_days:
-        audit(AuditAction.RETENTION_CHANGED, workspace.id, actor, before=workspace.retention_days,
-              after=data["retention_days"])
-        workspace.retention_days = data["retention_days"]
-    return workspace
-
-
-def get_workspace(actor):
-    return db.session.get(Workspace, actor.workspace_id)

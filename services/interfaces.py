@@ -61,7 +61,8 @@ def _apply(actor, interface, data):
         raise ValidationFailed("Invalid input: see errors", errors={"json": {"business_hours": problems}})
     if "business_hours" in data:
         interface.business_hours = schedule
-    for key in ("name", "allowed_origins", "request_timeout_s", "video_weight", "prechat_form"):
+    for key in ("name", "allowed_origins", "request_timeout_s", "video_weight", "prechat_form",
+                "transcript_auto_send"):
         if key in data:
             setattr(interface, key, data[key])
     if "routing_mode" in data:

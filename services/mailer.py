@@ -30,7 +30,8 @@ def _check_header(value, name):
     return value
 
 
-def queue_mail(kind, recipients, subject, body_text, body_html=None, reply_to=None, workspace_id=None):
+def queue_mail(kind, recipients, subject, body_text, body_html=None, reply_to=None, workspace_id=None,
+               conversation_id=None):
     """Add a mail to the outbox in the caller's transaction (the caller commits)."""
     recipients = [_check_header(address, "recipient") for address in recipients]
     if not recipients:
@@ -38,6 +39,7 @@ def queue_mail(kind, recipients, subject, body_text, body_html=None, reply_to=No
     row = OutboxMail(
         kind=kind,
         workspace_id=workspace_id,
+        conversation_id=conversation_id,
         recipients=recipients,
         reply_to=_check_header(reply_to, "reply_to") if reply_to else None,
         subject=_check_header(subject, "subject"),

@@ -131,7 +131,7 @@ def do_submit_offline_form(visitor, conversation_id, request_id, answers):
     if recipients:
         text, html = _mail(conversation.interface, form["fields"], cleaned, reply_to)
         queue_mail("offline_form", recipients, f"Offline message from {conversation.interface.name}", text, html,
-                   reply_to=reply_to, workspace_id=conversation.workspace_id)
+                   reply_to=reply_to, workspace_id=conversation.workspace_id, conversation_id=conversation.id)
     show_stage(conversation, component, Stage.THANK_YOU)
     return submission
 

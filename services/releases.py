@@ -35,6 +35,7 @@ from services.notifications import withdraw
 from services.queue import latest_request, live_chat_component, queue_position
 from services.render import render_component
 from services.webhooks import conversation_assigned, conversation_ended
+from services.transcripts import send_on_close
 
 
 RING_TIMEOUT_S = 120  # a call nobody answers ends after this long (CALL_RING_TIMEOUT_S)
@@ -124,6 +125,7 @@ def _close_chat(conversation, text, data, actor, reason):
     previous_id = conversation.agent_id
     db.session.refresh(conversation)
     add_message(conversation, SenderType.SYSTEM, text, data=data)
+    send_on_close(conversation)
     withdraw([Notification.conversation_id == conversation.id], WithdrawReason.ENDED)
     emit_conversation_updated(conversation, [user_stream(previous_id)] if previous_id else [])
     if previous_id is not None:

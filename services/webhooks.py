@@ -42,6 +42,7 @@ from models.webhook import (
 from schemas.calls import CallSchema
 from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.events import EventType
+from schemas.ratings import RatingSchema
 from schemas.requests import SubmissionSchema
 from services.audit import audit
 from services.core import get_in_workspace, transaction
@@ -63,6 +64,7 @@ _conversation_schema = ConversationSchema()
 _message_schema = MessageSchema()
 _call_schema = CallSchema()
 _submission_schema = SubmissionSchema()
+_rating_schema = RatingSchema()
 
 
 # -- errors --------------------------------------------------------------------
@@ -359,6 +361,11 @@ def call_started(call):
 
 def call_ended(call):
     return call_event(WebhookEventType.CALL_ENDED, call)
+
+
+def rating_created(rating):
+    return enqueue(rating.workspace_id, WebhookEventType.RATING_CREATED, lambda: {"rating": _rating_schema.dump(rating)},
+                   rating.conversation_id)
 
 
 def offline_form_submitted(submission):

@@ -3,9 +3,11 @@ from sqlalchemy import select
 
 from errors import NotFound
 from extensions import db
-from models import PasswordTokenPurpose, Role, User, Workspace
+from models import AuditAction, PasswordTokenPurpose, Role, User, Workspace
 from services.agents import EmailTaken
+from services.audit import audit
 from services.auth import new_password_link, normalise_email
+from services.core import transaction
 
 
 def do_create_workspace(name, admin_email, admin_name):
@@ -43,3 +45,23 @@ def do_admin_link(email=None):
     link, expires_at = new_password_link(admin, PasswordTokenPurpose.RESET)
     db.session.commit()
     return admin, link, expires_at
+
+
+def get_workspace(user):
+    return db.session.get(Workspace, user.workspace_id)
+
+
+@transaction
+def do_update_workspace(admin, data):
+    """Change the workspace's name, time zone (its reports' days are that zone's) or retention_days (audited
+    when it changes: the retention worker erases closed conversations older than that)."""
+    workspace = get_workspace(admin)
+    if "name" in data:
+        workspace.name = data["name"].strip()
+    if "timezone" in data:
+        workspace.timezone = data["timezone"]
+    if "retention_days" in data and data["retention_days"] != workspace.retention_days:
+        audit(AuditAction.RETENTION_CHANGED, workspace.id, admin, before=workspace.retention_days,
+              after=data["retention_days"])
+        workspace.retention_days = data["retention_days"]
+    return workspace

@@ -176,6 +176,12 @@ def test_export_holds_everything_about_the_visitor(client, world):
     assert conversation["offline_submissions"][0]["data"]["email"] == s["email"]
     assert len(conversation["live_requests"]) == 1 and conversation["calls"] == []
     assert s["name"] in conversation["notes"][0]["text"]
+    assert conversation["rating"] is None
+    _end(client, world, widget)
+    assert client.post(widget.url("/rating"), json={"score": 5, "comment": "Great"},
+                       headers=widget.headers()).status_code == 201
+    [rated] = client.get(url, headers=world["headers"]["admin"]).get_json()["conversations"]
+    assert (rated["rating"]["score"], rated["rating"]["comment"]) == (5, "Great")
     entry = db.session.scalar(select(AuditEntry).where(AuditEntry.action == "visitor_exported"))
     assert entry.details["visitor"] == f"visitor#{visitor_id}"
 
@@ -200,10 +206,17 @@ def test_erase_leaves_no_trace_in_any_table(client, world):
     other = _visitor_with_history(client, world, {**_secrets(), "name": "Other Person"})
     _end(client, world, widget)
     _end(client, world, other)
+    # After the chat: a rating with a comment, and the transcript mailed to another address they give.
+    transcript_to = "copy-" + s["email"]
+    rated = client.post(widget.url("/rating"), json={"score": 4, "comment": f"About {s['text']}: fine"},
+                        headers=widget.headers())
+    assert rated.status_code == 201, rated.get_json()
+    mailed = client.post(widget.url("/transcript"), json={"email": transcript_to}, headers=widget.headers())
+    assert mailed.status_code == 202, mailed.get_json()
     visitor_id = _visitor_id(widget)
-    needles = [s["name"], s["email"], s["text"], s["attribute"], s["filename"]]
+    needles = [s["name"], s["email"], s["text"], s["attribute"], s["filename"], transcript_to]
     assert {holder[0] for holder in _holders(needles)} >= {"visitors", "messages", "notes", "attachments", "events",
-                                                          "offline_submissions", "outbox_mails",
+                                                          "offline_submissions", "outbox_mails", "ratings",
                                                           "webhook_deliveries"}
     assert _fts_finds(s["text"]) == 2
     stored = world["files"]()

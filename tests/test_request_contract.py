@@ -195,6 +195,15 @@ def _send(client, world, method, path):
             return f"/api/widget/{interface.public_key}/visitor", widget.headers(), body, 200
         elif suffix == "/read":
             body = {"seq": 1}
+        elif suffix in ("/rating", "/transcript"):
+            for button in ("button_0", "live_chat"):
+                client.post(widget.url("/actions"), json={"type": "button", "button_id": button},
+                            headers=widget.headers())
+            request_id = client.get(widget.url("/request"), headers=widget.headers()).get_json()["request_id"]
+            client.post(f"/api/requests/{request_id}/accept", headers=agent)
+            client.post(f"/api/conversations/{widget.conversation_id}/end", json={}, headers=agent)
+            body = {"score": 4, "comment": "Quick"} if suffix == "/rating" else {"email": "ann@example.com"}
+            return widget.url(suffix), widget.headers(), body, 201 if suffix == "/rating" else 202
         else:
             body = {"client_id": "c1", "text": "Hello"}
         return widget.url(suffix), widget.headers(), body, 201 if suffix not in ("/actions", "/read") else 200
@@ -215,6 +224,8 @@ def _send(client, world, method, path):
         return url, agent, body, 201 if path.endswith(("/messages", "/notes")) else 200
     table = {
         ("post", "/api/agents"): ("/api/agents", admin, {"name": "New", "email": "new@example.com"}, 201),
+        ("patch", "/api/workspace"): ("/api/workspace", admin, {"name": "Acme", "timezone": "Europe/Berlin",
+                                                                "retention_days": 90}, 200),
         ("patch", "/api/agents/{agent_id}"): (f"/api/agents/{world['agent_id']}", admin, {"max_chats": 2}, 200),
         ("post", "/api/interfaces"): ("/api/interfaces", admin, {"name": "Shop", "allowed_origins": [ORIGIN]}, 201),
         ("patch", "/api/interfaces/{interface_id}"): (f"/api/interfaces/{interface.id}", admin,
@@ -234,7 +245,6 @@ def _send(client, world, method, path):
         # A literal public address: nothing is resolved, and no test sends anything there.
         ("post", "/api/webhooks"): ("/api/webhooks", admin, {"url": "https://93.184.216.34/hooks",
                                                              "event_types": ["message.created"]}, 201),
-        ("patch", "/api/workspace"): ("/api/workspace", admin, {"retention_days": 90}, 200),
     }
     if (method, path) == ("patch", "/api/canned-responses/{canned_response_id}"):
         canned = client.post("/api/canned-responses", json={"shortcut": "mine", "text": "Hi"}, headers=agent)
@@ -276,6 +286,8 @@ CASES = [
     ("post", "/api/widget/{public_key}/conversations/{conversation_id}/offline-form"),
     ("post", "/api/widget/{public_key}/sessions"), ("patch", "/api/widget/{public_key}/visitor"),
     ("post", "/api/webhooks"), ("patch", "/api/webhooks/{webhook_id}"),
+    ("post", "/api/widget/{public_key}/conversations/{conversation_id}/rating"),
+    ("post", "/api/widget/{public_key}/conversations/{conversation_id}/transcript"),
 ]
 
 

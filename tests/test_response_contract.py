@@ -7,6 +7,7 @@ the document itself: no response property optional unless listed below with the 
 import io
 import json
 from collections import Counter
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -32,6 +33,7 @@ MAY_BE_ABSENT = {
     ("BotShowData", "request_id"): "only the welcome and offline stages belong to a request",
     ("ChatEndedEvent", "reason"): "only a chat the visitor left says why it ended",
     ("Conversation", "unread_count"): "only the agents' conversation list and conversation view count them",
+    ("Conversation", "rating"): "only the agents' conversation list and conversation view carry it",
 }
 # The error components (blueprints/contract.py: one per set of codes, each with Error's properties) leave out
 # `errors` as Error does, for the same reason.
@@ -256,6 +258,16 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.post(url + "/takeover", headers=other_headers))
     ok(client.post(url + "/end", json={"reason": "done"}, headers=other_headers))
     ok(client.get(url + "/messages", headers=headers))  # transferred, handed back, ended, the call's events
+    # Once it ended: the visitor rates it and asks for its transcript; the agents see the rating.
+    ok(client.post(widget.url("/rating"), json={"score": 5, "comment": "Quick"}, headers=widget.headers()), 201)
+    ok(client.post(widget.url("/transcript"), json={"email": "ann@example.com"}, headers=widget.headers()), 202)
+    ok(client.get(url, headers=headers))
+    ok(client.get("/api/ratings", headers=admin_headers))
+    ok(client.patch("/api/workspace", json={"timezone": "Europe/Berlin"}, headers=admin_headers))
+    ok(client.get("/api/workspace", headers=admin_headers))
+    today = datetime.now(timezone.utc).date().isoformat()
+    ok(client.get("/api/reports/interfaces", query_string={"from": today, "to": today}, headers=admin_headers))
+    ok(client.get("/api/reports/agents", query_string={"from": today, "to": today}, headers=admin_headers))
     ok(client.get("/api/audit", headers=admin_headers))
     ok(client.get("/api/availability", headers=headers))
     ok(client.post("/api/sockets/ticket", headers=headers), 201)

@@ -55,6 +55,7 @@ const DOCUMENTED_CODES: Record<ErrorCode, true> = {
   file_type_mismatch: true, file_type_not_allowed: true, link_expired: true, link_invalid: true,
   payload_too_large: true, visitor_in_chat: true, webhook_disabled: true, webhook_url_invalid: true,
   webhook_url_metadata: true, webhook_url_private: true, webhook_url_unresolvable: true,
+  already_rated: true, conversation_not_closed: true, rating_window_closed: true,
 };
 
 function isDocumented(code: string): code is ErrorCode {
@@ -153,6 +154,11 @@ export function describeCode(error: ApiError): string {
       return "read the attachment again for a fresh link";
     case "visitor_in_chat":
       return "end the visitor's chat first";
+    case "conversation_not_closed":
+      return "wait for the chat to end";
+    case "already_rated":
+    case "rating_window_closed":
+      return "the chat cannot be rated any more";
     default:
       return unreachable(code);
   }
