@@ -44,12 +44,11 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_ratings_interface_id'), ['interface_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_ratings_visitor_id'), ['visitor_id'], unique=False)
 
-    with op.batch_alter_table('interfaces', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('transcript_auto_send', sa.Boolean(), server_default=sa.false(),
-                                      nullable=False))
-    with op.batch_alter_table('workspaces', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('timezone', sa.String(length=64), server_default=sa.text("'UTC'"),
-                                      nullable=False))
+    # Plain ADD COLUMN (a constant default): a batch would rebuild these tables on SQLite and lose AUTOINCREMENT.
+    op.add_column('interfaces', sa.Column('transcript_auto_send', sa.Boolean(), server_default=sa.false(),
+                                          nullable=False))
+    op.add_column('workspaces', sa.Column('timezone', sa.String(length=64), server_default=sa.text("'UTC'"),
+                                          nullable=False))
     with op.batch_alter_table('live_requests', schema=None) as batch_op:
         batch_op.create_index('ix_live_requests_workspace_created', ['workspace_id', 'created_at'], unique=False)
     with op.batch_alter_table('offline_submissions', schema=None) as batch_op:
