@@ -20,32 +20,14 @@ import argparse
 import statistics
 import sys
 import time
-from contextlib import contextmanager
 from urllib.parse import urlsplit
+
+from bench.own_schema import own_schema, schema_app, step
 
 SCHEMA = "bench_reports"
 INTERFACES = 5
 AGENTS = 40
 TARGET_MS = 500
-
-
-def _app(url):
-    from app import create_app
-    from config import Config
-
-    scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{SCHEMA}"
-    return create_app(Config, SQLALCHEMY_DATABASE_URI=scoped, REDIS_URL=None, PASSWORD_HASH_PROFILE="fast",
-                      OUTBOX_SENDER_THREAD=False, SWEEPER_THREAD=False, RETENTION_THREAD=False,
-                      JWT_SECRET_KEY="reports-bench-" + "x" * 32, TEST_SERVER=True, PUBLIC_URL="http://127.0.0.1",
-                      LOG_FORMAT="text")
-
-
-@contextmanager
-def step(what):
-    started = time.perf_counter()
-    print(f"{what}...", end=" ", flush=True)
-    yield
-    print(f"{time.perf_counter() - started:.1f} s", flush=True)
 
 
 def seed(conversations):
@@ -163,38 +145,24 @@ def main(argv=None):
         parser.error("conversations from 1 to 10,000,000, runs from 1 to 1,000")
     if not urlsplit(args.database_url).scheme.startswith("postgres"):
         parser.error("a PostgreSQL URL: the target is PostgreSQL's")
-    from sqlalchemy import text
-
     from config import _normalise_db_url
     from extensions import db
     from models import Role, User
 
-    app = _app(_normalise_db_url(args.database_url))
+    app = schema_app(_normalise_db_url(args.database_url), SCHEMA, "reports")
     worst = 0.0
-    with app.app_context():
+    with app.app_context(), own_schema(SCHEMA, args.reuse, args.keep):
         if not args.reuse:
-            db.session.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            db.session.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-            db.session.commit()
-            with step("tables"):
-                db.create_all()
             admin_id = seed(args.conversations)
         else:
             admin_id = db.session.scalar(db.select(User.id).where(User.role == Role.ADMIN))
-        try:
-            timings = measure(admin_id, args.runs)
-            print(f"\n{args.runs} runs each (ms)")
-            print(f"{'':24} {'days':>5} {'p50':>8} {'max':>8}")
-            for (name, days), samples in timings.items():
-                p50 = statistics.median(samples)
-                worst = max(worst, p50)
-                print(f"{name:24} {days:>5} {p50:>8.1f} {max(samples):>8.1f}")
-        finally:
-            db.session.rollback()
-            if not args.keep:
-                db.session.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-                db.session.commit()
-            db.engine.dispose()
+        timings = measure(admin_id, args.runs)
+        print(f"\n{args.runs} runs each (ms)")
+        print(f"{'':24} {'days':>5} {'p50':>8} {'max':>8}")
+        for (name, days), samples in timings.items():
+            p50 = statistics.median(samples)
+            worst = max(worst, p50)
+            print(f"{name:24} {days:>5} {p50:>8.1f} {max(samples):>8.1f}")
     return 0 if worst < TARGET_MS else 1
 
 

@@ -23,8 +23,9 @@ import random
 import statistics
 import sys
 import time
-from contextlib import contextmanager
 from urllib.parse import urlsplit
+
+from bench.own_schema import own_schema, schema_app, step
 
 SCHEMA = "bench_search"
 INTERFACES = 5
@@ -44,25 +45,6 @@ def words(count, seed=7):
             seen.add(word)
             out.append(word)
     return out
-
-
-def _app(url):
-    from app import create_app
-    from config import Config
-
-    scoped = url + ("&" if "?" in url else "?") + f"options=-csearch_path%3D{SCHEMA}"
-    return create_app(Config, SQLALCHEMY_DATABASE_URI=scoped, REDIS_URL=None, PASSWORD_HASH_PROFILE="fast",
-                      OUTBOX_SENDER_THREAD=False, SWEEPER_THREAD=False, RETENTION_THREAD=False,
-                      JWT_SECRET_KEY="search-bench-" + "x" * 32, TEST_SERVER=True, PUBLIC_URL="http://127.0.0.1",
-                      LOG_FORMAT="text")
-
-
-@contextmanager
-def step(what):
-    started = time.perf_counter()
-    print(f"{what}...", end=" ", flush=True)
-    yield
-    print(f"{time.perf_counter() - started:.1f} s", flush=True)
 
 
 def seed(conversations, messages, vocabulary):
@@ -215,47 +197,31 @@ def main(argv=None):
         parser.error("conversations from 1 to 1,000,000, messages to 10,000,000, searches to 100,000")
     if not urlsplit(args.database_url).scheme.startswith("postgres"):
         parser.error("a PostgreSQL URL: the search on SQLite is the FTS5 table, not what this measures")
-    from sqlalchemy import text
-
     from config import _normalise_db_url
     from extensions import db
+    from models import Role, User
 
-    url = _normalise_db_url(args.database_url)
-    app = _app(url)
+    app = schema_app(_normalise_db_url(args.database_url), SCHEMA, "search")
     vocabulary = words(VOCABULARY)
-    with app.app_context():
+    with app.app_context(), own_schema(SCHEMA, args.reuse, args.keep):
         if not args.reuse:
-            db.session.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-            db.session.execute(text(f"CREATE SCHEMA {SCHEMA}"))
-            db.session.commit()
-            with step("tables"):
-                db.create_all()
             admin_id, agent_ids = seed(args.conversations, args.messages, vocabulary)
         else:
-            from models import Role, User
-
             admin_id = db.session.scalar(db.select(User.id).where(User.role == Role.ADMIN))
             agent_ids = list(db.session.scalars(db.select(User.id).where(User.role == Role.AGENT).order_by(User.id)))
-        try:
-            run(admin_id, agent_ids, vocabulary, min(20, args.searches), seed_value=0)  # warm the caches
-            timings, slowest = run(admin_id, agent_ids, vocabulary, args.searches)
-            print(f"\n{args.searches} searches through services.dashboard.list_conversations (ms)")
-            print(f"{'':12} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
-            for kind, samples in timings.items():
-                figures = percentiles(samples)
-                print(f"{kind:12} {figures['n']:>5} {figures['p50']:>8.1f} {figures['p95']:>8.1f} "
-                      f"{figures['p99']:>8.1f} {figures['max']:>8.1f}")
-            print("slowest:")
-            for elapsed, role, kind, filters, total in slowest:
-                shown = {k: (v.date().isoformat() if hasattr(v, "date") else v) for k, v in filters.items()}
-                print(f"  {elapsed:8.1f} ms  {role:5} {kind:10} total={total:<6} {shown}")
-            overall = percentiles(timings["all"])
-        finally:
-            db.session.rollback()
-            if not args.keep:
-                db.session.execute(text(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE"))
-                db.session.commit()
-            db.engine.dispose()
+        run(admin_id, agent_ids, vocabulary, min(20, args.searches), seed_value=0)  # warm the caches
+        timings, slowest = run(admin_id, agent_ids, vocabulary, args.searches)
+        print(f"\n{args.searches} searches through services.dashboard.list_conversations (ms)")
+        print(f"{'':12} {'n':>5} {'p50':>8} {'p95':>8} {'p99':>8} {'max':>8}")
+        for kind, samples in timings.items():
+            figures = percentiles(samples)
+            print(f"{kind:12} {figures['n']:>5} {figures['p50']:>8.1f} {figures['p95']:>8.1f} "
+                  f"{figures['p99']:>8.1f} {figures['max']:>8.1f}")
+        print("slowest:")
+        for elapsed, role, kind, filters, total in slowest:
+            shown = {k: (v.date().isoformat() if hasattr(v, "date") else v) for k, v in filters.items()}
+            print(f"  {elapsed:8.1f} ms  {role:5} {kind:10} total={total:<6} {shown}")
+        overall = percentiles(timings["all"])
     return 0 if overall["p99"] < 100 else 1
 
 

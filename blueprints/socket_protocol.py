@@ -146,7 +146,7 @@ class SocketSession:
             self.positions[stream] = last_pos(stream)
             return [{"type": ServerFrame.REFETCH.value, "stream": stream, "pos": self.positions[stream]}]
         self.positions[stream] = after
-        return self._accept(stream, events)
+        return self._accept(stream, with_fresh_links(events))
 
     def _make_callback(self, stream):
         def callback(frame):
@@ -204,8 +204,6 @@ class SocketSession:
         for frame in events:
             if frame["pos"] <= self.positions.get(stream, 0):
                 continue
-            if frame["type"] == EventType.MESSAGE_CREATED and frame["data"]["message"].get("attachments"):
-                frame = with_fresh_links(frame)  # a replayed event's links may have expired since it was stored
             out.append(frame)
             self.positions[stream] = frame["pos"]
         return out
@@ -225,7 +223,7 @@ class SocketSession:
             if events is None:
                 self.positions[stream] = frame.get("pos", self.positions[stream])
                 return [{"type": ServerFrame.REFETCH.value, "stream": stream, "pos": self.positions[stream]}]
-            return self._with_holdings(stream, self._accept(stream, events))
+            return self._with_holdings(stream, self._accept(stream, with_fresh_links(events)))
         if "pos" in frame:
             accepted = self._accept(stream, [frame])
             if frame["type"] == EventType.SESSION_REVOKED and self.kind == "user":

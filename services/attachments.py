@@ -16,6 +16,7 @@
   whatever failed is retried by the retention worker (`do_remove_deleted_files`).
 """
 import base64
+import functools
 import hashlib
 import hmac
 import logging
@@ -36,6 +37,7 @@ from models.attachment import FILENAME_MAX_LEN, Attachment, StoredFileDeletion, 
 from models.base import ID_MAX, utcnow
 from models.conversation import Conversation, ConversationStatus, SenderType
 from models.user import User
+from schemas.events import EventType
 from services.core import access_conversation, lock_row, transaction, valid_id
 from services.storage import StoredFileMissing, new_key, storage
 
@@ -185,9 +187,13 @@ def read_bounded(stream, limit):
 # -- signed links -------------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=4)
+def _link_key_for(secret):
+    return hmac.new(secret.encode(), b"livechat attachment download links", hashlib.sha256).digest()
+
+
 def _link_key():
-    secret = current_app.config["JWT_SECRET_KEY"].encode()
-    return hmac.new(secret, b"livechat attachment download links", hashlib.sha256).digest()
+    return _link_key_for(current_app.config["JWT_SECRET_KEY"])
 
 
 def _signature(attachment_id, expires):
@@ -233,14 +239,20 @@ def view(attachment, now=None):
     }
 
 
-def with_fresh_links(frame):
-    """A message.created frame whose files' links are signed now (a copy: the frame may be shared).
+def with_fresh_links(events):
+    """Replayed events as a socket sends them: a message's files get links signed now (copies of those frames).
 
-    The event was stored with links that expire; whoever follows the conversation may read its files,
-    so a socket hands out fresh ones, without a query (a link signs only the id).
+    An event was stored with links that expire; whoever follows the conversation may read its files, so a
+    replay hands out fresh ones, without a query (a link signs only the id). Live frames need none: their
+    links were signed as they were sent.
     """
-    message = frame["data"]["message"]
     now = time.time()
+    return [_fresh(frame, now) if frame["type"] == EventType.MESSAGE_CREATED and frame["data"]["message"].get(
+        "attachments") else frame for frame in events]
+
+
+def _fresh(frame, now):
+    message = frame["data"]["message"]
     attachments = []
     for attachment in message["attachments"]:
         url, expires_at = link(attachment["id"], now)
@@ -338,15 +350,21 @@ def open_download(token):
         raise AttachmentNotFound() from None
 
 
+def attachments_by_message(message_ids):
+    """{message id: the files it carries, in upload order}: one query for all of them."""
+    by_message = {}
+    if message_ids:
+        for attachment in db.session.scalars(select(Attachment).where(Attachment.message_id.in_(message_ids))
+                                             .order_by(Attachment.id)):
+            by_message.setdefault(attachment.message_id, []).append(attachment)
+    return by_message
+
+
 def message_views(messages):
     """Set each message's `attachments` to the views of the files it carries: one query for all of them."""
-    ids = [message.id for message in messages]
-    if not ids:
+    if not messages:
         return messages
-    by_message = {}
-    for attachment in db.session.scalars(select(Attachment).where(Attachment.message_id.in_(ids))
-                                         .order_by(Attachment.id)):
-        by_message.setdefault(attachment.message_id, []).append(attachment)
+    by_message = attachments_by_message([message.id for message in messages])
     now = time.time()
     for message in messages:
         message.attachments = [view(a, now) for a in by_message.get(message.id, ())]

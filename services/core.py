@@ -192,6 +192,12 @@ def valid_id(value):
     return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ID_MAX
 
 
+def active_admins(workspace_id):
+    """(id, email) rows of the workspace's active admins, oldest first: who hears about the workspace's troubles."""
+    return db.session.execute(select(User.id, User.email).where(
+        User.workspace_id == workspace_id, User.role == Role.ADMIN, User.is_active).order_by(User.id)).all()
+
+
 def get_in_workspace(model, object_id, workspace_id):
     """The row of model with this id in the workspace, or None."""
     if not valid_id(object_id):

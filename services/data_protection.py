@@ -346,12 +346,12 @@ def _do_erase_visitor(actor, visitor):
 
 
 def _expired(now, batch_size):
-    """Up to batch_size closed, unerased conversations past their workspace's retention: (workspace, id) pairs."""
+    """Up to batch_size closed, unerased conversations past their workspace's retention: (workspace, id, visitor)."""
     rows = []
     for workspace_id, days in db.session.execute(select(Workspace.id, Workspace.retention_days)
                                                  .where(Workspace.retention_days.is_not(None))
                                                  .order_by(Workspace.id)).all():
-        rows += db.session.execute(select(Conversation.workspace_id, Conversation.id).where(
+        rows += db.session.execute(select(Conversation.workspace_id, Conversation.id, Conversation.visitor_id).where(
             Conversation.workspace_id == workspace_id, Conversation.erased_at.is_(None),
             Conversation.status == ConversationStatus.CLOSED, Conversation.closed_at < now - timedelta(days=days))
             .order_by(Conversation.closed_at).limit(batch_size - len(rows))).all()
@@ -364,12 +364,13 @@ def _expired(now, batch_size):
 def _do_erase_expired_batch(now, batch_size):
     """Erase one batch of expired conversations, then their visitors left with nothing unerased; the count."""
     rows = _expired(now, batch_size)
-    _lock_conversations([conversation_id for _, conversation_id in rows])
+    _lock_conversations([conversation_id for _, conversation_id, _ in rows])
     by_workspace = {}
-    for workspace_id, conversation_id in rows:
-        by_workspace.setdefault(workspace_id, []).append(conversation_id)
-    for workspace_id, ids in by_workspace.items():
-        visitor_ids = set(db.session.scalars(select(Conversation.visitor_id).where(Conversation.id.in_(ids))))
+    for workspace_id, conversation_id, visitor_id in rows:
+        ids, visitor_ids = by_workspace.setdefault(workspace_id, ([], set()))
+        ids.append(conversation_id)
+        visitor_ids.add(visitor_id)
+    for workspace_id, (ids, visitor_ids) in by_workspace.items():
         erase_conversations(workspace_id, ids)
         audit(AuditAction.CONVERSATIONS_ERASED, workspace_id, conversations=len(ids))
         left = set(db.session.scalars(select(Conversation.visitor_id).where(

@@ -15,10 +15,10 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from errors import Conflict, NotFound, PreconditionFailed, ValidationFailed
 from extensions import db
-from models import Component, ComponentType, Interface, Role, User
+from models import Component, ComponentType, Interface
 from models.flow import Action, Stage
 from schemas.components import CONFIG_SCHEMAS
-from services.core import get_in_workspace, lock_row
+from services.core import active_admins, get_in_workspace, lock_row
 from services.render import STAGES, render_component
 
 
@@ -68,10 +68,7 @@ def etag_data(component):
 
 def admin_emails(workspace_id):
     """Return the e-mails of the workspace's active admins, the default offline form recipients."""
-    return list(db.session.scalars(
-        select(User.email).where(User.workspace_id == workspace_id, User.role == Role.ADMIN, User.is_active)
-        .order_by(User.id)
-    ))
+    return [admin.email for admin in active_admins(workspace_id)]
 
 
 def _views(components):

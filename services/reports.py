@@ -120,6 +120,14 @@ class _Days:
         return {TOTAL if row[0] is None else int(row[0]): tuple(row[1:]) for row in result}
 
 
+def _scoped_range(admin, first, last, interface_id):
+    """(the admin's workspace, its local days from first to last as UTC ranges), the interface checked."""
+    workspace = db.session.get(Workspace, admin.workspace_id)
+    if interface_id is not None and get_in_workspace(Interface, interface_id, admin.workspace_id) is None:
+        raise NotFound("Interface not found")
+    return workspace, _check_range(workspace, first, last)
+
+
 def _check_range(workspace, first, last):
     if last < first:
         raise _invalid("to", "Must not be before from.")
@@ -140,10 +148,7 @@ def _rating(count, total, good):
 def interfaces_report(admin, from_, to, interface_id=None):
     """The workspace's (or one interface's) chats by local day from from_ to to (dates), and in total."""
     first, last = from_, to
-    workspace = db.session.get(Workspace, admin.workspace_id)
-    if interface_id is not None and get_in_workspace(Interface, interface_id, admin.workspace_id) is None:
-        raise NotFound("Interface not found")
-    ranges = _check_range(workspace, first, last)
+    workspace, ranges = _scoped_range(admin, first, last, interface_id)
     days_of = _Days(ranges, first, workspace.timezone)
     params = days_of.params
     values = {"workspace_id": admin.workspace_id, "interface_id": interface_id, "accepted": "accepted",
@@ -198,10 +203,8 @@ def interfaces_report(admin, from_, to, interface_id=None):
 def agents_report(admin, from_, to, interface_id=None):
     """Each agent's chats from from_ to to (local dates): accepted, taken over, how fast, how long, rated."""
     first, last = from_, to
-    workspace = db.session.get(Workspace, admin.workspace_id)
-    if interface_id is not None and get_in_workspace(Interface, interface_id, admin.workspace_id) is None:
-        raise NotFound("Interface not found")
-    (_, start, end), = _check_range(workspace, first, last)[-1:]
+    workspace, ranges = _scoped_range(admin, first, last, interface_id)
+    (_, start, end), = ranges[-1:]
     with_sql, params = _buckets([(TOTAL, start, end)])
     values = {"workspace_id": admin.workspace_id, "interface_id": interface_id, "accepted": "accepted",
               "took_over": AuditAction.TOOK_OVER.value}
@@ -226,8 +229,10 @@ def agents_report(admin, from_, to, interface_id=None):
         + accepted.replace("WHERE", "JOIN conversations c ON c.id = r.conversation_id WHERE c.closed_at IS NOT NULL "
                                     "AND", 1)))
     agent_ids = sorted(set(counts) | set(takeovers) | set(ratings))
-    names = dict(db.session.execute(text("SELECT id, name FROM users WHERE workspace_id = :workspace_id"),
-                                    {"workspace_id": admin.workspace_id}).all()) if agent_ids else {}
+    names = dict(db.session.execute(
+        text("SELECT id, name FROM users WHERE workspace_id = :workspace_id AND id IN :ids")
+        .bindparams(bindparam("ids", expanding=True)), {"workspace_id": admin.workspace_id, "ids": agent_ids}).all()
+    ) if agent_ids else {}
     agents = []
     for agent_id in agent_ids:
         count, total, good = (int(v or 0) for v in ratings.get(agent_id, (0, 0, 0)))

@@ -36,11 +36,8 @@ def access_stream(principal, stream):
         return stream
     if kind == "visitor" and not isinstance(principal, User) and object_id == principal.id:
         return stream
-    if kind == "conversation":
-        conversation = db.session.get(Conversation, object_id)
-        if conversation is not None and may_see(principal, conversation):
-            return stream
-    if kind == "notes" and isinstance(principal, User):  # private notes: never a visitor's, their own chat's neither
+    # A conversation's notes are private: never a visitor's, their own chat's neither.
+    if kind == "conversation" or (kind == "notes" and isinstance(principal, User)):
         conversation = db.session.get(Conversation, object_id)
         if conversation is not None and may_see(principal, conversation):
             return stream

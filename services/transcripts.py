@@ -16,9 +16,9 @@ from flask import current_app
 from sqlalchemy import select
 
 from extensions import db
-from models import Attachment, Message, SenderType
+from models import Message, SenderType
 from models.base import utcnow
-from services.attachments import link
+from services.attachments import attachments_by_message, link
 from services.mailer import queue_mail
 from services.core import transaction
 from services.ratings import ended_conversation
@@ -52,20 +52,11 @@ def _sender(message):
     return _SENDER_LABELS[message.sender_type]
 
 
-def _files_by_message(message_ids):
-    files = {}
-    if message_ids:
-        for attachment in db.session.scalars(select(Attachment).where(Attachment.message_id.in_(message_ids))
-                                             .order_by(Attachment.id)):
-            files.setdefault(attachment.message_id, []).append(attachment)
-    return files
-
-
 def render_transcript(conversation):
     """(subject, plain text, HTML) of the conversation's transcript; its file links signed now."""
     messages = db.session.scalars(select(Message).where(Message.conversation_id == conversation.id)
                                   .order_by(Message.seq)).all()
-    files = _files_by_message([m.id for m in messages])
+    files = attachments_by_message([m.id for m in messages])
     now, ttl_s = time.time(), current_app.config["TRANSCRIPT_LINK_TTL_S"]
     name = conversation.interface.name
     text_lines = [f"Your chat with {name}", ""]

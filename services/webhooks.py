@@ -33,7 +33,7 @@ from standardwebhooks import Webhook
 
 from errors import Conflict, NotFound, ValidationFailed
 from extensions import db
-from models import AuditAction, Role, User
+from models import AuditAction
 from models.base import UTCDateTime, utcnow
 from models.webhook import (
     EVENT_BITS, RESPONSE_EXCERPT_MAX_BYTES, WEBHOOK_URL_MAX_LEN, DeliveryStatus, WebhookDelivery, WebhookEndpoint,
@@ -45,7 +45,7 @@ from schemas.events import EventType
 from schemas.ratings import RatingSchema
 from schemas.requests import SubmissionSchema
 from services.audit import audit
-from services.core import get_in_workspace, transaction
+from services.core import active_admins, get_in_workspace, transaction
 from services.events import emit, user_stream
 from services.mailer import queue_mail
 from services.pagination import paginate
@@ -515,8 +515,7 @@ def _attempt(row, now, config):
 
 def _admin_notice(endpoint):
     """Tell the workspace's admins that an endpoint was turned off: an event on their streams, and an e-mail."""
-    admins = db.session.execute(select(User.id, User.email).where(
-        User.workspace_id == endpoint.workspace_id, User.role == Role.ADMIN, User.is_active)).all()
+    admins = active_admins(endpoint.workspace_id)
     if not admins:
         return
     emit(EventType.WEBHOOK_DISABLED, {"webhook_id": endpoint.id, "url": endpoint.url,
