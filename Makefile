@@ -61,6 +61,7 @@ run: export PUBLIC_URL ?= http://$(HOST):$(PORT)
 run: migrate
 	@$(BIN)/flask workspace ensure-default
 	@echo ""
+	@$(BIN)/flask workspace ensure-demo
 	@echo "API docs:  http://$(HOST):$(PORT)/api/docs  (ReDoc: http://$(HOST):$(PORT)/api/redoc)"
 	@echo "Spec:      http://$(HOST):$(PORT)/api/openapi.json"
 	@echo "Health:    http://$(HOST):$(PORT)/healthz  and  http://$(HOST):$(PORT)/readyz"

@@ -13,6 +13,7 @@ from extensions import api
 from schemas.asyncapi import build_asyncapi
 from schemas.common import SafeEmail
 from services.auth import do_purge_expired
+from services.demo import do_ensure_demo
 from services.mailer import do_send_due, run_sender_loop
 from services.retention import prune_once
 from services.sweeper import sweep_once
@@ -75,6 +76,21 @@ def workspace_ensure_default(admin_email):
     _, admin, link = do_create_workspace("My workspace", admin_email, "Admin")
     click.echo(f"Created the first workspace with admin {admin.email}.")
     click.echo(f"Set the admin password (one use only): {link}")
+
+
+@workspace_cli.command("ensure-demo")
+def workspace_ensure_demo():
+    """Set up the first workspace's demo site (once) and print where the console and the demo page are."""
+    workspace = first_workspace()
+    if workspace is None:
+        raise click.ClickException("No workspace yet: run `flask workspace ensure-default` first.")
+    base = current_app.config["PUBLIC_URL"].rstrip("/")
+    try:
+        interface = do_ensure_demo(workspace.id, base)
+    except LookupError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Console:   {base}/console  (log in as an admin; you serve the demo site's chats)")
+    click.echo(f"Demo site: {base}/demo/{interface.public_key}  (a visitor's page with the widget; open it in another tab)")
 
 
 @workspace_cli.command("admin-link")

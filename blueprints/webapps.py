@@ -1,0 +1,45 @@
+"""The reference agent console at /console: one static page and its ES modules, under a strict CSP.
+
+The console is plain files (static/console/, static/lib/), so serving it needs no build step and no Node.
+Its page may run only scripts and styles from this server: no inline script, no inline style, no eval. The
+socket is the same host, over ws: or wss: as the page was loaded.
+"""
+from flask import Blueprint, redirect, request, send_from_directory
+
+from config import BASE_DIR
+
+bp = Blueprint("webapps", __name__)
+
+CONSOLE_DIR = BASE_DIR / "static" / "console"
+
+
+def strict_csp(extra_connect=()):
+    """A Content-Security-Policy without 'unsafe-inline' or 'unsafe-eval' for a page of this server."""
+    socket = ("wss://" if request.is_secure else "ws://") + request.host
+    connect = " ".join(("'self'", socket, *extra_connect))
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
+            f"media-src 'self' blob:; connect-src {connect}; font-src 'self'; manifest-src 'self'; "
+            "frame-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
+            "object-src 'none'")
+
+
+def _page(directory, filename):
+    response = send_from_directory(directory, filename, max_age=0)
+    response.headers["Content-Security-Policy"] = strict_csp()
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Cache-Control"] = "no-cache"
+    # Camera and microphone only for this page itself (video calls), nothing for frames.
+    response.headers["Permissions-Policy"] = "camera=(self), microphone=(self), geolocation=()"
+    return response
+
+
+@bp.get("/console")
+def console():
+    """The agent console (a single page: its state lives in the URL's hash)."""
+    return _page(CONSOLE_DIR, "index.html")
+
+
+@bp.get("/console/")
+def console_slash():
+    return redirect("/console", code=308)
