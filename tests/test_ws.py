@@ -130,6 +130,22 @@ def test_agent_socket_from_a_wrong_origin_is_refused(server, setup, auth, client
     assert refused.value.status_code == 403
 
 
+def test_agent_socket_from_the_servers_own_origin_is_accepted(server, setup, auth, client):
+    # The console is served by the app (/console): its socket comes from the server's own origin, whatever
+    # CORS_ORIGINS lists for separate apps.
+    agent = make_user(setup["workspace"], interfaces=[setup["interface"]])
+    ticket = client.post("/api/sockets/ticket", headers=auth.headers(agent)).get_json()["ticket"]
+    sock = Client(server.url, ticket, origin=server.url)
+    try:
+        assert sock.recv()["type"] == "hello"
+    finally:
+        sock.close()
+    ticket = client.post("/api/sockets/ticket", headers=auth.headers(agent)).get_json()["ticket"]
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        Client(server.url, ticket, origin=server.url.replace("127.0.0.1", "127.0.0.1.evil.example"))
+    assert refused.value.status_code == 403
+
+
 def test_visitor_cannot_read_or_follow_another_visitors_conversation(setup, client, server):
     other = Widget(client, setup["interface"], origin=ORIGIN)
     other.open()
