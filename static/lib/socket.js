@@ -88,6 +88,15 @@ function localError(code, message) {
   return { type: "error", code, status: 503, message };
 }
 
+/** sessionStorage, or undefined where the page may not use it (reading the property throws then). */
+function sessionStorageOrNothing() {
+  try {
+    return globalThis.sessionStorage;
+  } catch {
+    return undefined;
+  }
+}
+
 export class LiveSocket {
   /** @param {LiveSocketOptions} options */
   constructor({ url, getTicket, WebSocket = globalThis.WebSocket, storageKey, storage, onFrame, onState, onRefetch,
@@ -96,7 +105,7 @@ export class LiveSocket {
     this.getTicket = getTicket;
     this.WebSocketImpl = WebSocket;
     this.storageKey = storageKey;
-    this.storage = storage ?? (storageKey ? globalThis.sessionStorage : undefined);
+    this.storage = storage ?? (storageKey ? sessionStorageOrNothing() : undefined);
     this.onFrame = onFrame ?? (() => {});
     this.onState = onState ?? (() => {});
     this.onRefetch = onRefetch ?? (() => {});
