@@ -66,7 +66,7 @@ run: migrate
 	@echo "Spec:      http://$(HOST):$(PORT)/api/openapi.json"
 	@echo "Health:    http://$(HOST):$(PORT)/healthz  and  http://$(HOST):$(PORT)/readyz"
 	@echo "Metrics:   http://$(HOST):$(PORT)/metrics"
-	@echo "Log in:    open the set-password link above once, then"
+	@echo "Log in:    open the set-password link above once, then log in to the console (admin@example.com and that password), or"
 	@echo "           curl -X POST http://$(HOST):$(PORT)/api/auth/login -H 'Content-Type: application/json' \\"
 	@echo "                -d '{\"email\": \"admin@example.com\", \"password\": \"<your password>\"}'"
 	@echo "New link:  make admin-link [EMAIL=admin@example.com]"
