@@ -2,7 +2,7 @@
  * versioned folder and mounts the launcher. It defines no global and runs once per page. */
 (function () {
   "use strict";
-  var script = document.currentScript;
+  var script = /** @type {HTMLScriptElement | null} */ (document.currentScript);
   if (!script || !script.src) return;
   var key = script.getAttribute("data-key");
   if (!key) {

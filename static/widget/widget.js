@@ -124,38 +124,6 @@ class Widget {
     this.typingShown = undefined;
     this.rated = false;
     this.callWiring = false;
-    this.build();
-  }
-
-  /** @param {string} name */
-  load(name) {
-    try {
-      return this.realm.localStorage?.getItem(name) ?? null;
-    } catch {
-      return null;
-    }
-  }
-
-  /** @param {string} name @param {string | null} value */
-  store(name, value) {
-    try {
-      if (value === null) this.realm.localStorage?.removeItem(name);
-      else this.realm.localStorage?.setItem(name, value);
-    } catch {
-      /* storage refused (private mode): the chat still works for this page view */
-    }
-  }
-
-  path() {
-    return { public_key: this.key };
-  }
-
-  /** @returns {{public_key: string, conversation_id: number}} */
-  convPath() {
-    return { public_key: this.key, conversation_id: /** @type {Conversation} */ (this.conversation).id };
-  }
-
-  build() {
     if ("adoptedStyleSheets" in this.root && typeof CSSStyleSheet === "function") {
       const sheet = new CSSStyleSheet();
       sheet.replaceSync(CSS);
@@ -217,6 +185,34 @@ class Widget {
       this.hoursEl, this.connectionEl, this.list, this.typingEl, this.queueBox, this.prechatEl, this.callSlot, this.afterEl,
       this.filesEl, this.composer, this.announcer);
     this.root.append(h("div", { class: "widget" }, this.panel, this.launcher));
+  }
+
+  /** @param {string} name */
+  load(name) {
+    try {
+      return this.realm.localStorage?.getItem(name) ?? null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** @param {string} name @param {string | null} value */
+  store(name, value) {
+    try {
+      if (value === null) this.realm.localStorage?.removeItem(name);
+      else this.realm.localStorage?.setItem(name, value);
+    } catch {
+      /* storage refused (private mode): the chat still works for this page view */
+    }
+  }
+
+  path() {
+    return { public_key: this.key };
+  }
+
+  /** @returns {{public_key: string, conversation_id: number}} */
+  convPath() {
+    return { public_key: this.key, conversation_id: /** @type {Conversation} */ (this.conversation).id };
   }
 
   start() {
@@ -350,7 +346,9 @@ class Widget {
     if (frame.type.startsWith("call.") || frame.type === "conversation.updated") this.feedCall(frame);
     switch (frame.type) {
       case "message.created": {
-        const message = frame.data.message;
+        const sent = frame.data.message;
+        // The frame carries the REST shape (frames.d.ts marks the server-filled fields optional).
+        const message = /** @type {Message} */ (/** @type {unknown} */ ({ ...sent, attachments: sent.attachments ?? [] }));
         if (message.conversation_id === this.conversation?.id) {
           this.addMessage(message);
           this.renderControls();
@@ -358,7 +356,9 @@ class Widget {
         break;
       }
       case "conversation.updated":
-        if (frame.data.conversation.id === this.conversation?.id) this.setConversation(frame.data.conversation);
+        if (frame.data.conversation.id === this.conversation?.id) {
+          this.setConversation(/** @type {Conversation} */ (/** @type {unknown} */ (frame.data.conversation)));
+        }
         break;
       case "request.updated":
       case "queue.position":
