@@ -42,6 +42,7 @@ button, input, textarea, select { font: inherit; color: inherit; }
 .buttons button[data-style=primary], .btn.primary { background: #0b57d0; color: #fff; }
 .buttons button:disabled { border-color: #8c959f; color: #57606a; background: #f6f8fa; cursor: default; }
 form.card { display: flex; flex-direction: column; gap: 6px; margin-top: 8px; white-space: normal; }
+form.card .field { display: flex; flex-direction: column; gap: 2px; }
 form.card label { font-size: 13px; font-weight: 600; }
 form.card input, form.card textarea, form.card select { border: 1px solid #6e7781; border-radius: 6px; padding: 6px;
   background: #fff; }

@@ -164,8 +164,8 @@ class Widget {
       dataset: { testid: "widget-file" }, onchange: () => this.upload(),
     });
     this.attachButton = h("button", {
-      class: "attach", type: "button", "aria-label": "Attach a file", onclick: () => this.fileInput.click(),
-    }, "📎");
+      class: "attach", type: "button", onclick: () => this.fileInput.click(),
+    }, "Attach");
     this.sendButton = h("button", { class: "send", type: "submit", dataset: { testid: "widget-send" } }, "Send");
     this.filesEl = h("ul", { class: "files", "aria-label": "Files to send", hidden: true });
     this.composer = h("form", {
@@ -410,6 +410,7 @@ class Widget {
     const before = this.conversation?.status;
     this.conversation = conversation;
     this.panel.dataset.status = conversation.status;
+    this.panel.dataset.conversationId = String(conversation.id);
     if (conversation.rating) this.rated = true;
     if (conversation.status === "waiting" && before !== "waiting" && before !== undefined) this.loadRequest();
     if (conversation.status !== "waiting") this.setRequest(null);
