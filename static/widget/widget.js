@@ -124,6 +124,8 @@ class Widget {
     this.typingShown = undefined;
     this.rated = false;
     this.callWiring = false;
+    /** @type {Set<() => void>} */
+    this.wakers = new Set();
     if ("adoptedStyleSheets" in this.root && typeof CSSStyleSheet === "function") {
       const sheet = new CSSStyleSheet();
       sheet.replaceSync(CSS);
@@ -319,12 +321,41 @@ class Widget {
         if (!data) throw error ?? new Error("No ticket");
         return data.ticket;
       },
-      WebSocket: this.realm.WebSocket,
+      WebSocket: this.trackedWebSocket(),
       storageKey: this.positionsKey,
       onFrame: (/** @type {ServerFrame} */ frame) => this.onFrame(frame),
       onState: (/** @type {string} */ state) => this.onState(state),
       onRefetch: () => this.catchUp(),
     });
+  }
+
+  /**
+   * The clean WebSocket, with its open sockets kept: when the browser says the network is gone, they are
+   * closed at once (the socket then reconnects with backoff and resumes) instead of waiting for a ping to
+   * time out, and when it is back, waiting sends retry at once.
+   * @returns {typeof WebSocket}
+   */
+  trackedWebSocket() {
+    const Base = this.realm.WebSocket;
+    /** @type {Set<WebSocket>} */
+    const open = new Set();
+    class Tracked extends Base {
+      /** @param {string | URL} url @param {string | string[]} [protocols] */
+      constructor(url, protocols) {
+        super(url, protocols);
+        open.add(this);
+        this.addEventListener("close", () => open.delete(this));
+      }
+    }
+    window.addEventListener("offline", () => {
+      for (const ws of open) ws.close(4000, "offline");
+      this.onState("closed");
+    });
+    window.addEventListener("online", () => {
+      for (const wake of this.wakers) wake();
+      this.wakers.clear();
+    });
+    return Tracked;
   }
 
   /** @param {string} state */
@@ -801,7 +832,11 @@ class Widget {
       } catch {
         /* offline: try again */
       }
-      await new Promise((resolve) => this.realm.setTimeout(() => resolve(undefined), wait));
+      await new Promise((resolve) => {
+        const wake = () => { this.wakers.delete(wake); resolve(undefined); };
+        this.wakers.add(wake);
+        this.realm.setTimeout(wake, wait);
+      });
       wait = Math.min(wait * 2, SEND_RETRY_MAX_MS);
     }
   }
@@ -870,7 +905,7 @@ class Widget {
     const ended = this.conversation?.status === "closed" && this.conversation.agent_id !== null;
     this.afterEl.hidden = !ended;
     if (!ended) return;
-    this.afterEl.append(this.rated ? h("p", { role: "status" }, "Thank you for your rating!") : this.ratingForm(),
+    this.afterEl.append(this.rated ? h("p", { dataset: { testid: "rating-done" } }, "Thank you for your rating!") : this.ratingForm(),
       this.transcriptForm(),
       h("button", { type: "button", class: "btn", onclick: () => this.restart() }, "Start a new chat"));
   }
