@@ -143,7 +143,7 @@ class Widget {
       class: "messages", dataset: { testid: "widget-messages" }, "aria-live": "polite", "aria-relevant": "additions",
       "aria-label": "Messages", tabindex: "0",
     });
-    this.queueEl = h("p", { class: "status", dataset: { testid: "queue-position" }, hidden: true });
+    this.queueEl = h("p", { class: "status", dataset: { testid: "queue-position" } });
     this.cancelButton = h("button", { class: "btn", type: "button", onclick: () => this.cancelRequest() }, "Cancel request");
     this.queueBox = h("div", { class: "after", hidden: true }, this.queueEl, this.cancelButton);
     this.typingEl = h("p", { class: "typing", dataset: { testid: "typing" }, hidden: true });

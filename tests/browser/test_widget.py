@@ -101,7 +101,9 @@ class Agent:
 
     def accept(self, conversation):
         pending = self.client.get("/api/requests", headers=self.headers).get_json()["items"]
-        [request] = [r for r in pending if r["conversation_id"] == conversation]
+        matching = [r for r in pending if r["conversation_id"] == conversation]
+        assert len(matching) == 1, (conversation, pending)
+        [request] = matching
         response = self.client.post(f"/api/requests/{request['request_id']}/accept", headers=self.headers)
         assert response.status_code == 200, response.get_json()
 
@@ -215,6 +217,7 @@ def test_live_chat_both_ways_resumes_without_gap_or_duplicate(demo, new_context,
     open_widget(page, demo.demo_url)
     button(page, "Talk to a person").click()
     button(page, "Live chat").click()
+    expect(page.get_by_test_id("queue-position")).to_be_visible()
     expect(page.get_by_test_id("queue-position")).to_contain_text("number 1")
     shots(page, "waiting-in-queue")
     conversation = conversation_id(page)
@@ -311,7 +314,10 @@ window.WebSocket = function () {{ throw new Error("no sockets here"); }};</scrip
 </head><body><p id=content>Shop content</p>
 <script src="{loader}" data-key="{demo.public_key}" integrity="{integrity}" crossorigin="anonymous" async></script>
 </body></html>"""
-    page = new_context().new_page()
+    # A page fulfilled by the test has no address, so Chromium counts it as public and asks before it may
+    # reach a loopback server (Local Network Access): granted here, as a customer's public page needs no grant
+    # to reach a public chat server.
+    page = new_context(permissions=["local-network-access"]).new_page()
     page.route(host_url, lambda route: route.fulfill(status=200, content_type="text/html", body=html))
     open_widget(page, host_url)
     expect(page.locator("#content")).to_be_hidden()  # the page's own CSS still rules the page
@@ -331,7 +337,8 @@ def test_xss_in_every_field_renders_as_text(demo, new_context, agent_of, shots, 
     interface.name = "Shop " + XSS
     welcome = db.session.scalars(select(Component).where(Component.interface_id == demo.interface_id)
                                  .order_by(Component.position)).first()
-    update_config(welcome, text="Welcome " + XSS, buttons=[{"label": "Talk " + XSS[:40], "style": "primary"}])
+    update_config(welcome, text="Welcome " + XSS,
+                  buttons=[{**welcome.config["buttons"][0], "label": "Talk " + XSS[:40]}])
     db.session.get(User, demo.agents[0].id).name = "Agent " + XSS[:60]
     db.session.commit()
     agent = agent_of(demo.agents[0])
@@ -341,6 +348,7 @@ def test_xss_in_every_field_renders_as_text(demo, new_context, agent_of, shots, 
     expect(messages(page).first.get_by_test_id("message-text")).to_have_text("Welcome " + XSS)
     button(page, "Talk " + XSS[:40]).click()
     button(page, "Live chat").click()
+    expect(page.get_by_test_id("queue-position")).to_be_visible()
     conversation = conversation_id(page)
     agent.accept(conversation)
     agent.typing(conversation)
@@ -352,6 +360,7 @@ def test_xss_in_every_field_renders_as_text(demo, new_context, agent_of, shots, 
     named = tmp_path / 'x"><img src=x onerror=window.__xss=3>.txt'
     named.write_text("file")
     page.get_by_test_id("widget-file").set_input_files(str(named))
+    expect(page.get_by_test_id("pending-attachment")).to_be_visible()
     page.get_by_test_id("widget-send").click()
     expect(messages(page).filter(has_text="Visitor says").and_(page.locator("[data-id]"))).to_have_count(1)
     texts = [text for _, _, text in stored(page)]
