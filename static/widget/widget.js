@@ -360,6 +360,7 @@ class Widget {
 
   /** @param {string} state */
   onState(state) {
+    this.panel.dataset.socket = state;
     if (state === "open") {
       this.connectionEl.hidden = true;
       this.catchUp();
@@ -540,7 +541,7 @@ class Widget {
       if (li.dataset.pending !== undefined || Number(li.dataset.seq) > message.seq) { next = li; break; }
     }
     this.list.insertBefore(el, next);
-    if (message.sender_type !== "visitor") this.scrollDown();
+    this.scrollDown();
   }
 
   /**
@@ -997,6 +998,7 @@ class Widget {
         },
         rtc,
         document,
+        onStatus: (/** @type {string} */ text) => { if (text) this.say(text); },
       });
       this.callWiring = false;
       const backlog = this.callBacklog ?? [];
