@@ -369,3 +369,21 @@ def test_xss_in_every_field_renders_as_text(demo, new_context, agent_of, shots, 
     expect(messages(page).last.get_by_test_id("attachment")).to_contain_text(named.name)
     assert no_injected_markup(page) == {"tags": 0, "xss": None}
     shots(page, "xss-as-text")
+
+
+def test_video_chat_request_brings_the_call_into_the_widget(demo, new_context, agent_of, shots):
+    if not (ROOT / "static/lib/call.js").exists():
+        pytest.skip("static/lib/call.js (the video call module) is not in this tree")
+    agent = agent_of(demo.agents[0])
+    page = new_context().new_page()
+    open_widget(page, demo.demo_url)
+    button(page, "Talk to a person").click()
+    button(page, "Video chat").click()
+    expect(page.get_by_test_id("queue-position")).to_contain_text("video chat")
+    agent.accept(conversation_id(page))
+    call = page.locator("[data-testid=call-slot] [data-testid=call]")
+    expect(call).to_have_attribute("data-state", "ringing")  # accepted: waiting for the agent's offer
+    # The camera is the clean realm's: the fake device plays in the visitor's own preview.
+    expect(call.locator("video[data-testid=local-video]")).to_be_attached()
+    expect(call.get_by_role("button", name=re.compile("hang up", re.I))).to_be_visible()
+    shots(page, "video-ringing")
