@@ -762,7 +762,12 @@ class Widget {
         input = h("select", common, h("option", { value: "" }, "—"),
           field.options.map((option) => h("option", { value: option }, option)));
       } else if (field.type === "checkbox") input = h("input", { ...common, type: "checkbox" });
-      else input = h("input", { ...common, type: field.type === "email" ? "email" : field.type === "phone" ? "tel" : "text" });
+      else {
+        // What the visitor already told (the pre-chat form, a signed identity) fills the form in.
+        const known = field.key === "name" ? this.visitor?.name : field.key === "email" ? this.visitor?.email : null;
+        input = h("input", { ...common, type: field.type === "email" ? "email" : field.type === "phone" ? "tel" : "text",
+          value: known ?? undefined });
+      }
       inputs.set(field.key, { field, input, error });
       return h("div", { class: "field" }, h("label", { for: id }, field.label + (field.required ? " *" : "")), input, error);
     });

@@ -392,3 +392,31 @@ def test_video_chat_request_brings_the_call_into_the_widget(demo, new_context, a
     expect(call.locator("video[data-testid=local-video]")).to_be_attached()
     expect(call.get_by_role("button", name=re.compile("hang up", re.I))).to_be_visible()
     shots(page, "video-ringing")
+
+
+def test_outside_hours_after_the_pre_chat_form(demo, client, new_context, shots):
+    days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+    closed = {"enabled": True, "timezone": "UTC", "weekly": {day: [] for day in days}, "exceptions": [],
+              "outside_hours_message": "We are closed right now."}
+    prechat = {"enabled": True, "fields": [{"key": "name", "label": "Your name", "required": True},
+                                           {"key": "email", "label": "Your e-mail", "type": "email",
+                                            "required": True}]}
+    response = client.patch(f"/api/interfaces/{demo.interface_id}", headers=Auth(client).headers(demo.admin.email),
+                            json={"business_hours": closed, "prechat_form": prechat})
+    assert response.status_code == 200, response.get_json()
+    page = new_context().new_page()
+    open_widget(page, demo.demo_url)
+    expect(page.get_by_test_id("outside-hours")).to_contain_text("outside our opening hours")
+    button(page, "Talk to a person").click()
+    button(page, "Live chat").click()
+    prechat_form = page.get_by_test_id("prechat-form")
+    expect(prechat_form).to_be_visible()
+    expect(prechat_form.get_by_label("Your name")).to_be_focused()
+    prechat_form.get_by_label("Your name").fill("Ada")
+    prechat_form.get_by_label("Your e-mail").fill("ada@example.org")
+    prechat_form.get_by_role("button", name="Continue").click()
+    form = page.get_by_test_id("offline-form")
+    expect(form).to_be_visible()
+    expect(messages(page).filter(has_text="We are closed right now.")).to_have_count(1)
+    expect(form.get_by_label("E-mail")).to_have_value("ada@example.org")  # what the visitor told already
+    shots(page, "outside-hours")
