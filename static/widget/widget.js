@@ -125,6 +125,8 @@ class Widget {
     this.typingShown = undefined;
     this.rated = false;
     this.callWiring = false;
+    /** @type {number | null} */
+    this.controlsKey = null;
     /** @type {Set<() => void>} */
     this.wakers = new Set();
     if ("adoptedStyleSheets" in this.root && typeof CSSStyleSheet === "function") {
@@ -223,7 +225,7 @@ class Widget {
     // as this tab left it; a new visitor's conversation starts only when they open the launcher.
     if (!this.token) return;
     this.open().catch((error) => this.problem(error));
-    if (this.wasOpen()) this.toggle(true);
+    if (this.wasOpen()) this.toggle(true, false);
   }
 
   wasOpen() {
@@ -244,8 +246,11 @@ class Widget {
     }
   }
 
-  /** @param {boolean} [show] */
-  toggle(show) {
+  /**
+   * @param {boolean} [show] open (true), close (false) or switch (undefined)
+   * @param {boolean} [focus] move the focus into the panel or back to the launcher
+   */
+  toggle(show, focus = true) {
     const visible = show ?? this.panel.hidden;
     this.panel.hidden = !visible;
     this.launcher.setAttribute("aria-expanded", String(visible));
@@ -253,9 +258,9 @@ class Widget {
     this.rememberOpen(visible);
     if (visible) {
       if (!this.opened) this.open().catch((error) => this.problem(error));
-      this.focusNext();
+      if (focus) this.focusNext();
       this.scrollDown();
-    } else {
+    } else if (focus) {
       this.launcher.focus();
     }
   }
@@ -439,6 +444,14 @@ class Widget {
 
   /** Fill any gap over REST: every message after the newest one shown, the conversation, the request. */
   async catchUp() {
+    try {
+      await this.fillGap();
+    } catch {
+      /* the network is gone again: the next reconnection catches up */
+    }
+  }
+
+  async fillGap() {
     if (!this.conversation) return;
     const path = this.convPath();
     let after = this.lastSeq();
@@ -453,7 +466,10 @@ class Widget {
     }
     this.renderControls();
     const { data } = await this.api.GET("/api/widget/{public_key}/conversations/{conversation_id}", { params: { path } });
-    if (data && data.id === this.conversation?.id) this.setConversation(data);
+    if (data && data.id === this.conversation?.id) {
+      this.setConversation(data);
+      if (data.status === "waiting") await this.loadRequest();  // queue positions are not replayed
+    }
   }
 
   lastSeq() {
@@ -488,10 +504,14 @@ class Widget {
 
   async loadRequest() {
     if (!this.conversation) return;
-    const { data } = await this.api.GET("/api/widget/{public_key}/conversations/{conversation_id}/request", {
-      params: { path: this.convPath() },
-    });
-    if (data) this.setRequest(data);
+    try {
+      const { data } = await this.api.GET("/api/widget/{public_key}/conversations/{conversation_id}/request", {
+        params: { path: this.convPath() },
+      });
+      if (data) this.setRequest(data);
+    } catch {
+      /* offline: queue.position frames and the next catch-up bring it */
+    }
   }
 
   /** @param {RequestUpdated | RequestView | null} request */
@@ -635,9 +655,20 @@ class Widget {
     return { entry: last, data };
   }
 
+  /**
+   * Show the buttons (and form) of the current prompt. The same prompt keeps its elements: a re-render
+   * under the visitor's pointer would swallow a click, and one in a form would lose what they typed.
+   */
   renderControls() {
-    for (const old of this.list.querySelectorAll(".controls")) old.remove();
     const prompt = this.activePrompt();
+    const key = prompt ? prompt.entry.message.id : null;
+    const shown = this.list.querySelector(".controls");
+    if (shown && key === this.controlsKey) {
+      for (const el of shown.querySelectorAll(".buttons button")) /** @type {HTMLButtonElement} */ (el).disabled = this.busy;
+      return;
+    }
+    for (const old of this.list.querySelectorAll(".controls")) old.remove();
+    this.controlsKey = key;
     if (!prompt) return;
     const { entry, data } = prompt;
     const controls = h("div", { class: "controls" });
@@ -682,6 +713,8 @@ class Widget {
         this.say(apiError(error));
         await this.catchUp();
       }
+    } catch (error) {
+      this.say(`No connection: ${apiError(error)}. Try again in a moment.`);
     } finally {
       this.busy = false;
       this.renderControls();
