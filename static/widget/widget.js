@@ -127,6 +127,9 @@ class Widget {
     this.callWiring = false;
     /** @type {number | null} */
     this.controlsKey = null;
+    this.readSeq = 0;
+    /** @type {number | undefined} */
+    this.readTimer = undefined;
     /** @type {Set<() => void>} */
     this.wakers = new Set();
     if ("adoptedStyleSheets" in this.root && typeof CSSStyleSheet === "function") {
@@ -324,6 +327,7 @@ class Widget {
     this.request = null;
     this.agentName = null;
     this.rated = false;
+    this.readSeq = 0;
     this.call?.destroy();
     this.call = null;
     this.callBacklog = [];
@@ -632,6 +636,23 @@ class Widget {
 
   scrollDown() {
     this.list.scrollTop = this.list.scrollHeight;
+    this.markRead();
+  }
+
+  /** Tell the agent what the visitor has seen: up to the newest message, while the panel is open. */
+  markRead() {
+    if (this.panel.hidden || !this.conversation || this.conversation.status !== "active") return;
+    const seq = this.lastSeq();
+    if (seq <= this.readSeq || this.readTimer !== undefined) return;
+    this.readTimer = this.realm.setTimeout(() => {
+      this.readTimer = undefined;
+      const upTo = this.lastSeq();
+      if (!this.conversation || upTo <= this.readSeq) return;
+      this.readSeq = upTo;
+      this.api.POST("/api/widget/{public_key}/conversations/{conversation_id}/read", {
+        params: { path: this.convPath() }, body: { seq: upTo },
+      }).catch(() => { this.readSeq = 0; });
+    }, 500);
   }
 
   /** @param {string} text */

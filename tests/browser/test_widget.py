@@ -124,6 +124,9 @@ class Agent:
         self._socket.send({"type": "typing", "conversation_id": conversation, "typing": True, "ref": "t"})
         self._socket.recv_until(lambda f: f.get("ref") == "t")
 
+    def next_frame(self, predicate):
+        return self._socket.recv_until(predicate)
+
     def end(self, conversation):
         response = self.client.post(f"/api/conversations/{conversation}/end", headers=self.headers)
         assert response.status_code == 200, response.get_json()
@@ -227,11 +230,15 @@ def test_live_chat_both_ways_resumes_without_gap_or_duplicate(demo, new_context,
     agent.typing(conversation)  # the API names the agent in their frames and messages
     expect(page.get_by_test_id("typing")).to_contain_text(f"{demo.agents[0].name} is typing")
     expect(page.get_by_test_id("agent-name")).to_have_text(demo.agents[0].name)
-    agent.say(conversation, "Hello, how can I help?")
+    hello = agent.say(conversation, "Hello, how can I help?")
     expect(messages(page).last).to_contain_text("Hello, how can I help?")
     expect(page.get_by_test_id("typing")).to_be_hidden()
+    read = agent.next_frame(lambda f: f["type"] == "conversation.read" and f["data"]["reader"] == "visitor")
+    assert read["data"]["seq"] >= hello["seq"]  # the open panel showed it: the agent hears it was read
 
-    page.get_by_test_id("widget-input").fill("I have a question")
+    page.get_by_test_id("widget-input").press_sequentially("I have a question")
+    typing = agent.next_frame(lambda f: f["type"] == "typing" and f["data"]["sender_type"] == "visitor")
+    assert typing["data"]["typing"] is True and typing["data"]["conversation_id"] == conversation
     page.get_by_test_id("widget-input").press("Enter")
     expect(messages(page).last).to_have_attribute("data-id", re.compile(r"\d+"))
     assert ("visitor", "I have a question") in agent.heard(conversation)
