@@ -397,6 +397,11 @@ def test_video_chat_request_brings_the_call_into_the_widget(demo, new_context, a
     expect(call).to_have_attribute("data-state", "ringing")  # accepted: waiting for the agent's offer
     # The camera is the clean realm's: the fake device plays in the visitor's own preview.
     expect(call.locator("video[data-testid=local-video]")).to_be_attached()
+    page.wait_for_function("""() => {
+      const video = document.querySelector('[data-livechat-widget]').shadowRoot
+        .querySelector('video[data-testid=local-video]');
+      return video && video.srcObject && video.srcObject.getVideoTracks().some(t => t.readyState === 'live');
+    }""")
     expect(call.get_by_role("button", name=re.compile("hang up", re.I))).to_be_visible()
     shots(page, "video-ringing")
 
