@@ -130,6 +130,7 @@ class Widget {
     this.readSeq = 0;
     /** @type {number | undefined} */
     this.readTimer = undefined;
+    this.unread = 0;
     /** @type {Set<() => void>} */
     this.wakers = new Set();
     if ("adoptedStyleSheets" in this.root && typeof CSSStyleSheet === "function") {
@@ -257,7 +258,8 @@ class Widget {
     const visible = show ?? this.panel.hidden;
     this.panel.hidden = !visible;
     this.launcher.setAttribute("aria-expanded", String(visible));
-    this.launcher.textContent = visible ? "Close chat" : "Chat with us";
+    if (visible) this.unread = 0;
+    this.showLauncher();
     this.rememberOpen(visible);
     if (visible) {
       if (!this.opened) this.open().catch((error) => this.problem(error));
@@ -266,6 +268,14 @@ class Widget {
     } else if (focus) {
       this.launcher.focus();
     }
+  }
+
+  /** The launcher's label: open or close, and how many agent messages came while the panel was closed. */
+  showLauncher() {
+    const open = !this.panel.hidden;
+    const unread = this.unread ? ` (${this.unread} new)` : "";
+    this.launcher.textContent = open ? "Close chat" : `Chat with us${unread}`;
+    this.launcher.dataset.unread = String(this.unread);
   }
 
   /** @param {unknown} error */
@@ -418,6 +428,10 @@ class Widget {
         // The frame carries the REST shape (frames.d.ts marks the server-filled fields optional).
         const message = /** @type {Message} */ (/** @type {unknown} */ ({ ...sent, attachments: sent.attachments ?? [] }));
         if (message.conversation_id === this.conversation?.id) {
+          if (this.panel.hidden && message.sender_type === "agent" && !this.messages.has(message.id)) {
+            this.unread += 1;
+            this.showLauncher();
+          }
           this.addMessage(message);
           this.renderControls();
         }

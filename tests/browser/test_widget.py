@@ -270,6 +270,14 @@ def test_live_chat_both_ways_resumes_without_gap_or_duplicate(demo, new_context,
     assert after_reload[:len(before)] == before and len(after_reload) == len(before) + 1
     shots(page, "after-reload")
 
+    # With the panel closed, the launcher counts the agent's new messages.
+    page.get_by_test_id("widget-launcher").click()
+    expect(panel(page)).to_be_hidden()
+    agent.say(conversation, "Are you still with me?")
+    expect(page.get_by_test_id("widget-launcher")).to_have_text("Chat with us (1 new)")
+    page.get_by_test_id("widget-launcher").click()
+    expect(page.get_by_test_id("widget-launcher")).to_have_text("Close chat")
+
     # The network drops: the agent goes on talking, the visitor writes; back online, nothing is missing or twice.
     context.set_offline(True)
     expect(page.get_by_test_id("connection")).to_be_visible()
