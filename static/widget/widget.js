@@ -971,7 +971,12 @@ class Widget {
     const files = this.fileInput.files ? [...this.fileInput.files] : [];
     this.fileInput.value = "";
     if (!files.length) return;
-    if (!this.conversation) await this.open();
+    try {
+      if (!this.conversation) await this.open();
+    } catch (error) {
+      this.problem(error);
+      return;
+    }
     for (const file of files) {
       const form = new FormData();
       form.append("file", file, file.name);
