@@ -108,3 +108,20 @@ clean:
 .PHONY: bench
 bench: install-dev
 	$(BIN)/python -m bench.run $(if $(QUICK),--quick) $(BENCH_ARGS)
+
+# The browser apps' types, generated from the specs and committed (static/types/), and openapi-fetch's ESM
+# build vendored from node_modules (static/vendor/), so `make run` serves them without node.
+# tests/test_webapps_types.py checks that both are what these commands produce now.
+VENDOR_FETCH := static/vendor/openapi-fetch
+.PHONY: types
+types: $(NODE_STAMP)
+	node_modules/.bin/openapi-typescript openapi/openapi.json --default-non-nullable false --output static/types/openapi.d.ts
+	node tools/frame_types.mjs openapi/asyncapi.json > static/types/frames.d.ts.tmp
+	mv static/types/frames.d.ts.tmp static/types/frames.d.ts
+	rm -rf $(VENDOR_FETCH) && mkdir -p $(VENDOR_FETCH)/openapi-typescript-helpers
+	cp node_modules/openapi-fetch/dist/index.mjs $(VENDOR_FETCH)/index.js
+	cp node_modules/openapi-fetch/dist/index.d.mts $(VENDOR_FETCH)/index.d.ts
+	cp node_modules/openapi-fetch/LICENSE node_modules/openapi-fetch/package.json $(VENDOR_FETCH)/
+	cp node_modules/openapi-typescript-helpers/dist/index.d.mts $(VENDOR_FETCH)/openapi-typescript-helpers/index.d.ts
+	cp node_modules/openapi-typescript-helpers/LICENSE node_modules/openapi-typescript-helpers/package.json \
+		$(VENDOR_FETCH)/openapi-typescript-helpers/
