@@ -16,8 +16,18 @@
 
 /** @typedef {import("../types/openapi").components["schemas"]["Call"]} Call */
 /** @typedef {import("../types/frames").ServerFrame} ServerFrame */
+/** @typedef {import("../types/frames").ClientCommand} ClientCommand */
 /** @typedef {import("../types/frames").IceCandidate} IceCandidate */
-/** @typedef {import("./socket.js").LiveSocket} LiveSocket */
+/**
+ * A command's fields: the command without its type and ref.
+ * @template {ClientCommand["type"]} T
+ * @typedef {Omit<Extract<ClientCommand, {type: T}>, "type" | "ref">} CommandFields
+ */
+/**
+ * What the call needs of the socket (static/lib/socket.js's LiveSocket): send a command, get its ack's data
+ * or a rejection with the error frame.
+ * @typedef {{send: (type: any, fields: any) => Promise<unknown>}} CallSocket
+ */
 
 /**
  * What the app does for the call's buttons (REST or socket). Each gets the call's id; when one is
@@ -41,7 +51,7 @@
  * @property {HTMLElement} root  where the call UI renders
  * @property {"visitor" | "agent"} role
  * @property {number} conversationId
- * @property {Pick<LiveSocket, "send">} socket
+ * @property {CallSocket} socket
  * @property {() => Promise<RTCIceServer[]>} iceServers  the STUN/TURN servers for this participant
  * @property {CallActions} [actions]
  * @property {CallRtc} [rtc]
@@ -54,7 +64,7 @@
 
 /**
  * @typedef {object} CallHandle
- * @property {(frame: {type: string, data?: any}) => void} handle
+ * @property {(frame: ServerFrame) => void} handle
  * @property {() => Promise<void>} offerVideo  agent: offer video in this text chat
  * @property {() => Promise<void>} hangup
  * @property {() => Promise<void>} fallbackToText
@@ -171,13 +181,14 @@ export function createCall(options) {
   // ---- signalling ----
   /**
    * Send a command; a rate-limited one is tried again a few times. Errors are reported, not thrown.
-   * @param {string} type
-   * @param {Record<string, unknown>} fields
+   * @template {ClientCommand["type"]} T
+   * @param {T} type
+   * @param {CommandFields<T>} fields
    */
   async function send(type, fields) {
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await socket.send(/** @type {any} */ (type), /** @type {any} */ (fields));
+        return await socket.send(type, fields);
       } catch (error) {
         const code = error && /** @type {{code?: string}} */ (error).code;
         if (code === "rate_limited" && attempt < 6) {
@@ -525,18 +536,16 @@ export function createCall(options) {
     cameraBtn.textContent = next ? "Camera on" : "Camera off";
   }
 
-  /** @param {{type: string, data?: any}} frame */
+  /** @param {ServerFrame} frame */
   function handle(frame) {
-    if (destroyed || !frame || typeof frame.type !== "string") return;
-    const data = frame.data || {};
+    if (destroyed || !frame) return;
     switch (frame.type) {
       case "call.updated":
-        if (data.call) update(data.call);
+        update(frame.data.call);
         return;
       case "conversation.updated": {
-        const conversation = data.conversation;
-        if (conversation && conversation.id === conversationId && conversation.status === "ended" && call
-            && call.status !== "ended") {
+        const conversation = frame.data.conversation;
+        if (conversation.id === conversationId && conversation.status === "closed" && call && call.status !== "ended") {
           teardown();
           call = {...call, status: "ended"};
           say(TEXT.ended);
@@ -547,11 +556,13 @@ export function createCall(options) {
       case "call.offer":
       case "call.answer":
       case "call.candidate": {
+        const data = frame.data;
         if (data.conversation_id !== conversationId || !session || data.call_id !== session.callId) return;
-        const current = session;
-        const job = frame.type === "call.offer" ? (role === "visitor" ? current.onOffer(data.sdp) : null)
-          : frame.type === "call.answer" ? (role === "agent" ? current.onAnswer(data.sdp) : null)
-          : current.onCandidate(data.candidate);
+        /** @type {Promise<void> | null} */
+        let job = null;
+        if (frame.type === "call.candidate") job = session.onCandidate(frame.data.candidate);
+        else if (frame.type === "call.offer" && role === "visitor") job = session.onOffer(frame.data.sdp);
+        else if (frame.type === "call.answer" && role === "agent") job = session.onAnswer(frame.data.sdp);
         if (job) job.catch((error) => console.warn(`${frame.type} could not be applied`, error));
         return;
       }
