@@ -32,7 +32,7 @@ def stun_binding_answers(port, timeout=0.5):
         sock.sendto(request, ("127.0.0.1", port))
         try:
             answer = sock.recv(2048)
-        except (TimeoutError, socket.timeout, ConnectionRefusedError):
+        except (TimeoutError, ConnectionRefusedError):
             return False
     return len(answer) >= 20 and struct.unpack("!H", answer[:2])[0] == 0x0101 and answer[8:20] == transaction
 
