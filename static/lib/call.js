@@ -16,18 +16,13 @@
 
 /** @typedef {import("../types/openapi").components["schemas"]["Call"]} Call */
 /** @typedef {import("../types/frames").ServerFrame} ServerFrame */
-/** @typedef {import("../types/frames").ClientCommand} ClientCommand */
 /** @typedef {import("../types/frames").IceCandidate} IceCandidate */
+/** @typedef {import("../types/frames").CommandType} CommandType */
 /**
- * A command's fields: the command without its type and ref.
- * @template {ClientCommand["type"]} T
- * @typedef {Omit<Extract<ClientCommand, {type: T}>, "type" | "ref">} CommandFields
+ * @template {CommandType} T
+ * @typedef {import("./socket.js").CommandFields<T>} CommandFields
  */
-/**
- * What the call needs of the socket (static/lib/socket.js's LiveSocket): send a command, get its ack's data
- * or a rejection with the error frame.
- * @typedef {{send: (type: any, fields: any) => Promise<unknown>}} CallSocket
- */
+/** @typedef {Pick<import("./socket.js").LiveSocket, "send">} CallSocket */
 
 /**
  * What the app does for the call's buttons (REST or socket). Each gets the call's id; when one is
@@ -181,7 +176,7 @@ export function createCall(options) {
   // ---- signalling ----
   /**
    * Send a command; a rate-limited one is tried again a few times. Errors are reported, not thrown.
-   * @template {ClientCommand["type"]} T
+   * @template {CommandType} T
    * @param {T} type
    * @param {CommandFields<T>} fields
    */
