@@ -15,6 +15,7 @@ from blueprints.common import register_converters
 from blueprints.docs_assets import bp as docs_assets_bp
 from blueprints.pages import bp as pages_bp
 from blueprints.webapps import bp as webapps_bp
+from blueprints.widget_assets import bp as widget_assets_bp
 from blueprints.ws import bp as ws_bp
 from cli import register_cli
 from config import BASE_DIR, Config, check_settings, instance_secret
@@ -71,6 +72,7 @@ def create_app(config_class=Config, **overrides):
     app.register_blueprint(pages_bp)
     app.register_blueprint(docs_assets_bp)
     app.register_blueprint(webapps_bp)
+    app.register_blueprint(widget_assets_bp)
 
     register_cli(app)
     if app.config["TRUSTED_PROXIES"]:
