@@ -57,7 +57,7 @@ export class ChatPanel {
     this.status = h("p", { class: "muted", role: "status" });
     this.error = h("p", { class: "error", role: "alert" });
     this.messages = h("ul", {
-      class: "messages", role: "log", "aria-live": "polite", "aria-relevant": "additions",
+      class: "messages", "aria-live": "polite", "aria-relevant": "additions",
       "aria-label": "Messages", tabindex: "0", dataset: { testid: "messages" },
     });
     this.typing = h("p", { class: "typing", dataset: { testid: "typing" }, "aria-live": "polite" });
@@ -283,12 +283,11 @@ export class ChatPanel {
     clear(this.pendingList);
     this.stopTyping();
     try {
-      /** @type {any} */
-      const ack = await this.ctx.socket.send("message.send", {
+      // The message itself comes back as message.created on the chat's stream, like the visitor's.
+      await this.ctx.socket.send("message.send", {
         conversation_id: this.id, client_id: clientId, text,
         ...(attachmentIds.length ? { attachment_ids: attachmentIds } : {}),
       });
-      if (ack?.message) this.addMessage(ack.message, { quiet: true });
     } catch (error) {
       this.error.textContent = apiError(error);
       if (!this.input.value) this.input.value = text;
