@@ -58,6 +58,7 @@ const session = new Session({ onExpired: (message) => showLogin(message) });
  * @property {Promise<CannedResponse[]> | null} canned
  * @property {boolean} loaded
  * @property {Availability} availability
+ * @property {Map<number, import("../types/frames").CallUpdatedEvent>} lastCall  the last call.updated per chat
  */
 /** @type {State | null} */
 let state = null;
@@ -143,8 +144,9 @@ function start(me) {
   });
   state = {
     me, socket, interfaces: new Map(), chats: new Map(), panels: new Map(), openId: null, canned: null,
-    loaded: false, availability: "offline",
+    loaded: false, availability: "offline", lastCall: new Map(),
   };
+  loadCallModule();
   loadAvailability();
   route();
 }
@@ -261,6 +263,7 @@ function onFrame(frame) {
       session.expire("Your session was ended. Log in again.");
       break;
     default:
+      if (frame.type === "call.updated") state.lastCall.set(frame.data.call.conversation_id, frame);
       if (frame.type.startsWith("call.")) {
         const data = /** @type {any} */ (frame).data;
         const id = data?.call?.conversation_id ?? data?.conversation_id;
@@ -364,10 +367,10 @@ async function openChat(id) {
       },
       cannedResponses: () => (s.canned ??= loadCanned()),
       colleagues: async (interfaceId) => s.interfaces.get(interfaceId)?.agents ?? [],
-      attachCall,
     });
     s.panels.set(id, panel);
     view.panelHost.append(panel.el);
+    attachCall(panel);
     panel.load();
   }
   // Chats that are no longer ours are dropped once the agent looks elsewhere.
@@ -464,32 +467,52 @@ view.botsRefresh.addEventListener("click", () => loadBots());
 
 // ---------------------------------------------------------------------------------------------- video
 
-/** @param {ChatPanel} panel */
-async function attachCall(panel) {
+/** The call module, when static/lib/call.js is served (the console works without it). */
+function loadCallModule() {
   // A computed specifier: the console must load and type-check while call.js is absent.
   callModule ??= import(new URL("../lib/call.js", import.meta.url).href).then((module) => {
     const link = document.createElement("link");
     link.rel = "stylesheet";
-    link.href = "/static/lib/call.css";
+    link.href = new URL("../lib/call.css", import.meta.url).href;
     document.head.append(link);
     return module;
   }, () => null);
-  const module = await callModule;
-  if (!module?.createCall || !state || panel.call) return;
+  return callModule;
+}
+
+/**
+ * Wire the video call into a chat panel: the call UI renders into its call slot, and the call learns the
+ * call's current state from the last call.updated this page saw (or, after a reload, from the REST list).
+ * @param {ChatPanel} panel
+ */
+async function attachCall(panel) {
+  const module = await loadCallModule();
+  if (!module?.createCall || !state || panel.call || !panel.el.isConnected) return;
+  const s = state;
   const id = panel.id;
   panel.call = module.createCall({
-    root: panel.callSlot, role: "agent", conversationId: id, socket: state.socket,
+    root: panel.callSlot, role: "agent", conversationId: id, socket: s.socket,
     iceServers: async () => {
       const { data } = await session.call((api) => api.GET("/api/conversations/{conversation_id}/call/ice-servers",
         { params: { path: { conversation_id: id } } }));
       return data?.ice_servers ?? [];
     },
-    actions: {
-      hangup: () => session.call((api) => api.POST("/api/conversations/{conversation_id}/call/hangup",
-        { params: { path: { conversation_id: id } } })),
-      offerVideo: () => panel.offerVideo(),
-    },
+    onStatus: (/** @type {string} */ text) => { if (text) announce(view.announcer, text); },
   });
+  const seen = s.lastCall.get(id);
+  if (seen) {
+    panel.call?.handle(seen);
+  } else {
+    const { data } = await session.call((api) => api.GET("/api/conversations/{conversation_id}/calls",
+      { params: { path: { conversation_id: id }, query: { limit: 1 } } }));
+    const latest = data?.items[0];
+    if (latest && latest.status !== "ended" && !s.lastCall.has(id)) {
+      /** @type {import("../types/frames").CallUpdatedEvent} */
+      const frame = { type: "call.updated", stream: `conversation:${id}`, pos: 0, at: latest.created_at, data: { call: latest } };
+      panel.call?.handle(frame);
+    }
+  }
+  panel.flushCallFrames();
 }
 
 // ---------------------------------------------------------------------------------------------- views

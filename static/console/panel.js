@@ -29,7 +29,6 @@ const AUTHORS = { visitor: "Visitor", agent: "Agent", bot: "Bot", system: "Syste
  * @property {(conversationId: number) => void} onRead  the agent read the chat up to its end
  * @property {() => Promise<CannedResponse[]>} cannedResponses
  * @property {(interfaceId: number) => Promise<AgentRef[]>} colleagues
- * @property {(panel: ChatPanel) => void} [attachCall]  wires the video call into the panel when call.js is there
  */
 
 export class ChatPanel {
@@ -50,8 +49,10 @@ export class ChatPanel {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.typingShownTimer = undefined;
     this.clientCounter = 0;
-    /** @type {{handle: (frame: any) => void, destroy: () => void} | null} */
+    /** @type {{handle: (frame: any) => void, destroy: () => void} | null} The video call, once call.js is wired in */
     this.call = null;
+    /** @type {any[]} call frames that came before the call was wired in */
+    this.callFrames = [];
     const id = this.id;
     this.title = h("h2", { id: `chat-title-${id}` });
     this.status = h("p", { class: "muted", role: "status" });
@@ -130,7 +131,6 @@ export class ChatPanel {
   /** Load what the chat needs over REST: messages, notes, canned responses, colleagues. */
   async load() {
     await Promise.all([this.loadMessages(), this.loadNotes(), this.loadCanned(), this.loadColleagues()]);
-    this.ctx.attachCall?.(this);
   }
 
   async loadMessages() {
@@ -393,7 +393,14 @@ export class ChatPanel {
 
   /** @param {any} frame */
   handleCallFrame(frame) {
-    this.call?.handle(frame);
+    if (this.call) this.call.handle(frame);
+    else if (this.callFrames.length < 200) this.callFrames.push(frame);
+  }
+
+  flushCallFrames() {
+    const frames = this.callFrames;
+    this.callFrames = [];
+    for (const frame of frames) this.call?.handle(frame);
   }
 
   focus() {
