@@ -31,6 +31,16 @@ const AUTHORS = { visitor: "Visitor", agent: "Agent", bot: "Bot", system: "Syste
  * @property {(interfaceId: number) => Promise<AgentRef[]>} colleagues
  */
 
+/**
+ * A download link on this page's server: the API the console talks to is the page's own origin, so a signed file
+ * link is followed here even when the server names itself by another host (127.0.0.1 or localhost).
+ * @param {string} url
+ */
+function fileHref(url) {
+  const parsed = new URL(url, location.href);
+  return parsed.pathname.startsWith("/api/files/") ? parsed.pathname + parsed.search : parsed.href;
+}
+
 export class ChatPanel {
   /** @param {Conversation} conversation @param {PanelContext} ctx */
   constructor(conversation, ctx) {
@@ -217,7 +227,7 @@ export class ChatPanel {
       h("time", { datetime: message.created_at }, formatTime(message.created_at))),
     message.text ? h("span", { class: "message-text", dataset: { testid: "message-text" } }, message.text) : null,
     (message.attachments ?? []).map((file) => h("a", {
-      class: "attachment-link", href: file.url, target: "_blank", rel: "noopener noreferrer",
+      class: "attachment-link", href: fileHref(file.url), target: "_blank", rel: "noopener noreferrer",
       dataset: { testid: "attachment" },
     }, `Open ${file.filename} (${Math.max(1, Math.round((file.size ?? 0) / 1024))} KB)`)));
     // In order of seq, whatever order they came in.
