@@ -490,8 +490,11 @@ async function attachCall(panel) {
   if (!module?.createCall || !state || panel.call || !panel.el.isConnected) return;
   const s = state;
   const id = panel.id;
+  // The call's root lives in the slot (createCall marks its root as [data-testid=call]).
+  const root = h("div", { class: "call-root" });
+  panel.callSlot.append(root);
   panel.call = module.createCall({
-    root: panel.callSlot, role: "agent", conversationId: id, socket: s.socket,
+    root, role: "agent", conversationId: id, socket: s.socket,
     iceServers: async () => {
       const { data } = await session.call((api) => api.GET("/api/conversations/{conversation_id}/call/ice-servers",
         { params: { path: { conversation_id: id } } }));

@@ -273,7 +273,7 @@ def test_session_survives_a_reload_and_ends_with_a_reason(demo, console):
     expect(page.locator("#login-message")).to_have_text("You logged out.")
 
 
-def test_start_video_rings_in_the_chat(demo, console):
+def test_start_video_and_a_video_request_reach_the_call(demo, console):
     if not (ROOT / "static/lib/call.js").exists():
         pytest.skip("static/lib/call.js (the video call) is not on this branch")
     page = console(demo.agents[0])
@@ -290,6 +290,19 @@ def test_start_video_rings_in_the_chat(demo, console):
     visitor.call("POST", f"/conversations/{visitor.conversation_id}/call/decline")
     expect(call).to_have_attribute("data-state", "ended")
     visitor.sock.close()
+
+    # A video chat request: accepted, the call is accepted with it, and the console sends the SDP offer.
+    caller = Visitor(demo)
+    caller.press("button_0")
+    caller.press("video_chat")
+    card = notification(page, "video_chat_request", caller.conversation_id)
+    expect(card).to_be_visible()
+    card.get_by_role("button", name="Accept").click()
+    offer = caller.wait_for(lambda f: f["type"] == "call.offer")
+    assert offer["data"]["sender"] == "agent" and "v=0" in offer["data"]["sdp"]
+    expect(panel_of(page, caller.conversation_id).locator("[data-testid=call]")).to_have_attribute("data-state",
+                                                                                                  "ringing")
+    caller.sock.close()
 
 
 def test_capacity_full_is_a_clear_error(demo, console, app):
