@@ -55,6 +55,8 @@
  * @property {MediaStreamConstraints} [media]
  * @property {number} [reofferMs]  how long the agent waits for an answer before offering again
  * @property {(text: string) => void} [onStatus]  told every status text (an app may announce it)
+ * @property {boolean} [stylesheet]  false: the app styles the call itself (by default call.css is linked into
+ *   the root's document or shadow root, once)
  */
 
 /**
@@ -96,7 +98,10 @@ export function createCall(options) {
   const devices = (options.rtc && options.rtc.mediaDevices) || win.navigator.mediaDevices;
   const media = options.media || {audio: true, video: {width: {ideal: 640}, height: {ideal: 480}}};
   const reofferMs = options.reofferMs ?? 5000;
-  const rootEl = /** @type {HTMLElement & {peerConnection: RTCPeerConnection | null}} */ (root);
+  // A root that is already something else (a slot with its own test id) gets the call as its child.
+  const own = !root.dataset.testid || root.dataset.testid === "call";
+  const rootEl = /** @type {HTMLElement & {peerConnection: RTCPeerConnection | null}} */ (
+    own ? root : root.appendChild(doc.createElement("div")));
 
   /** @type {Call | null} */
   let call = null;
@@ -127,6 +132,7 @@ export function createCall(options) {
     return node;
   }
 
+  if (options.stylesheet !== false) addStylesheet(rootEl, doc);
   rootEl.classList.add("lc-call");
   rootEl.dataset.testid = "call";
   rootEl.setAttribute("role", "region");
@@ -568,6 +574,10 @@ export function createCall(options) {
   function destroy() {
     destroyed = true;
     teardown();
+    if (!own) {
+      rootEl.remove();
+      return;
+    }
     rootEl.replaceChildren();
     rootEl.classList.remove("lc-call");
     delete rootEl.dataset.state;
@@ -576,4 +586,26 @@ export function createCall(options) {
 
   render();
   return {handle, offerVideo, hangup, fallbackToText, mute, cameraOff, current: () => call, destroy};
+}
+
+const STYLESHEET = new URL("./call.css", import.meta.url).href;
+
+/**
+ * Link call.css where the root lives (its shadow root, or the document's head), unless it is there already.
+ * @param {HTMLElement} root
+ * @param {Document} doc
+ */
+function addStylesheet(root, doc) {
+  const home = root.getRootNode();
+  const isShadow = typeof ShadowRoot !== "undefined" && home instanceof ShadowRoot
+    || (home.nodeType === 11 && "host" in home);
+  const container = isShadow ? /** @type {ShadowRoot} */ (home) : doc.head;
+  if (!container) return;
+  const links = container.querySelectorAll("link[rel=stylesheet]");
+  for (const link of links) if (/** @type {HTMLLinkElement} */ (link).href === STYLESHEET) return;
+  const link = doc.createElement("link");
+  link.rel = "stylesheet";
+  link.href = STYLESHEET;
+  if (isShadow) container.prepend(link);
+  else container.append(link);
 }
