@@ -142,19 +142,18 @@ def call_root(page):
     return page.locator("[data-testid=call]")
 
 
-def stats(page):
-    return call_root(page).evaluate(STATS_JS)
+def assert_video_flows(roots, relay=False):
+    """Both calls' peer connections connected, each side's decoded video frames rising; the pairs' candidate types.
 
-
-def assert_video_flows(pages, relay=False):
-    """Both peer connections connected, each side's decoded video frames rising; the pair's candidate types."""
-    for page in pages:
-        expect(call_root(page)).to_have_attribute("data-connection-state", "connected", timeout=CONNECT_MS)
+    roots: the locators of the two call roots ([data-testid=call]).
+    """
+    for root in roots:
+        expect(root).to_have_attribute("data-connection-state", "connected", timeout=CONNECT_MS)
     pairs = []
-    for page in pages:
-        first = stats(page)
+    for root in roots:
+        first = root.evaluate(STATS_JS)
         assert first["state"] == "connected", first
-        later = call_root(page).evaluate(RISE_JS, [first["frames"] + RISE_FRAMES, RISE_MS])
+        later = root.evaluate(RISE_JS, [first["frames"] + RISE_FRAMES, RISE_MS])
         assert later["frames"] > first["frames"] + RISE_FRAMES, (first, later)
         pairs.append((later["local"], later["remote"]))
     if relay:
@@ -219,7 +218,7 @@ def turn(tmp_path_factory):
 
 def test_a_visitor_asks_for_video_and_both_browsers_see_each_other(new_context, demo, shots):
     visitor, agent, conversation_id = start_call(new_context, demo)
-    pairs = assert_video_flows([visitor, agent])
+    pairs = assert_video_flows([call_root(visitor), call_root(agent)])
     assert pairs == [("host", "host"), ("host", "host")], pairs  # no STUN/TURN configured: loopback host pairs
     for page in (visitor, agent):
         expect(call_root(page)).to_have_attribute("data-state", "active")
@@ -265,7 +264,7 @@ def test_an_agent_offers_video_in_a_text_chat_the_visitor_declines_then_accepts(
     agent.evaluate("() => window.me.call.offerVideo()")
     expect(visitor.locator("[data-testid=call-accept]")).to_be_visible()
     visitor.locator("[data-testid=call-accept]").click()
-    assert_video_flows([visitor, agent])
+    assert_video_flows([call_root(visitor), call_root(agent)])
     shots(visitor, "visitor-connected")
 
     agent.locator("[data-testid=call-fallback]").click()  # back to text
@@ -282,7 +281,7 @@ def test_an_agent_offers_video_in_a_text_chat_the_visitor_declines_then_accepts(
 
 def test_a_relay_only_call_goes_through_coturn_with_the_credentials_the_app_issues(new_context, demo, turn, shots):
     visitor, agent, conversation_id = start_call(new_context, demo, policy="relay")
-    assert_video_flows([visitor, agent], relay=True)
+    assert_video_flows([call_root(visitor), call_root(agent)], relay=True)
     shots(agent, "agent-connected-relay")
     for page in (visitor, agent):  # every local candidate was a relay one
         types = call_root(page).evaluate("""async (root) => {
