@@ -1,9 +1,11 @@
 """Video calls between two real browsers through static/lib/call.js: a visitor and an agent, each in their own
 browser context on a minimal page of this server that imports /static/lib/call.js and /static/lib/socket.js,
 with Chromium's fake camera. Both peer connections reach `connected` and each side decodes the other's video
-(framesDecoded rising in getStats); once more with coturn and the relay-only policy (relay pairs on both sides).
+(framesDecoded rising in getStats); once more with coturn and the relay-only policy (relay pairs on both sides);
+and an offer lost while the visitor's socket was down during ringing is sent again.
 """
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -166,9 +168,11 @@ def assert_video_flows(roots, relay=False):
 PERMISSIONS = ["camera", "microphone", "notifications", "local-network-access"]
 
 
-def open_page(new_context, server_url):
+def open_page(new_context, server_url, before=None):
     context = new_context(permissions=PERMISSIONS)
     page = context.new_page()
+    if before:
+        before(page)
     page.route(f"{server_url}{TEST_PAGE}", lambda route: route.fulfill(
         status=200, content_type="text/html; charset=utf-8", body=PAGE_HTML))
     errors = []
@@ -182,16 +186,49 @@ def open_page(new_context, server_url):
     return page
 
 
-def start_call(new_context, demo, button="video_chat", kind="video_chat_request", policy=None):
+def start_call(new_context, demo, button="video_chat", kind="video_chat_request", policy=None, link=None,
+               before_accept=None):
     """An agent online, a visitor asking (video by default), the agent accepting: (visitor page, agent page)."""
     agent = open_page(new_context, demo.url)
-    visitor = open_page(new_context, demo.url)
+    visitor = open_page(new_context, demo.url, before=link.install if link else None)
     agent.evaluate("(who) => window.agent(who)", {"email": demo.admin.email, "password": demo.admin.password})
     conversation_id = visitor.evaluate("(args) => window.visitor(args)",
                                        {"key": demo.public_key, "button": button, "policy": policy})
     agent.wait_for_function("(kind) => window.me.frames.some((frame) => frame.type === kind)", arg=kind)
+    if before_accept:
+        before_accept()
     assert agent.evaluate("(args) => window.accept(args)", {"kind": kind, "policy": policy}) == conversation_id
     return visitor, agent, conversation_id
+
+
+class Link:
+    """The visitor's socket, routed through Playwright to the server: cut() drops it (and refuses new connections)
+    until restore(), like a network that goes away for a while."""
+
+    def __init__(self):
+        self.down = False
+        self.connections = []
+
+    def install(self, page):
+        page.route_web_socket(re.compile(r"/ws\?ticket="), self._route)
+
+    def _route(self, ws):
+        if self.down:
+            ws.close(code=4000, reason="network down")
+            return
+        server = ws.connect_to_server()
+        self.connections.append((ws, server))
+
+    def cut(self):
+        assert self.connections, "the visitor's socket is not routed through the link"
+        self.down = True
+        for ws, server in self.connections:
+            server.close()
+            ws.close(code=4000, reason="network down")
+        self.connections.clear()
+
+    def restore(self):
+        self.down = False
 
 
 def calls_of(conversation_id):
@@ -296,3 +333,22 @@ def test_a_relay_only_call_goes_through_coturn_with_the_credentials_the_app_issu
     assert log.count("incoming packet ALLOCATE processed, success") >= 2, log[-2000:]
     [call] = calls_of(conversation_id)
     assert call.ended_by.value == "agent" and call.answered_at is not None
+
+
+def test_an_offer_missed_while_the_visitors_socket_was_down_is_sent_again(new_context, demo, shots):
+    link = Link()
+    visitor, agent, conversation_id = start_call(new_context, demo, link=link, before_accept=link.cut)
+    # The agent's offer went out while the visitor was away: it is lost (signalling is never replayed).
+    agent.wait_for_function("""() => {
+      const pc = document.querySelector('[data-testid=call]').peerConnection;
+      return pc && pc.signalingState === 'have-local-offer';
+    }""")
+    expect(call_root(visitor)).to_have_attribute("data-state", "idle")  # it missed the call.updated too
+    link.restore()
+    # The socket comes back and resumes: the call's state is replayed, and the agent, unanswered, offers again.
+    assert_video_flows([call_root(visitor), call_root(agent)])
+    offers = visitor.evaluate("() => window.me.frames.filter((frame) => frame.type === 'call.offer').length")
+    assert offers >= 1
+    shots(visitor, "connected after the socket came back")
+    [call] = calls_of(conversation_id)
+    assert call.status.value == "active"
