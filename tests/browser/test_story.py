@@ -11,7 +11,6 @@ from sqlalchemy import select
 
 from extensions import db
 from models import Component, ComponentType
-
 from tests.browser.test_video import assert_video_flows, call_root
 from tests.browser.test_video import app_config, turn  # noqa: F401 - fixtures: TURN settings for `turn` users
 

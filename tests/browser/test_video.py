@@ -129,7 +129,7 @@ STATS_JS = """async (root) => {
 
 # Bounded poll of the stats until the decoded frames passed `above` (or the time is up): what it saw last.
 RISE_JS = """async (root, [above, ms]) => {
-  const stats = %s;
+  const stats = STATS_JS;
   const end = Date.now() + ms;
   let seen = await stats(root);
   while ((!seen || seen.frames <= above) && Date.now() < end) {
@@ -137,7 +137,7 @@ RISE_JS = """async (root, [above, ms]) => {
     seen = await stats(root);
   }
   return seen;
-}""" % STATS_JS
+}""".replace("STATS_JS", STATS_JS)
 
 
 def call_root(page):
