@@ -4,15 +4,23 @@ the offline form while nobody is online, the three notifications (new chat initi
 request), a bot conversation taken over, a live chat accepted with messages both ways, and a video call whose two
 peer connections connect and decode each other's fake camera; once more relay-only through coturn.
 """
+import os
 import re
+import shutil
 
 from playwright.sync_api import expect
 from sqlalchemy import select
 
 from extensions import db
 from models import Component, ComponentType
+from tests.browser import test_video
+from tests.browser.conftest import ROOT
 from tests.browser.test_video import assert_video_flows, call_root
-from tests.browser.test_video import app_config, turn  # noqa: F401 - fixtures: TURN settings for `turn` users
+
+DOC_SHOT = ROOT / "docs/screenshots/video-call-connected.png"
+
+# The relay-only run's coturn, and the app's TURN settings pointing at it for the tests that use `turn`.
+app_config, turn = test_video.app_config, test_video.turn
 
 # Chromium gathers only relay candidates when the page's peer connections say so; the apps take the ICE policy from
 # the server's configuration, so the relay-only run forces it in every frame of both pages (the widget creates its
@@ -121,7 +129,10 @@ def video_call(new_context, demo, agent, shots, init_script=None, relay=False):
     calls = [call_root(caller), panel.locator("[data-testid=call]")]
     pairs = assert_video_flows(calls, relay=relay)
     shots(caller, "visitor in the video call")
-    shots(agent, "agent in the video call")
+    agent_shot = shots(agent, "agent in the video call")
+    if os.environ.get("UPDATE_SCREENSHOTS") == "1" and not relay:
+        DOC_SHOT.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(agent_shot, DOC_SHOT)
     caller.locator("[data-testid=call-hangup]").click()
     for root in calls:
         expect(root).to_have_attribute("data-state", "ended")
@@ -207,7 +218,7 @@ def test_the_help_article_story_from_both_sides(demo, new_context, shots):
         assert page.problems == [], page.problems
 
 
-def test_the_video_chat_relay_only_through_coturn(demo, new_context, turn, shots):  # noqa: F811 - the fixture
+def test_the_video_chat_relay_only_through_coturn(demo, new_context, turn, shots):
     agent = console(new_context, demo, demo.admin, RELAY_ONLY)
     go_online(agent)
     caller, _ = video_call(new_context, demo, agent, shots, RELAY_ONLY, relay=True)

@@ -6,8 +6,6 @@ and an offer lost while the visitor's socket was down during ringing is sent aga
 """
 import os
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -16,8 +14,6 @@ from extensions import db
 from models import Call
 from tests.turn_helpers import TURNSERVER, turnserver
 
-ROOT = Path(__file__).resolve().parents[2]
-DOC_SHOT = ROOT / "docs/screenshots/video-call-connected.png"
 TEST_PAGE = "/__test__/call.html"
 CONNECT_MS = 15_000
 RISE_MS = 8_000
@@ -263,9 +259,6 @@ def test_a_visitor_asks_for_video_and_both_browsers_see_each_other(new_context, 
         expect(page.locator("video[data-testid=remote-video]")).to_be_visible()
     shots(visitor, "visitor-connected")
     shots(agent, "agent-connected")
-    if os.environ.get("UPDATE_SCREENSHOTS") == "1":
-        DOC_SHOT.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shots(agent, "docs-video-call-connected"), DOC_SHOT)
 
     visitor.get_by_role("button", name="Mute").click()
     expect(visitor.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
