@@ -87,7 +87,7 @@ window.agent = async ({email, password}) => {
 };
 
 // The agent accepts the visitor's request (the notification of the given kind) and joins the call.
-window.accept = async ({kind, policy}) => {
+window.accept = async ({kind, policy, reofferMs}) => {
   const person = window.me;
   const note = person.frames.find((frame) => frame.type === kind);
   const conversationId = note.data.conversation_id, chat = `/api/conversations/${conversationId}`;
@@ -100,6 +100,7 @@ window.accept = async ({kind, policy}) => {
       offerVideo: () => json("POST", `${chat}/calls`, person.token),
     },
     iceTransportPolicy: policy || undefined,
+    reofferMs: reofferMs || undefined,
   });
   await json("POST", `/api/requests/${note.data.request_id}/accept`, person.token);
   return conversationId;
@@ -183,7 +184,7 @@ def open_page(new_context, server_url, before=None):
 
 
 def start_call(new_context, demo, button="video_chat", kind="video_chat_request", policy=None, link=None,
-               before_accept=None):
+               before_accept=None, reoffer_ms=None):
     """An agent online, a visitor asking (video by default), the agent accepting: (visitor page, agent page)."""
     agent = open_page(new_context, demo.url)
     visitor = open_page(new_context, demo.url, before=link.install if link else None)
@@ -193,7 +194,8 @@ def start_call(new_context, demo, button="video_chat", kind="video_chat_request"
     agent.wait_for_function("(kind) => window.me.frames.some((frame) => frame.type === kind)", arg=kind)
     if before_accept:
         before_accept()
-    assert agent.evaluate("(args) => window.accept(args)", {"kind": kind, "policy": policy}) == conversation_id
+    accepted = agent.evaluate("(args) => window.accept(args)", {"kind": kind, "policy": policy, "reofferMs": reoffer_ms})
+    assert accepted == conversation_id
     return visitor, agent, conversation_id
 
 
@@ -330,7 +332,8 @@ def test_a_relay_only_call_goes_through_coturn_with_the_credentials_the_app_issu
 
 def test_an_offer_missed_while_the_visitors_socket_was_down_is_sent_again(new_context, demo, shots):
     link = Link()
-    visitor, agent, conversation_id = start_call(new_context, demo, link=link, before_accept=link.cut)
+    visitor, agent, conversation_id = start_call(new_context, demo, link=link, before_accept=link.cut,
+                                                 reoffer_ms=1500)  # sooner than the apps' 5 s: a shorter test
     # The agent's offer went out while the visitor was away: it is lost (signalling is never replayed).
     agent.wait_for_function("""() => {
       const pc = document.querySelector('[data-testid=call]').peerConnection;
