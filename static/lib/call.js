@@ -3,7 +3,9 @@
 // the agent sends the offer once the call is accepted, the visitor answers, candidates trickle as
 // call.candidate with "" ending them. The call's state comes from the durable call.updated event; the
 // SDP and the candidates are ephemeral, so the agent sends its offer again while nobody answered (a
-// socket that dropped during ringing missed it) and the visitor answers a repeated offer again.
+// socket that dropped during ringing missed it) and the visitor answers a repeated offer again. When the media
+// path breaks mid-call (connectionState "failed", or "disconnected" for a few seconds), the agent offers a new
+// connection, which the visitor answers with a new peer connection.
 //
 //   const call = createCall({root, role, conversationId, socket, iceServers, actions});
 //   call.handle(frame);   // every frame whose type starts with "call." (and conversation.updated)
@@ -53,7 +55,9 @@
  * @property {Document} [document]
  * @property {RTCIceTransportPolicy} [iceTransportPolicy]  "relay" forces TURN
  * @property {MediaStreamConstraints} [media]
- * @property {number} [reofferMs]  how long the agent waits for an answer before offering again
+ * @property {number} [reofferMs]  how long the agent waits for an answer before offering again (5 s)
+ * @property {number} [recoverMs]  how long the agent lets the connection stay "disconnected" before it offers a
+ *   new one (4 s; "failed" at once)
  * @property {(text: string) => void} [onStatus]  told every status text (an app may announce it)
  * @property {boolean} [stylesheet]  false: the app styles the call itself (by default call.css is linked into
  *   the root's document or shadow root, once)
@@ -98,6 +102,7 @@ export function createCall(options) {
   const devices = (options.rtc && options.rtc.mediaDevices) || win.navigator.mediaDevices;
   const media = options.media || {audio: true, video: {width: {ideal: 640}, height: {ideal: 480}}};
   const reofferMs = options.reofferMs ?? 5000;
+  const recoverMs = options.recoverMs ?? 4000;
   // A root that is already something else (a slot with its own test id) gets the call as its child.
   const own = !root.dataset.testid || root.dataset.testid === "call";
   const rootEl = /** @type {HTMLElement & {peerConnection: RTCPeerConnection | null}} */ (
@@ -224,6 +229,8 @@ export function createCall(options) {
       this.answered = false;         // agent: the visitor's answer arrived
       /** @type {number | undefined} */
       this.reofferTimer = undefined;
+      /** @type {number | undefined} */
+      this.recoverTimer = undefined;
       /** @type {Promise<void>} */
       this.queue = Promise.resolve();  // signalling goes out in order, one at a time
       this.ready = this.start();
@@ -302,6 +309,12 @@ export function createCall(options) {
       if (state === "connected") say(TEXT.connected);
       else if (state === "disconnected") say(TEXT.reconnecting);
       else if (state === "failed") say(TEXT.failed);
+      // The agent starts over with a fresh offer when the media path is gone (the visitor reloaded, or the
+      // network changed): a visitor answers a new offer with a new connection.
+      win.clearTimeout(this.recoverTimer);
+      if (role !== "agent") return;
+      if (state === "failed") recover(this);
+      else if (state === "disconnected") this.recoverTimer = win.setTimeout(() => recover(this), recoverMs);
     }
 
     /** @param {RTCIceCandidate | null} candidate */
@@ -408,6 +421,7 @@ export function createCall(options) {
       if (this.closed) return;
       this.closed = true;
       win.clearTimeout(this.reofferTimer);
+      win.clearTimeout(this.recoverTimer);
       if (this.pc) this.pc.close();
       if (this.stream) this.stream.getTracks().forEach((track) => track.stop());
       this.pc = null;
@@ -446,6 +460,16 @@ export function createCall(options) {
       console.warn("the call could not start", error);
       say(TEXT.failed);
     });
+  }
+
+  /** Agent: a new connection and offer for the same call, when this one's media path is gone. @param {Session} from */
+  function recover(from) {
+    if (session !== from || !call || call.status === "ended" || call.accepted_at === null) return;
+    if (from.pc && from.pc.connectionState === "connected") return;
+    const current = call;
+    teardown();
+    begin(current);
+    render();
   }
 
   /** Visitor: a fresh connection for a new offer of the same call. @param {string} sdp */

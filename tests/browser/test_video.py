@@ -1,8 +1,8 @@
 """Video calls between two real browsers through static/lib/call.js: a visitor and an agent, each in their own
 browser context on a minimal page of this server that imports /static/lib/call.js and /static/lib/socket.js,
 with Chromium's fake camera. Both peer connections reach `connected` and each side decodes the other's video
-(framesDecoded rising in getStats); once more with coturn and the relay-only policy (relay pairs on both sides);
-and an offer lost while the visitor's socket was down during ringing is sent again.
+(framesDecoded rising in getStats). Relay-only through coturn (relay pairs on both sides), an offer lost while
+the visitor's socket was down during ringing is sent again, and a broken media path is offered a new connection.
 """
 import os
 import re
@@ -100,7 +100,7 @@ window.accept = async ({kind, policy, reofferMs}) => {
       offerVideo: () => json("POST", `${chat}/calls`, person.token),
     },
     iceTransportPolicy: policy || undefined,
-    reofferMs: reofferMs || undefined,
+    reofferMs: reofferMs || undefined, recoverMs: reofferMs || undefined,
   });
   await json("POST", `/api/requests/${note.data.request_id}/accept`, person.token);
   return conversationId;
@@ -311,29 +311,13 @@ def test_an_agent_offers_video_in_a_text_chat_the_visitor_declines_then_accepts(
     assert not visitor.errors and not agent.errors
 
 
-def test_a_relay_only_call_goes_through_coturn_with_the_credentials_the_app_issues(new_context, demo, turn, shots):
-    visitor, agent, conversation_id = start_call(new_context, demo, policy="relay")
-    assert_video_flows([call_root(visitor), call_root(agent)], relay=True)
-    shots(agent, "agent-connected-relay")
-    for page in (visitor, agent):  # every local candidate was a relay one
-        types = call_root(page).evaluate("""async (root) => {
-          const types = [];
-          (await root.peerConnection.getStats()).forEach((r) => { if (r.type === "local-candidate") types.push(r.candidateType); });
-          return types;
-        }""")
-        assert types and set(types) == {"relay"}, types
-    agent.locator("[data-testid=call-hangup]").click()
-    expect(call_root(visitor)).to_have_attribute("data-state", "ended")
-    log = turn.log.read_text()
-    assert log.count("incoming packet ALLOCATE processed, success") >= 2, log[-2000:]
-    [call] = calls_of(conversation_id)
-    assert call.ended_by.value == "agent" and call.answered_at is not None
-
-
-def test_an_offer_missed_while_the_visitors_socket_was_down_is_sent_again(new_context, demo, shots):
+def test_relay_only_through_coturn_an_offer_missed_while_the_socket_was_down_and_a_broken_path_recover(
+        new_context, demo, turn, shots):
+    """Relay-only (the app's TURN credentials, coturn): the visitor's socket drops during ringing and misses the
+    offer, which the agent sends again; later the media path breaks and the agent offers a new connection."""
     link = Link()
-    visitor, agent, conversation_id = start_call(new_context, demo, link=link, before_accept=link.cut,
-                                                 reoffer_ms=1500)  # sooner than the apps' 5 s: a shorter test
+    visitor, agent, conversation_id = start_call(new_context, demo, policy="relay", link=link, before_accept=link.cut,
+                                                 reoffer_ms=1000)  # sooner than the apps' 5 s / 4 s: a shorter test
     # The agent's offer went out while the visitor was away: it is lost (signalling is never replayed).
     agent.wait_for_function("""() => {
       const pc = document.querySelector('[data-testid=call]').peerConnection;
@@ -342,9 +326,31 @@ def test_an_offer_missed_while_the_visitors_socket_was_down_is_sent_again(new_co
     expect(call_root(visitor)).to_have_attribute("data-state", "idle")  # it missed the call.updated too
     link.restore()
     # The socket comes back and resumes: the call's state is replayed, and the agent, unanswered, offers again.
-    assert_video_flows([call_root(visitor), call_root(agent)])
-    offers = visitor.evaluate("() => window.me.frames.filter((frame) => frame.type === 'call.offer').length")
-    assert offers >= 1
+    assert_video_flows([call_root(visitor), call_root(agent)], relay=True)
+    for page in (visitor, agent):  # every local candidate was a relay one
+        types = call_root(page).evaluate("""async (root) => {
+          const types = [];
+          (await root.peerConnection.getStats()).forEach((r) => { if (r.type === "local-candidate") types.push(r.candidateType); });
+          return types;
+        }""")
+        assert types and set(types) == {"relay"}, types
     shots(visitor, "connected after the socket came back")
+
+    # The media path breaks mid-call (the visitor's connection is gone, the call is not): the agent offers a
+    # new connection, the visitor answers it, and both see each other again.
+    for page in (visitor, agent):
+        call_root(page).evaluate("(root) => { root.peerConnection.broken = true; }")
+    call_root(visitor).evaluate("(root) => root.peerConnection.close()")
+    for page in (agent, visitor):  # each has a new peer connection, and it connects
+        page.wait_for_function("""() => {
+          const pc = document.querySelector('[data-testid=call]').peerConnection;
+          return pc && !pc.broken;
+        }""", timeout=15_000)
+    assert_video_flows([call_root(visitor), call_root(agent)], relay=True)
+    shots(agent, "connected again after the path broke")
+    agent.locator("[data-testid=call-hangup]").click()
+    expect(call_root(visitor)).to_have_attribute("data-state", "ended")
+    log = turn.log.read_text()
+    assert log.count("incoming packet ALLOCATE processed, success") >= 4, log[-2000:]  # two each time
     [call] = calls_of(conversation_id)
-    assert call.status.value == "active"
+    assert call.ended_by.value == "agent" and call.answered_at is not None
