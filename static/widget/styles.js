@@ -31,6 +31,7 @@ button, input, textarea, select { font: inherit; color: inherit; }
 .message[data-author=system] { align-self: center; background: transparent; color: #57606a; font-size: 13px;
   text-align: center; }
 .message[data-pending] { opacity: .8; }
+.attachments { list-style: none; padding: 0; margin: 4px 0 0; }
 .message .who { display: block; font-size: 12px; font-weight: 600; color: #424a53; }
 .message[data-author=visitor] .who { color: #fff; }
 .message .meta { display: block; font-size: 11px; color: #57606a; margin-top: 2px; }

@@ -88,6 +88,7 @@ class Widget {
     const who = this.identity ? `u:${this.identity.user_id}` : "anonymous";
     this.tokenKey = `livechat:${key}:${who}:token`;
     this.positionsKey = `livechat:${key}:${who}:positions`;
+    this.openKey = `livechat:${key}:open`;
     /** @type {string | null} */
     this.token = this.load(this.tokenKey);
     this.api = createApi({ baseUrl: this.origin, token: () => this.token, fetch: this.realm.fetch });
@@ -143,7 +144,7 @@ class Widget {
       class: "messages", dataset: { testid: "widget-messages" }, "aria-live": "polite", "aria-relevant": "additions",
       "aria-label": "Messages", tabindex: "0",
     });
-    this.queueEl = h("p", { class: "status", dataset: { testid: "queue-position" }, hidden: true });
+    this.queueEl = h("p", { class: "status", dataset: { testid: "queue-position" } });
     this.cancelButton = h("button", { class: "btn", type: "button", onclick: () => this.cancelRequest() }, "Cancel request");
     this.queueBox = h("div", { class: "after", hidden: true }, this.queueEl, this.cancelButton);
     this.typingEl = h("p", { class: "typing", dataset: { testid: "typing" }, hidden: true });
@@ -218,9 +219,29 @@ class Widget {
   }
 
   start() {
-    // A returning visitor's chat resumes at once (their messages, their place in the queue); a new
-    // visitor's conversation starts only when they open the launcher.
-    if (this.token) this.open().catch((error) => this.problem(error));
+    // A returning visitor's chat resumes at once (their messages, their place in the queue), with the panel
+    // as this tab left it; a new visitor's conversation starts only when they open the launcher.
+    if (!this.token) return;
+    this.open().catch((error) => this.problem(error));
+    if (this.wasOpen()) this.toggle(true);
+  }
+
+  wasOpen() {
+    try {
+      return window.sessionStorage.getItem(this.openKey) === "1";
+    } catch {
+      return false;
+    }
+  }
+
+  /** @param {boolean} open */
+  rememberOpen(open) {
+    try {
+      if (open) window.sessionStorage.setItem(this.openKey, "1");
+      else window.sessionStorage.removeItem(this.openKey);
+    } catch {
+      /* no storage: the panel starts closed after a reload */
+    }
   }
 
   /** @param {boolean} [show] */
@@ -229,6 +250,7 @@ class Widget {
     this.panel.hidden = !visible;
     this.launcher.setAttribute("aria-expanded", String(visible));
     this.launcher.textContent = visible ? "Close chat" : "Chat with us";
+    this.rememberOpen(visible);
     if (visible) {
       if (!this.opened) this.open().catch((error) => this.problem(error));
       this.focusNext();
@@ -277,8 +299,13 @@ class Widget {
     this.hours = opened.business_hours;
     this.prechat = opened.prechat_form;
     this.showHours();
-    if (this.conversation && this.conversation.id !== opened.conversation.id) this.reset();
+    const replaced = this.conversation !== null && this.conversation.id !== opened.conversation.id;
+    if (replaced) this.reset();
     this.setConversation(opened.conversation);
+    if (replaced && this.socket) {
+      // The socket follows the visitor's latest conversation from its next hello; this one follows it now.
+      this.socket.subscribe(`conversation:${opened.conversation.id}`, 0).catch(() => this.catchUp());
+    }
     for (const message of opened.messages) this.addMessage(message);
     this.renderControls();
     this.startSocket();
@@ -360,6 +387,7 @@ class Widget {
 
   /** @param {string} state */
   onState(state) {
+    this.panel.dataset.socket = state;
     if (state === "open") {
       this.connectionEl.hidden = true;
       this.catchUp();
@@ -540,7 +568,7 @@ class Widget {
       if (li.dataset.pending !== undefined || Number(li.dataset.seq) > message.seq) { next = li; break; }
     }
     this.list.insertBefore(el, next);
-    if (message.sender_type !== "visitor") this.scrollDown();
+    this.scrollDown();
   }
 
   /**
@@ -734,7 +762,12 @@ class Widget {
         input = h("select", common, h("option", { value: "" }, "—"),
           field.options.map((option) => h("option", { value: option }, option)));
       } else if (field.type === "checkbox") input = h("input", { ...common, type: "checkbox" });
-      else input = h("input", { ...common, type: field.type === "email" ? "email" : field.type === "phone" ? "tel" : "text" });
+      else {
+        // What the visitor already told (the pre-chat form, a signed identity) fills the form in.
+        const known = field.key === "name" ? this.visitor?.name : field.key === "email" ? this.visitor?.email : null;
+        input = h("input", { ...common, type: field.type === "email" ? "email" : field.type === "phone" ? "tel" : "text",
+          value: known ?? undefined });
+      }
       inputs.set(field.key, { field, input, error });
       return h("div", { class: "field" }, h("label", { for: id }, field.label + (field.required ? " *" : "")), input, error);
     });
@@ -997,6 +1030,7 @@ class Widget {
         },
         rtc,
         document,
+        onStatus: (/** @type {string} */ text) => { if (text) this.say(text); },
       });
       this.callWiring = false;
       const backlog = this.callBacklog ?? [];
