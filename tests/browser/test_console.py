@@ -249,11 +249,37 @@ def test_take_over_from_the_bot_transfer_then_hand_back(demo, console, shots):
     visitor.sock.close()
 
 
-def test_session_survives_a_reload_and_ends_with_a_reason(demo, console):
+def test_capacity_full_then_a_reload_then_the_session_ends(demo, console, app):
+    user = db.session.get(User, demo.agents[0].id)
+    user.max_chats = 1
+    db.session.commit()
     page = console(demo.agents[0])
+    go_online(page)
+    one, two = Visitor(demo), Visitor(demo)
+    for visitor in (one, two):
+        visitor.press("button_0")
+    # By keyboard: the notification's button takes focus and Enter presses it.
+    take = notification(page, "new_chat_initiated", one.conversation_id).get_by_role("button", name="Take over")
+    take.focus()
+    take.press("Enter")
+    expect(chat_item(page, one.conversation_id)).to_be_visible()
+    refused = notification(page, "new_chat_initiated", two.conversation_id)
+    refused.get_by_role("button", name="Take over").click()
+    expect(refused.get_by_role("alert")).to_contain_text("maximum of 1 chats")
+    expect(chat_item(page, two.conversation_id)).to_have_count(0)
+
+    # A reload keeps the session, the chat and the pending notification, and the socket resumes.
     page.reload()
     expect(page.locator("#connection")).to_have_text("Connected")
     expect(page.locator("#me-name")).to_have_text(demo.agents[0].name)
+    expect(chat_item(page, one.conversation_id)).to_be_visible()
+    expect(notification(page, "new_chat_initiated", two.conversation_id)).to_be_visible()
+    one.say("Still here after your reload?")
+    expect(panel_of(page, one.conversation_id).locator("[data-testid=message][data-author=visitor]",
+                                                     has_text="Still here after your reload?")).to_be_visible()
+    for visitor in (one, two):
+        visitor.sock.close()
+
     # Logged out elsewhere (both tokens revoked): at its next call the console cannot refresh the access token,
     # says why and asks to log in again.
     token = page.evaluate("JSON.parse(sessionStorage.getItem('console.session')).access")
@@ -305,33 +331,15 @@ def test_start_video_and_a_video_request_reach_the_call(demo, console):
     caller.sock.close()
 
 
-def test_capacity_full_is_a_clear_error(demo, console, app):
-    user = db.session.get(User, demo.agents[0].id)
-    user.max_chats = 1
-    db.session.commit()
-    page = console(demo.agents[0])
-    go_online(page)
-    one, two = Visitor(demo), Visitor(demo)
-    for visitor in (one, two):
-        visitor.press("button_0")
-    notification(page, "new_chat_initiated", one.conversation_id).get_by_role("button", name="Take over").click()
-    expect(page.locator(f"[data-testid=chat-item][data-conversation-id='{one.conversation_id}']")).to_be_visible()
-    refused = notification(page, "new_chat_initiated", two.conversation_id)
-    refused.get_by_role("button", name="Take over").click()
-    expect(refused.get_by_role("alert")).to_contain_text("maximum of 1 chats")
-    for visitor in (one, two):
-        visitor.sock.close()
-
-
-def test_what_people_typed_renders_as_text(demo, console, app):
-    agent = db.session.get(User, demo.agents[0].id)
-    agent.name = f"Agent {XSS}"
+def test_what_people_typed_renders_as_text(demo, console, app, shots, axe_violations):
+    admin = db.session.get(User, demo.admin.id)
+    admin.name = f"Admin {XSS}"
     db.session.get(Interface, demo.interface_id).name = f"Site {XSS}"
     db.session.commit()
-    page = console(demo.agents[0])
+    page = console(demo.admin)
     go_online(page)
-    status, login = http(demo.url, "POST", "/api/auth/login", {"email": demo.agents[0].email,
-                                                               "password": demo.agents[0].password})
+    status, login = http(demo.url, "POST", "/api/auth/login", {"email": demo.admin.email,
+                                                               "password": demo.admin.password})
     status, canned = http(demo.url, "POST", "/api/canned-responses", {"shortcut": "xss", "text": f"Canned {XSS}"},
                           token=login["access_token"])
     assert status == 201, canned
@@ -360,7 +368,7 @@ def test_what_people_typed_renders_as_text(demo, console, app):
     panel.get_by_test_id("chat-send").click()
     agent_message = panel.locator("[data-testid=message][data-author=agent]").last
     expect(agent_message.get_by_test_id("message-text")).to_have_text(f"Canned {XSS}")
-    expect(agent_message).to_contain_text(f"Agent {XSS}")
+    expect(agent_message).to_contain_text(f"Admin {XSS}")
     visitor.wait_for_message(f"Canned {XSS}")
 
     # A file with a hostile name, sent by the agent; its link opens it.
@@ -377,6 +385,17 @@ def test_what_people_typed_renders_as_text(demo, console, app):
     panel.get_by_label("New note").fill(f"Note {XSS}")
     panel.get_by_role("button", name="Add note").click()
     expect(panel.get_by_test_id("note").last).to_contain_text(f"Note {XSS}")
+
+    # The admin's view lists the agents and interfaces, names as text.
+    page.get_by_role("button", name="Admin").click()
+    expect(page.locator(f"[data-testid=agent-row][data-agent-id='{demo.admin.id}']")).to_contain_text(
+        f"Admin {XSS}")
+    expect(page.get_by_test_id("agent-row")).to_have_count(3)
+    row = page.locator(f"[data-testid=interface-row][data-interface-id='{demo.interface_id}']")
+    expect(row).to_contain_text(f"Site {XSS}")
+    assert row.get_by_role("link").get_attribute("href") == f"/demo/{demo.public_key}"
+    shots(page, "admin view")
+    assert axe_violations(page) == []
 
     # Nothing became markup: no element from the strings, nothing ran.
     assert page.locator("#app-view img, #app-view script").count() == 0
