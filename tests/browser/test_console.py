@@ -17,6 +17,7 @@ from tests.browser.conftest import ROOT
 from tests.live import Client
 
 XSS = '<img src=x onerror="window.__xss=1">"\'&<script>window.__xss=2</script>'
+FILE_XSS = "<img src=x onerror=window.__xss=3>.txt"  # a file name keeps no path part: no slash in it
 
 # Every securitypolicyviolation the page sees, kept for the test to read (Playwright injects this script itself,
 # so the page's CSP does not apply to it).
@@ -39,6 +40,22 @@ def http(base, method, path, body=None, token=None, origin=None):
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def upload(url, token, origin, filename, content):
+    """POST one file as multipart/form-data (the field `file`); (status, body)."""
+    boundary = "console-test-boundary-7d3f"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/plain\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, method="POST", data=body)
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Origin", origin)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
 
@@ -371,13 +388,21 @@ def test_what_people_typed_renders_as_text(demo, console, app, shots, axe_violat
     expect(agent_message).to_contain_text(f"Admin {XSS}")
     visitor.wait_for_message(f"Canned {XSS}")
 
-    # A file with a hostile name, sent by the agent; its link opens it.
+    # Files with hostile names, from the visitor and from the agent; their links open them.
+    status, uploaded = upload(f"{demo.url}/api/widget/{demo.public_key}/conversations/{chat}/attachments",
+                              visitor.token, demo.url, FILE_XSS, b"from the visitor")
+    assert status == 201, uploaded
+    visitor.call("POST", f"/conversations/{chat}/messages",
+                 {"text": "", "attachment_ids": [uploaded["id"]], "client_id": "file-1"})
+    theirs = panel.locator("[data-testid=message][data-author=visitor] [data-testid=attachment]")
+    expect(theirs).to_contain_text(FILE_XSS)
+    assert page.request.get(demo.url + theirs.get_attribute("href")).body() == b"from the visitor"
     panel.get_by_test_id("chat-file").set_input_files(
-        files=[{"name": f"{XSS[:20]}.txt", "mimeType": "text/plain", "buffer": b"hello"}])
-    expect(panel.get_by_test_id("pending-file")).to_be_visible()
+        files=[{"name": FILE_XSS, "mimeType": "text/plain", "buffer": b"hello"}])
+    expect(panel.get_by_test_id("pending-file")).to_contain_text(FILE_XSS)
     panel.get_by_test_id("chat-send").click()
-    link = panel.get_by_test_id("attachment").last
-    expect(link).to_be_visible()
+    link = panel.locator("[data-testid=message][data-author=agent] [data-testid=attachment]").last
+    expect(link).to_contain_text(FILE_XSS)
     assert link.get_attribute("href").startswith("/api/files/")
     opened = page.request.get(demo.url + link.get_attribute("href"))
     assert opened.ok and opened.body() == b"hello"
