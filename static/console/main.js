@@ -528,6 +528,13 @@ function showView(which) {
   view.navAdmin.setAttribute("aria-current", which === "admin" ? "page" : "false");
 }
 
+// The skip link moves focus without touching the hash (the hash says which chat is open).
+document.querySelector(".skip-link")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  const target = state?.openId != null ? state.panels.get(state.openId) : null;
+  if (target) target.focus(); else view.main.focus();
+});
+
 view.navChats.addEventListener("click", () => {
   location.hash = state?.openId != null ? `#/chat/${state.openId}` : "#/";
   if (!state?.openId) showView("chats");

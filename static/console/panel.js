@@ -153,6 +153,7 @@ export class ChatPanel {
       if (data.next_after == null || !data.items.length) break;
       after = data.next_after;
     }
+    this.scrollToEnd();
     this.markRead();
   }
 
@@ -219,7 +220,8 @@ export class ChatPanel {
   addMessage(message, { quiet = false } = {}) {
     if (message.conversation_id !== this.id || this.messageEls.has(message.seq)) return;
     const author = message.sender_type;
-    const name = message.sender_name || AUTHORS[author] || author;
+    const name = message.sender_name || (author === "visitor" ? this.conversation.visitor?.name : null)
+      || AUTHORS[author] || author;
     const el = h("li", {
       class: "message", dataset: { testid: "message", author, seq: message.seq },
     },
@@ -227,20 +229,26 @@ export class ChatPanel {
       h("time", { datetime: message.created_at }, formatTime(message.created_at))),
     message.text ? h("span", { class: "message-text", dataset: { testid: "message-text" } }, message.text) : null,
     (message.attachments ?? []).map((file) => h("a", {
-      class: "attachment-link", href: fileHref(file.url), target: "_blank", rel: "noopener noreferrer",
+      class: "attachment-link", href: file.url ? fileHref(file.url) : null, target: "_blank", rel: "noopener noreferrer",
       dataset: { testid: "attachment" },
     }, `Open ${file.filename} (${Math.max(1, Math.round((file.size ?? 0) / 1024))} KB)`)));
     // In order of seq, whatever order they came in.
+    const list = this.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
     const later = [...this.messageEls.entries()].filter(([seq]) => seq > message.seq).sort((a, b) => a[0] - b[0])[0];
-    if (later) this.messages.insertBefore(el, later[1]); else this.messages.append(el);
+    if (later) list.insertBefore(el, later[1]); else list.append(el);
     this.messageEls.set(message.seq, el);
     this.lastSeq = Math.max(this.lastSeq, message.seq);
-    if (!later) this.messages.scrollTop = this.messages.scrollHeight;
+    if (atBottom) this.scrollToEnd();
     if (author === "visitor") this.showTyping(false);
     if (!quiet && author !== "agent") {
       announce(this.ctx.announcer, `${name}: ${message.text || "sent a file"}`);
     }
     if (!quiet) this.markRead();
+  }
+
+  scrollToEnd() {
+    this.messages.scrollTop = this.messages.scrollHeight;
   }
 
   /** Tell the server what the agent has seen, when the page is in front. */
