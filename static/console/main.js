@@ -256,6 +256,12 @@ function onFrame(frame) {
     case "typing":
       state.panels.get(frame.data.conversation_id)?.onTyping(frame.data);
       break;
+    case "conversation.read":
+      if (frame.data.reader === "visitor") state.panels.get(frame.data.conversation_id)?.onVisitorRead(frame.data.seq);
+      break;
+    case "visitor.presence":
+      state.panels.get(frame.data.conversation_id)?.onPresence(frame.data.online, frame.data.last_seen_at);
+      break;
     case "note.created":
       if (frame.data.note.conversation_id != null) state.panels.get(frame.data.note.conversation_id)?.addNote_(frame.data.note);
       break;

@@ -72,6 +72,9 @@ export class ChatPanel {
       "aria-label": "Messages", tabindex: "0", dataset: { testid: "messages" },
     });
     this.typing = h("p", { class: "typing", dataset: { testid: "typing" }, "aria-live": "polite" });
+    this.receipt = h("p", { class: "receipt muted", dataset: { testid: "read-receipt" } });
+    /** @type {string} whether the visitor is on the page now (visitor.presence); "" until told */
+    this.presence = "";
     this.input = h("textarea", {
       id: `chat-input-${id}`, name: "message", dataset: { testid: "chat-input" }, rows: "3",
       maxlength: "4000", oninput: () => this.onInput(),
@@ -124,7 +127,7 @@ export class ChatPanel {
     },
     h("div", { class: "conversation card" },
       h("div", { class: "panel-head" }, h("div", {}, this.title, this.status), this.actions),
-      this.closedBanner, this.error, this.callSlot, this.messages, this.typing, this.composer),
+      this.closedBanner, this.error, this.callSlot, this.messages, this.receipt, this.typing, this.composer),
     h("div", { class: "side" },
       h("section", { class: "card", "aria-labelledby": `visitor-title-${id}` },
         h("h3", { id: `visitor-title-${id}` }, "Visitor"), this.visitorInfo),
@@ -211,6 +214,7 @@ export class ChatPanel {
     ]);
     if (visitor?.external_id) rows.push(["Site user id", visitor.external_id]);
     rows.push(["Identity", visitor?.verified ? "Verified by the site" : "Not verified"]);
+    if (this.presence) rows.push(["On the page", this.presence]);
     for (const [key, value] of Object.entries(visitor?.attributes ?? {})) rows.push([key, String(value)]);
     rows.push(["Started", formatTime(c.created_at)]);
     for (const [term, value] of rows) this.visitorInfo.append(h("dt", {}, term), h("dd", {}, value));
@@ -258,6 +262,21 @@ export class ChatPanel {
     this.readSent = seq;
     this.ctx.socket.send("read", { conversation_id: this.id, seq }).catch(() => { this.readSent = 0; });
     this.ctx.onRead(this.id);
+  }
+
+  /** The visitor read up to `seq`: say so under the agent's messages it covers. @param {number} seq */
+  onVisitorRead(seq) {
+    const mine = [...this.messageEls.entries()].filter(([n, el]) => n <= seq && el.dataset.author === "agent");
+    if (!mine.length) return;
+    const last = mine.sort((a, b) => b[0] - a[0])[0];
+    const time = last[1].querySelector("time")?.textContent ?? "";
+    this.receipt.textContent = `The visitor has read your messages${time ? ` up to ${time}` : ""}.`;
+  }
+
+  /** @param {boolean} online @param {string | null | undefined} lastSeen */
+  onPresence(online, lastSeen) {
+    this.presence = online ? "Yes" : lastSeen ? `Left at ${formatTime(lastSeen)}` : "No";
+    this.renderConversation();
   }
 
   /** @param {any} data typing frame data */

@@ -186,7 +186,10 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
     typing = visitor.wait_for(lambda f: f["type"] == "typing" and f["data"]["sender_type"] == "agent")
     assert typing["data"]["typing"] is True
     panel.get_by_test_id("chat-send").click()
-    visitor.wait_for_message("Let me check.")
+    sent = visitor.wait_for_message("Let me check.")
+    expect(panel.get_by_test_id("read-receipt")).to_be_hidden()
+    visitor.sock.send({"type": "read", "conversation_id": chat, "seq": sent["data"]["message"]["seq"]})
+    expect(panel.get_by_test_id("read-receipt")).to_contain_text("The visitor has read your messages")
     expect(panel.locator("[data-testid=message][data-author=agent]", has_text="Let me check.")).to_be_visible()
     expect(panel.get_by_test_id("chat-input")).to_have_value("")
     # Enter sends too; what the visitor has read is told to the server (the visitor sees it).
