@@ -293,7 +293,9 @@ export class LiveSocket {
     }
     if ("pos" in frame && "stream" in frame) {
       if (frame.pos <= (this.positions[frame.stream] ?? 0)) return;  // had it already
-      this.setPosition(frame.stream, frame.pos);
+      this.deliver(() => this.onFrame(frame));
+      this.setPosition(frame.stream, frame.pos);  // processed: a reload resumes after it
+      return;
     }
     this.deliver(() => this.onFrame(frame));
   }
