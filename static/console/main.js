@@ -94,6 +94,7 @@ view.logout.addEventListener("click", async () => {
   stop();
   if (wasOnline) await session.call((api) => api.PUT("/api/availability", { body: { availability: "offline" } })).catch(() => undefined);
   await session.logout();
+  history.replaceState(null, "", location.pathname);
   showLogin("You logged out.");
 });
 
@@ -129,6 +130,7 @@ function start(me) {
   view.navAdmin.hidden = me.role !== "admin";
   notifications = new Notifications({
     list: view.notifications, empty: view.notificationsEmpty, count: view.notificationCount, alerter: view.alerter,
+    focusAfterRemoval: $("notifications-title"),
     interfaceName: (id) => state?.interfaces.get(id)?.name ?? `Interface #${id}`,
     accept, takeover: (data) => takeover(data.conversation_id),
   });
