@@ -278,13 +278,17 @@ def test_capacity_full_then_a_reload_then_the_session_ends(demo, console, app):
     one, two = Visitor(demo), Visitor(demo)
     for visitor in (one, two):
         visitor.press("button_0")
+    # The other visitor asks for a video chat while the agent still has room: its notification comes.
+    two.press("video_chat")
+    refused = notification(page, "video_chat_request", two.conversation_id)
+    expect(refused).to_contain_text("Video chat request")
     # By keyboard: the notification's button takes focus and Enter presses it.
     take = notification(page, "new_chat_initiated", one.conversation_id).get_by_role("button", name="Take over")
     take.focus()
     take.press("Enter")
     expect(chat_item(page, one.conversation_id)).to_be_visible()
-    refused = notification(page, "new_chat_initiated", two.conversation_id)
-    refused.get_by_role("button", name="Take over").click()
+    # Now full: accepting the video request is refused, clearly.
+    refused.get_by_role("button", name="Accept").click()
     expect(refused.get_by_role("alert")).to_contain_text("maximum of 1 chats")
     expect(chat_item(page, two.conversation_id)).to_have_count(0)
 
@@ -293,7 +297,7 @@ def test_capacity_full_then_a_reload_then_the_session_ends(demo, console, app):
     expect(page.locator("#connection")).to_have_text("Connected")
     expect(page.locator("#me-name")).to_have_text(demo.agents[0].name)
     expect(chat_item(page, one.conversation_id)).to_be_visible()
-    expect(notification(page, "new_chat_initiated", two.conversation_id)).to_be_visible()
+    expect(notification(page, "video_chat_request", two.conversation_id)).to_be_visible()
     one.say("Still here after your reload?")
     expect(panel_of(page, one.conversation_id).locator("[data-testid=message][data-author=visitor]",
                                                      has_text="Still here after your reload?")).to_be_visible()
