@@ -10,6 +10,7 @@ import { Session } from "./session.js";
 import { Notifications, setUpPermissionButton } from "./notifications.js";
 import { ChatPanel } from "./panel.js";
 import { loadAdmin } from "./admin.js";
+import { setUpSearch, resetSearch } from "./search.js";
 
 /** @typedef {import("./types.js").Conversation} Conversation */
 /** @typedef {import("./types.js").Message} Message */
@@ -41,6 +42,8 @@ const view = {
   chats: $("chats"), chatsEmpty: $("chats-empty"), capacity: $("chat-capacity"),
   bots: $("bots"), botsEmpty: $("bots-empty"), botsError: $("bots-error"), botsRefresh: $("bots-refresh"),
   main: $("main"), placeholder: $("panel-placeholder"), panelHost: $("panel-host"),
+  searchForm: /** @type {HTMLFormElement} */ ($("search-form")), searchStatus: $("search-status"),
+  searchResults: $("search-results"),
   announcer: $("announcer"), alerter: $("alerter"),
 };
 
@@ -113,6 +116,7 @@ function stop() {
   state.socket.close();
   for (const panel of state.panels.values()) panel.destroy();
   notifications?.reset();
+  resetSearch(view.searchForm, view.searchStatus, view.searchResults);
   clear(view.chats);
   clear(view.bots);
   state = null;
@@ -472,6 +476,11 @@ async function loadBots() {
 }
 
 view.botsRefresh.addEventListener("click", () => loadBots());
+
+setUpSearch({
+  session, form: view.searchForm, status: view.searchStatus, results: view.searchResults,
+  open: (id) => { location.hash = `#/chat/${id}`; },
+});
 
 // ---------------------------------------------------------------------------------------------- video
 

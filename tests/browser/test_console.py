@@ -214,6 +214,14 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
     shots(first, "ended")
     visitor.sock.close()
 
+    # The other agent finds the ended chat by its words and reads it (read-only).
+    second.get_by_label("Words or visitor").fill("parcel")
+    second.get_by_role("button", name="Search").click()
+    second.get_by_test_id("search-result").filter(has_text="Vera Visitor").get_by_role("button", name="Open").click()
+    found = panel_of(second, chat)
+    expect(found.locator("[data-testid=message][data-author=visitor]", has_text="Where is my parcel?")).to_be_visible()
+    expect(found.get_by_test_id("chat-input")).to_be_disabled()
+
 
 def chat_item(page, conversation_id):
     return page.locator(f"[data-testid=chat-item][data-conversation-id='{conversation_id}']")
