@@ -106,8 +106,10 @@ def console(new_context, demo):
     """console(person): a logged-in console page; page.problems lists CSP violations and uncaught errors."""
     pages = []
 
-    def open_console(person):
+    def open_console(person, script=None):
         page = new_context().new_page()
+        if script:
+            page.add_init_script(script)
         page.problems = []
         page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
                 and page.problems.append(msg.text))
@@ -127,6 +129,19 @@ def console(new_context, demo):
         assert page.problems == [] and page.evaluate("window.__csp") == []
 
 
+# A tab in the background with browser notifications allowed: every notification the page shows is recorded.
+BACKGROUND_TAB = """
+window.__notes = [];
+window.Notification = class {
+  static permission = 'granted';
+  static requestPermission() { return Promise.resolve('granted'); }
+  constructor(title, options) { this.title = title; this.body = options.body; this.closed = false; window.__notes.push(this); }
+  close() { this.closed = true; }
+};
+document.hasFocus = () => false;
+"""
+
+
 def go_online(page):
     page.get_by_test_id("availability").click()
     expect(page.get_by_test_id("availability")).to_have_text("Online")
@@ -143,7 +158,7 @@ def panel_of(page, conversation_id):
 
 
 def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, axe_violations):
-    first, second = console(demo.agents[0]), console(demo.agents[1])
+    first, second = console(demo.agents[0]), console(demo.agents[1], script=BACKGROUND_TAB)
     shots(first, "logged in")
     go_online(first)
     go_online(second)
@@ -164,9 +179,15 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
         first.screenshot(path=str(ROOT / "docs/screenshots/console-notification.png"))
     assert axe_violations(first) == []
 
+    # The other agent's tab is in the background: the browser shows its notifications (silent ones).
+    assert second.evaluate("window.__notes.map(n => [n.title, n.body, n.closed])") == [
+        ["New chat initiated", "Vera Visitor · Demo site", False], ["Live chat request", "Vera Visitor · Demo site", False]]
+
     notification(first, "live_chat_request", chat).get_by_role("button", name="Accept").click()
-    # The other agent's request is withdrawn the moment this one accepts; the new-chat notice goes too.
+    # The other agent's request is withdrawn the moment this one accepts (the browser's notification too); the
+    # new-chat notice goes as well.
     expect(notification(second, "live_chat_request", chat)).to_have_count(0)
+    assert second.evaluate("window.__notes.map(n => n.closed)") == [True, True]
     expect(notification(first, "live_chat_request", chat)).to_have_count(0)
     expect(notification(first, "new_chat_initiated", chat)).to_have_count(0)
     expect(first.locator(f"[data-testid=chat-item][data-conversation-id='{chat}']")).to_contain_text("Vera Visitor")
