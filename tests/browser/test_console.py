@@ -313,7 +313,10 @@ def test_capacity_full_then_a_reload_then_the_session_ends(demo, console, app):
     expect(refused).to_contain_text("Video chat request")
     # By keyboard: the notification's button takes focus and Enter presses it.
     take = notification(page, "new_chat_initiated", one.conversation_id).get_by_role("button", name="Take over")
+    page.keyboard.press("Tab")  # a keyboard user: focus is drawn visibly
     take.focus()
+    assert take.evaluate("el => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth") == \
+        "solid 3px"
     take.press("Enter")
     expect(chat_item(page, one.conversation_id)).to_be_visible()
     # Now full: accepting the video request is refused, clearly.
