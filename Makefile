@@ -111,17 +111,20 @@ bench: install-dev
 
 # The browser apps' types, generated from the specs and committed (static/types/), and openapi-fetch's ESM
 # build vendored from node_modules (static/vendor/), so `make run` serves them without node.
-# tests/test_webapps_types.py checks that both are what these commands produce now.
-VENDOR_FETCH := static/vendor/openapi-fetch
+# tests/test_webapps_types.py runs this target into a temporary directory (TYPES_DIR, VENDOR_DIR) and checks
+# that the committed files are what it produces now.
+TYPES_DIR ?= static/types
+VENDOR_DIR ?= static/vendor
 .PHONY: types
 types: $(NODE_STAMP)
-	node_modules/.bin/openapi-typescript openapi/openapi.json --default-non-nullable false --output static/types/openapi.d.ts
-	node tools/frame_types.mjs openapi/asyncapi.json > static/types/frames.d.ts.tmp
-	mv static/types/frames.d.ts.tmp static/types/frames.d.ts
-	rm -rf $(VENDOR_FETCH) && mkdir -p $(VENDOR_FETCH)/openapi-typescript-helpers
-	cp node_modules/openapi-fetch/dist/index.mjs $(VENDOR_FETCH)/index.js
-	cp node_modules/openapi-fetch/dist/index.d.mts $(VENDOR_FETCH)/index.d.ts
-	cp node_modules/openapi-fetch/LICENSE node_modules/openapi-fetch/package.json $(VENDOR_FETCH)/
-	cp node_modules/openapi-typescript-helpers/dist/index.d.mts $(VENDOR_FETCH)/openapi-typescript-helpers/index.d.ts
+	mkdir -p $(TYPES_DIR)
+	node_modules/.bin/openapi-typescript openapi/openapi.json --default-non-nullable false --output $(TYPES_DIR)/openapi.d.ts
+	node tools/frame_types.mjs openapi/asyncapi.json > $(TYPES_DIR)/frames.d.ts.tmp
+	mv $(TYPES_DIR)/frames.d.ts.tmp $(TYPES_DIR)/frames.d.ts
+	rm -rf $(VENDOR_DIR)/openapi-fetch && mkdir -p $(VENDOR_DIR)/openapi-fetch/openapi-typescript-helpers
+	cp node_modules/openapi-fetch/dist/index.mjs $(VENDOR_DIR)/openapi-fetch/index.js
+	cp node_modules/openapi-fetch/dist/index.d.mts $(VENDOR_DIR)/openapi-fetch/index.d.ts
+	cp node_modules/openapi-fetch/LICENSE node_modules/openapi-fetch/package.json $(VENDOR_DIR)/openapi-fetch/
+	cp node_modules/openapi-typescript-helpers/dist/index.d.mts $(VENDOR_DIR)/openapi-fetch/openapi-typescript-helpers/index.d.ts
 	cp node_modules/openapi-typescript-helpers/LICENSE node_modules/openapi-typescript-helpers/package.json \
-		$(VENDOR_FETCH)/openapi-typescript-helpers/
+		$(VENDOR_DIR)/openapi-fetch/openapi-typescript-helpers/

@@ -88,6 +88,15 @@ function localError(code, message) {
   return { type: "error", code, status: 503, message };
 }
 
+/** sessionStorage, or undefined where the page may not use it (reading the property throws then). */
+function sessionStorageOrNothing() {
+  try {
+    return globalThis.sessionStorage;
+  } catch {
+    return undefined;
+  }
+}
+
 export class LiveSocket {
   /** @param {LiveSocketOptions} options */
   constructor({ url, getTicket, WebSocket = globalThis.WebSocket, storageKey, storage, onFrame, onState, onRefetch,
@@ -96,7 +105,7 @@ export class LiveSocket {
     this.getTicket = getTicket;
     this.WebSocketImpl = WebSocket;
     this.storageKey = storageKey;
-    this.storage = storage ?? (storageKey ? globalThis.sessionStorage : undefined);
+    this.storage = storage ?? (storageKey ? sessionStorageOrNothing() : undefined);
     this.onFrame = onFrame ?? (() => {});
     this.onState = onState ?? (() => {});
     this.onRefetch = onRefetch ?? (() => {});
@@ -124,6 +133,13 @@ export class LiveSocket {
     this.owner = saved.owner;
     /** @type {Positions} The last position processed, per stream */
     this.positions = saved.positions;
+    // Back online: try now rather than at the end of the backoff.
+    this.onOnline = () => {
+      if (this.state !== "closed" || this.stopped) return;
+      clearTimeout(this.retryTimer);
+      this.connect();
+    };
+    globalThis.addEventListener?.("online", this.onOnline);
     this.connect();
   }
 
@@ -138,7 +154,7 @@ export class LiveSocket {
     const ref = `r${++this.refs}`;
     const frame = /** @type {ClientCommand} */ ({ ...fields, type, ref });
     return new Promise((resolve, reject) => {
-      if (this.state !== "open" && !RESENT.has(type)) {
+      if (this.stopped || (this.state !== "open" && !RESENT.has(type))) {
         reject(localError("socket_closed", "Not connected; try again in a moment"));
         return;
       }
@@ -172,6 +188,7 @@ export class LiveSocket {
   /** Close for good: no reconnection; unanswered commands are rejected. */
   close() {
     this.stopped = true;
+    globalThis.removeEventListener?.("online", this.onOnline);
     clearTimeout(this.retryTimer);
     this.dropConnection(1000, "closed");
     this.failPending(() => true, localError("socket_closed", "The socket was closed"));
@@ -226,6 +243,7 @@ export class LiveSocket {
 
   revoke() {
     this.stopped = true;
+    globalThis.removeEventListener?.("online", this.onOnline);
     this.failPending(() => true, localError("session_revoked", "The session has ended; log in again"));
     this.setState("revoked");
   }

@@ -1,9 +1,10 @@
 """static/lib/socket.js in Chromium against the live server: a visitor's LiveSocket misses nothing and gets nothing
 twice, across a dropped connection and across a reload of the page (positions kept under its storageKey).
 
-The page is a document of the server's own origin (an allowed origin of the demo interface); it imports the
-module the widget and the console use, opens a widget session over REST and records every durable frame it
-gets (stream, pos, type, text) in sessionStorage, so the record outlives the reload like the positions do.
+The page is a document of the server's own origin (an allowed origin of the demo interface). It imports the
+modules the widget and the console use (socket.js, and api.js for the REST calls), opens a widget session and
+records every durable frame it gets (stream, pos, type, text) in sessionStorage, so the record outlives the
+reload like the positions do.
 """
 import json
 import urllib.request
@@ -14,11 +15,14 @@ STORAGE_KEY = "livechat-test:positions"
 # window.t.hold() makes the next tickets wait (the socket stays down) until window.t.release().
 SETUP = """async ({key, storageKey}) => {
   const {LiveSocket, socketUrl} = await import('/static/lib/socket.js');
+  const {createApi, apiError} = await import('/static/lib/api.js');
   let session = JSON.parse(sessionStorage.getItem('test-session') || 'null');
+  const api = createApi({token: () => session && session.token});
+  const path = {params: {path: {public_key: key}}};
   if (!session) {
-    const response = await fetch(`/api/widget/${key}/sessions`, {method: 'POST'});
-    const body = await response.json();
-    session = {token: body.visitor_token, conversation: body.conversation.id};
+    const {data, error} = await api.POST('/api/widget/{public_key}/sessions', path);
+    if (error) throw new Error(apiError(error));
+    session = {token: data.visitor_token, conversation: data.conversation.id};
     sessionStorage.setItem('test-session', JSON.stringify(session));
   }
   const log = JSON.parse(sessionStorage.getItem('test-log') || '[]');
@@ -41,9 +45,9 @@ SETUP = """async ({key, storageKey}) => {
     async getTicket() {
       await t.gate;
       t.tickets += 1;
-      const response = await fetch(`/api/widget/${key}/sockets/ticket`,
-        {method: 'POST', headers: {Authorization: `Bearer ${session.token}`}});
-      return (await response.json()).ticket;
+      const {data, error} = await api.POST('/api/widget/{public_key}/sockets/ticket', path);
+      if (error) throw error;
+      return data.ticket;
     },
     onFrame(frame) {
       if (!('pos' in frame)) return;
