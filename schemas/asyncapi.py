@@ -120,7 +120,9 @@ visitor), so a client generated for one principal only knows what it may send an
 
 Get a single-use, short-lived ticket over authenticated HTTP (`POST /api/sockets/ticket` for users,
 `POST /api/widget/{public_key}/sockets/ticket` for visitors), then open `/ws?ticket=T`. The ticket and the
-`Origin` are checked before the upgrade. Every frame is a JSON object with a string `type`. The server sends
+`Origin` are checked before the upgrade: a user's socket may come from the origins in `CORS_ORIGINS` or from
+this server's own origin (the console at `/console`), a visitor's from the interface's `allowed_origins`.
+Every frame is a JSON object with a string `type`. The server sends
 `hello` first: who you are, your default streams with their latest positions, and the commands you may send.
 
 ## Frames

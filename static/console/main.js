@@ -10,6 +10,7 @@ import { Session } from "./session.js";
 import { Notifications, setUpPermissionButton } from "./notifications.js";
 import { ChatPanel } from "./panel.js";
 import { loadAdmin } from "./admin.js";
+import { setUpSearch, resetSearch } from "./search.js";
 
 /** @typedef {import("./types.js").Conversation} Conversation */
 /** @typedef {import("./types.js").Message} Message */
@@ -41,6 +42,8 @@ const view = {
   chats: $("chats"), chatsEmpty: $("chats-empty"), capacity: $("chat-capacity"),
   bots: $("bots"), botsEmpty: $("bots-empty"), botsError: $("bots-error"), botsRefresh: $("bots-refresh"),
   main: $("main"), placeholder: $("panel-placeholder"), panelHost: $("panel-host"),
+  searchForm: /** @type {HTMLFormElement} */ ($("search-form")), searchStatus: $("search-status"),
+  searchResults: $("search-results"),
   announcer: $("announcer"), alerter: $("alerter"),
 };
 
@@ -94,6 +97,7 @@ view.logout.addEventListener("click", async () => {
   stop();
   if (wasOnline) await session.call((api) => api.PUT("/api/availability", { body: { availability: "offline" } })).catch(() => undefined);
   await session.logout();
+  history.replaceState(null, "", location.pathname);
   showLogin("You logged out.");
 });
 
@@ -112,6 +116,7 @@ function stop() {
   state.socket.close();
   for (const panel of state.panels.values()) panel.destroy();
   notifications?.reset();
+  resetSearch(view.searchForm, view.searchStatus, view.searchResults);
   clear(view.chats);
   clear(view.bots);
   state = null;
@@ -129,6 +134,7 @@ function start(me) {
   view.navAdmin.hidden = me.role !== "admin";
   notifications = new Notifications({
     list: view.notifications, empty: view.notificationsEmpty, count: view.notificationCount, alerter: view.alerter,
+    focusAfterRemoval: $("notifications-title"),
     interfaceName: (id) => state?.interfaces.get(id)?.name ?? `Interface #${id}`,
     accept, takeover: (data) => takeover(data.conversation_id),
   });
@@ -255,6 +261,12 @@ function onFrame(frame) {
       break;
     case "typing":
       state.panels.get(frame.data.conversation_id)?.onTyping(frame.data);
+      break;
+    case "conversation.read":
+      if (frame.data.reader === "visitor") state.panels.get(frame.data.conversation_id)?.onVisitorRead(frame.data.seq);
+      break;
+    case "visitor.presence":
+      state.panels.get(frame.data.conversation_id)?.onPresence(frame.data.online, frame.data.last_seen_at);
       break;
     case "note.created":
       if (frame.data.note.conversation_id != null) state.panels.get(frame.data.note.conversation_id)?.addNote_(frame.data.note);
@@ -465,6 +477,11 @@ async function loadBots() {
 
 view.botsRefresh.addEventListener("click", () => loadBots());
 
+setUpSearch({
+  session, form: view.searchForm, status: view.searchStatus, results: view.searchResults,
+  open: (id) => { location.hash = `#/chat/${id}`; },
+});
+
 // ---------------------------------------------------------------------------------------------- video
 
 /** The call module, when static/lib/call.js is served (the console works without it). */
@@ -527,6 +544,13 @@ function showView(which) {
   view.navChats.setAttribute("aria-current", which === "chats" ? "page" : "false");
   view.navAdmin.setAttribute("aria-current", which === "admin" ? "page" : "false");
 }
+
+// The skip link moves focus without touching the hash (the hash says which chat is open).
+document.querySelector(".skip-link")?.addEventListener("click", (event) => {
+  event.preventDefault();
+  const target = state?.openId != null ? state.panels.get(state.openId) : null;
+  if (target) target.focus(); else view.main.focus();
+});
 
 view.navChats.addEventListener("click", () => {
   location.hash = state?.openId != null ? `#/chat/${state.openId}` : "#/";

@@ -24,7 +24,7 @@ const REASONS = /** @type {Record<string, string>} */ ({
 
 export class Notifications {
   /**
-   * @param {{list: HTMLElement, empty: HTMLElement, count: HTMLElement, alerter: HTMLElement,
+   * @param {{list: HTMLElement, empty: HTMLElement, count: HTMLElement, alerter: HTMLElement, focusAfterRemoval: HTMLElement,
    *   interfaceName: (id: number) => string,
    *   accept: (data: NotificationData) => Promise<string | null>,
    *   takeover: (data: NotificationData) => Promise<string | null>}} options
@@ -53,7 +53,6 @@ export class Notifications {
       class: quiet ? "notification" : "notification fresh",
       dataset: { testid: "notification", kind, notificationId: String(data.notification_id),
         conversationId: String(data.conversation_id) },
-      "aria-label": `${title} from ${who}`,
     },
     h("div", { class: "notification-title" }, title),
     h("div", {}, who, " · ", this.o.interfaceName(data.interface_id)),
@@ -100,7 +99,10 @@ export class Notifications {
   remove(id) {
     const entry = this.entries.get(id);
     if (!entry) return;
+    // Focus inside a card that goes away would fall to the page's start: keep it in the list's section.
+    const hadFocus = entry.el.contains(document.activeElement);
     entry.el.remove();
+    if (hadFocus) this.o.focusAfterRemoval.focus();
     entry.browser?.close();
     this.entries.delete(id);
     this.render();

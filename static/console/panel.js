@@ -72,6 +72,9 @@ export class ChatPanel {
       "aria-label": "Messages", tabindex: "0", dataset: { testid: "messages" },
     });
     this.typing = h("p", { class: "typing", dataset: { testid: "typing" }, "aria-live": "polite" });
+    this.receipt = h("p", { class: "receipt muted", dataset: { testid: "read-receipt" } });
+    /** @type {string} whether the visitor is on the page now (visitor.presence); "" until told */
+    this.presence = "";
     this.input = h("textarea", {
       id: `chat-input-${id}`, name: "message", dataset: { testid: "chat-input" }, rows: "3",
       maxlength: "4000", oninput: () => this.onInput(),
@@ -124,7 +127,7 @@ export class ChatPanel {
     },
     h("div", { class: "conversation card" },
       h("div", { class: "panel-head" }, h("div", {}, this.title, this.status), this.actions),
-      this.closedBanner, this.error, this.callSlot, this.messages, this.typing, this.composer),
+      this.closedBanner, this.error, this.callSlot, this.messages, this.receipt, this.typing, this.composer),
     h("div", { class: "side" },
       h("section", { class: "card", "aria-labelledby": `visitor-title-${id}` },
         h("h3", { id: `visitor-title-${id}` }, "Visitor"), this.visitorInfo),
@@ -153,6 +156,7 @@ export class ChatPanel {
       if (data.next_after == null || !data.items.length) break;
       after = data.next_after;
     }
+    this.scrollToEnd();
     this.markRead();
   }
 
@@ -210,6 +214,7 @@ export class ChatPanel {
     ]);
     if (visitor?.external_id) rows.push(["Site user id", visitor.external_id]);
     rows.push(["Identity", visitor?.verified ? "Verified by the site" : "Not verified"]);
+    if (this.presence) rows.push(["On the page", this.presence]);
     for (const [key, value] of Object.entries(visitor?.attributes ?? {})) rows.push([key, String(value)]);
     rows.push(["Started", formatTime(c.created_at)]);
     for (const [term, value] of rows) this.visitorInfo.append(h("dt", {}, term), h("dd", {}, value));
@@ -219,7 +224,8 @@ export class ChatPanel {
   addMessage(message, { quiet = false } = {}) {
     if (message.conversation_id !== this.id || this.messageEls.has(message.seq)) return;
     const author = message.sender_type;
-    const name = message.sender_name || AUTHORS[author] || author;
+    const name = message.sender_name || (author === "visitor" ? this.conversation.visitor?.name : null)
+      || AUTHORS[author] || author;
     const el = h("li", {
       class: "message", dataset: { testid: "message", author, seq: message.seq },
     },
@@ -227,20 +233,26 @@ export class ChatPanel {
       h("time", { datetime: message.created_at }, formatTime(message.created_at))),
     message.text ? h("span", { class: "message-text", dataset: { testid: "message-text" } }, message.text) : null,
     (message.attachments ?? []).map((file) => h("a", {
-      class: "attachment-link", href: fileHref(file.url), target: "_blank", rel: "noopener noreferrer",
+      class: "attachment-link", href: file.url ? fileHref(file.url) : null, target: "_blank", rel: "noopener noreferrer",
       dataset: { testid: "attachment" },
     }, `Open ${file.filename} (${Math.max(1, Math.round((file.size ?? 0) / 1024))} KB)`)));
     // In order of seq, whatever order they came in.
+    const list = this.messages;
+    const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 48;
     const later = [...this.messageEls.entries()].filter(([seq]) => seq > message.seq).sort((a, b) => a[0] - b[0])[0];
-    if (later) this.messages.insertBefore(el, later[1]); else this.messages.append(el);
+    if (later) list.insertBefore(el, later[1]); else list.append(el);
     this.messageEls.set(message.seq, el);
     this.lastSeq = Math.max(this.lastSeq, message.seq);
-    if (!later) this.messages.scrollTop = this.messages.scrollHeight;
+    if (atBottom) this.scrollToEnd();
     if (author === "visitor") this.showTyping(false);
     if (!quiet && author !== "agent") {
       announce(this.ctx.announcer, `${name}: ${message.text || "sent a file"}`);
     }
     if (!quiet) this.markRead();
+  }
+
+  scrollToEnd() {
+    this.messages.scrollTop = this.messages.scrollHeight;
   }
 
   /** Tell the server what the agent has seen, when the page is in front. */
@@ -250,6 +262,21 @@ export class ChatPanel {
     this.readSent = seq;
     this.ctx.socket.send("read", { conversation_id: this.id, seq }).catch(() => { this.readSent = 0; });
     this.ctx.onRead(this.id);
+  }
+
+  /** The visitor read up to `seq`: say so under the agent's messages it covers. @param {number} seq */
+  onVisitorRead(seq) {
+    const mine = [...this.messageEls.entries()].filter(([n, el]) => n <= seq && el.dataset.author === "agent");
+    if (!mine.length) return;
+    const last = mine.sort((a, b) => b[0] - a[0])[0];
+    const time = last[1].querySelector("time")?.textContent ?? "";
+    this.receipt.textContent = `The visitor has read your messages${time ? ` up to ${time}` : ""}.`;
+  }
+
+  /** @param {boolean} online @param {string | null | undefined} lastSeen */
+  onPresence(online, lastSeen) {
+    this.presence = online ? "Yes" : lastSeen ? `Left at ${formatTime(lastSeen)}` : "No";
+    this.renderConversation();
   }
 
   /** @param {any} data typing frame data */

@@ -17,6 +17,7 @@ from tests.browser.conftest import ROOT
 from tests.live import Client
 
 XSS = '<img src=x onerror="window.__xss=1">"\'&<script>window.__xss=2</script>'
+FILE_XSS = "<img src=x onerror=window.__xss=3>.txt"  # a file name keeps no path part: no slash in it
 
 # Every securitypolicyviolation the page sees, kept for the test to read (Playwright injects this script itself,
 # so the page's CSP does not apply to it).
@@ -39,6 +40,22 @@ def http(base, method, path, body=None, token=None, origin=None):
     try:
         with urllib.request.urlopen(request, timeout=15) as response:
             return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def upload(url, token, origin, filename, content):
+    """POST one file as multipart/form-data (the field `file`); (status, body)."""
+    boundary = "console-test-boundary-7d3f"
+    body = (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{filename}"\r\n'
+            "Content-Type: text/plain\r\n\r\n").encode() + content + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(url, method="POST", data=body)
+    request.add_header("Content-Type", f"multipart/form-data; boundary={boundary}")
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Origin", origin)
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"null")
 
@@ -89,8 +106,10 @@ def console(new_context, demo):
     """console(person): a logged-in console page; page.problems lists CSP violations and uncaught errors."""
     pages = []
 
-    def open_console(person):
+    def open_console(person, script=None):
         page = new_context().new_page()
+        if script:
+            page.add_init_script(script)
         page.problems = []
         page.on("console", lambda msg: msg.type == "error" and "Content Security Policy" in msg.text
                 and page.problems.append(msg.text))
@@ -110,6 +129,19 @@ def console(new_context, demo):
         assert page.problems == [] and page.evaluate("window.__csp") == []
 
 
+# A tab in the background with browser notifications allowed: every notification the page shows is recorded.
+BACKGROUND_TAB = """
+window.__notes = [];
+window.Notification = class {
+  static permission = 'granted';
+  static requestPermission() { return Promise.resolve('granted'); }
+  constructor(title, options) { this.title = title; this.body = options.body; this.closed = false; window.__notes.push(this); }
+  close() { this.closed = true; }
+};
+document.hasFocus = () => false;
+"""
+
+
 def go_online(page):
     page.get_by_test_id("availability").click()
     expect(page.get_by_test_id("availability")).to_have_text("Online")
@@ -126,7 +158,7 @@ def panel_of(page, conversation_id):
 
 
 def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, axe_violations):
-    first, second = console(demo.agents[0]), console(demo.agents[1])
+    first, second = console(demo.agents[0]), console(demo.agents[1], script=BACKGROUND_TAB)
     shots(first, "logged in")
     go_online(first)
     go_online(second)
@@ -147,9 +179,15 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
         first.screenshot(path=str(ROOT / "docs/screenshots/console-notification.png"))
     assert axe_violations(first) == []
 
+    # The other agent's tab is in the background: the browser shows its notifications (silent ones).
+    assert second.evaluate("window.__notes.map(n => [n.title, n.body, n.closed])") == [
+        ["New chat initiated", "Vera Visitor · Demo site", False], ["Live chat request", "Vera Visitor · Demo site", False]]
+
     notification(first, "live_chat_request", chat).get_by_role("button", name="Accept").click()
-    # The other agent's request is withdrawn the moment this one accepts; the new-chat notice goes too.
+    # The other agent's request is withdrawn the moment this one accepts (the browser's notification too); the
+    # new-chat notice goes as well.
     expect(notification(second, "live_chat_request", chat)).to_have_count(0)
+    assert second.evaluate("window.__notes.map(n => n.closed)") == [True, True]
     expect(notification(first, "live_chat_request", chat)).to_have_count(0)
     expect(notification(first, "new_chat_initiated", chat)).to_have_count(0)
     expect(first.locator(f"[data-testid=chat-item][data-conversation-id='{chat}']")).to_contain_text("Vera Visitor")
@@ -169,7 +207,10 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
     typing = visitor.wait_for(lambda f: f["type"] == "typing" and f["data"]["sender_type"] == "agent")
     assert typing["data"]["typing"] is True
     panel.get_by_test_id("chat-send").click()
-    visitor.wait_for_message("Let me check.")
+    sent = visitor.wait_for_message("Let me check.")
+    expect(panel.get_by_test_id("read-receipt")).to_be_hidden()
+    visitor.sock.send({"type": "read", "conversation_id": chat, "seq": sent["data"]["message"]["seq"]})
+    expect(panel.get_by_test_id("read-receipt")).to_contain_text("The visitor has read your messages")
     expect(panel.locator("[data-testid=message][data-author=agent]", has_text="Let me check.")).to_be_visible()
     expect(panel.get_by_test_id("chat-input")).to_have_value("")
     # Enter sends too; what the visitor has read is told to the server (the visitor sees it).
@@ -193,6 +234,14 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
     expect(panel.get_by_test_id("chat-input")).to_be_disabled()
     shots(first, "ended")
     visitor.sock.close()
+
+    # The other agent finds the ended chat by its words and reads it (read-only).
+    second.get_by_label("Words or visitor").fill("parcel")
+    second.get_by_role("button", name="Search").click()
+    second.get_by_test_id("search-result").filter(has_text="Vera Visitor").get_by_role("button", name="Open").click()
+    found = panel_of(second, chat)
+    expect(found.locator("[data-testid=message][data-author=visitor]", has_text="Where is my parcel?")).to_be_visible()
+    expect(found.get_by_test_id("chat-input")).to_be_disabled()
 
 
 def chat_item(page, conversation_id):
@@ -249,11 +298,44 @@ def test_take_over_from_the_bot_transfer_then_hand_back(demo, console, shots):
     visitor.sock.close()
 
 
-def test_session_survives_a_reload_and_ends_with_a_reason(demo, console):
+def test_capacity_full_then_a_reload_then_the_session_ends(demo, console, app):
+    user = db.session.get(User, demo.agents[0].id)
+    user.max_chats = 1
+    db.session.commit()
     page = console(demo.agents[0])
+    go_online(page)
+    one, two = Visitor(demo), Visitor(demo)
+    for visitor in (one, two):
+        visitor.press("button_0")
+    # The other visitor asks for a video chat while the agent still has room: its notification comes.
+    two.press("video_chat")
+    refused = notification(page, "video_chat_request", two.conversation_id)
+    expect(refused).to_contain_text("Video chat request")
+    # By keyboard: the notification's button takes focus and Enter presses it.
+    take = notification(page, "new_chat_initiated", one.conversation_id).get_by_role("button", name="Take over")
+    page.keyboard.press("Tab")  # a keyboard user: focus is drawn visibly
+    take.focus()
+    assert take.evaluate("el => getComputedStyle(el).outlineStyle + ' ' + getComputedStyle(el).outlineWidth") == \
+        "solid 3px"
+    take.press("Enter")
+    expect(chat_item(page, one.conversation_id)).to_be_visible()
+    # Now full: accepting the video request is refused, clearly.
+    refused.get_by_role("button", name="Accept").click()
+    expect(refused.get_by_role("alert")).to_contain_text("maximum of 1 chats")
+    expect(chat_item(page, two.conversation_id)).to_have_count(0)
+
+    # A reload keeps the session, the chat and the pending notification, and the socket resumes.
     page.reload()
     expect(page.locator("#connection")).to_have_text("Connected")
     expect(page.locator("#me-name")).to_have_text(demo.agents[0].name)
+    expect(chat_item(page, one.conversation_id)).to_be_visible()
+    expect(notification(page, "video_chat_request", two.conversation_id)).to_be_visible()
+    one.say("Still here after your reload?")
+    expect(panel_of(page, one.conversation_id).locator("[data-testid=message][data-author=visitor]",
+                                                     has_text="Still here after your reload?")).to_be_visible()
+    for visitor in (one, two):
+        visitor.sock.close()
+
     # Logged out elsewhere (both tokens revoked): at its next call the console cannot refresh the access token,
     # says why and asks to log in again.
     token = page.evaluate("JSON.parse(sessionStorage.getItem('console.session')).access")
@@ -305,33 +387,15 @@ def test_start_video_and_a_video_request_reach_the_call(demo, console):
     caller.sock.close()
 
 
-def test_capacity_full_is_a_clear_error(demo, console, app):
-    user = db.session.get(User, demo.agents[0].id)
-    user.max_chats = 1
-    db.session.commit()
-    page = console(demo.agents[0])
-    go_online(page)
-    one, two = Visitor(demo), Visitor(demo)
-    for visitor in (one, two):
-        visitor.press("button_0")
-    notification(page, "new_chat_initiated", one.conversation_id).get_by_role("button", name="Take over").click()
-    expect(page.locator(f"[data-testid=chat-item][data-conversation-id='{one.conversation_id}']")).to_be_visible()
-    refused = notification(page, "new_chat_initiated", two.conversation_id)
-    refused.get_by_role("button", name="Take over").click()
-    expect(refused.get_by_role("alert")).to_contain_text("maximum of 1 chats")
-    for visitor in (one, two):
-        visitor.sock.close()
-
-
-def test_what_people_typed_renders_as_text(demo, console, app):
-    agent = db.session.get(User, demo.agents[0].id)
-    agent.name = f"Agent {XSS}"
+def test_what_people_typed_renders_as_text(demo, console, app, shots, axe_violations):
+    admin = db.session.get(User, demo.admin.id)
+    admin.name = f"Admin {XSS}"
     db.session.get(Interface, demo.interface_id).name = f"Site {XSS}"
     db.session.commit()
-    page = console(demo.agents[0])
+    page = console(demo.admin)
     go_online(page)
-    status, login = http(demo.url, "POST", "/api/auth/login", {"email": demo.agents[0].email,
-                                                               "password": demo.agents[0].password})
+    status, login = http(demo.url, "POST", "/api/auth/login", {"email": demo.admin.email,
+                                                               "password": demo.admin.password})
     status, canned = http(demo.url, "POST", "/api/canned-responses", {"shortcut": "xss", "text": f"Canned {XSS}"},
                           token=login["access_token"])
     assert status == 201, canned
@@ -360,16 +424,24 @@ def test_what_people_typed_renders_as_text(demo, console, app):
     panel.get_by_test_id("chat-send").click()
     agent_message = panel.locator("[data-testid=message][data-author=agent]").last
     expect(agent_message.get_by_test_id("message-text")).to_have_text(f"Canned {XSS}")
-    expect(agent_message).to_contain_text(f"Agent {XSS}")
+    expect(agent_message).to_contain_text(f"Admin {XSS}")
     visitor.wait_for_message(f"Canned {XSS}")
 
-    # A file with a hostile name, sent by the agent; its link opens it.
+    # Files with hostile names, from the visitor and from the agent; their links open them.
+    status, uploaded = upload(f"{demo.url}/api/widget/{demo.public_key}/conversations/{chat}/attachments",
+                              visitor.token, demo.url, FILE_XSS, b"from the visitor")
+    assert status == 201, uploaded
+    visitor.call("POST", f"/conversations/{chat}/messages",
+                 {"text": "", "attachment_ids": [uploaded["id"]], "client_id": "file-1"})
+    theirs = panel.locator("[data-testid=message][data-author=visitor] [data-testid=attachment]")
+    expect(theirs).to_contain_text(FILE_XSS)
+    assert page.request.get(demo.url + theirs.get_attribute("href")).body() == b"from the visitor"
     panel.get_by_test_id("chat-file").set_input_files(
-        files=[{"name": f"{XSS[:20]}.txt", "mimeType": "text/plain", "buffer": b"hello"}])
-    expect(panel.get_by_test_id("pending-file")).to_be_visible()
+        files=[{"name": FILE_XSS, "mimeType": "text/plain", "buffer": b"hello"}])
+    expect(panel.get_by_test_id("pending-file")).to_contain_text(FILE_XSS)
     panel.get_by_test_id("chat-send").click()
-    link = panel.get_by_test_id("attachment").last
-    expect(link).to_be_visible()
+    link = panel.locator("[data-testid=message][data-author=agent] [data-testid=attachment]").last
+    expect(link).to_contain_text(FILE_XSS)
     assert link.get_attribute("href").startswith("/api/files/")
     opened = page.request.get(demo.url + link.get_attribute("href"))
     assert opened.ok and opened.body() == b"hello"
@@ -377,6 +449,17 @@ def test_what_people_typed_renders_as_text(demo, console, app):
     panel.get_by_label("New note").fill(f"Note {XSS}")
     panel.get_by_role("button", name="Add note").click()
     expect(panel.get_by_test_id("note").last).to_contain_text(f"Note {XSS}")
+
+    # The admin's view lists the agents and interfaces, names as text.
+    page.get_by_role("button", name="Admin").click()
+    expect(page.locator(f"[data-testid=agent-row][data-agent-id='{demo.admin.id}']")).to_contain_text(
+        f"Admin {XSS}")
+    expect(page.get_by_test_id("agent-row")).to_have_count(3)
+    row = page.locator(f"[data-testid=interface-row][data-interface-id='{demo.interface_id}']")
+    expect(row).to_contain_text(f"Site {XSS}")
+    assert row.get_by_role("link").get_attribute("href") == f"/demo/{demo.public_key}"
+    shots(page, "admin view")
+    assert axe_violations(page) == []
 
     # Nothing became markup: no element from the strings, nothing ran.
     assert page.locator("#app-view img, #app-view script").count() == 0
