@@ -251,37 +251,6 @@ def turn(tmp_path_factory):
         yield running
 
 
-def test_a_visitor_asks_for_video_and_both_browsers_see_each_other(new_context, demo, shots):
-    visitor, agent, conversation_id = start_call(new_context, demo)
-    pairs = assert_video_flows([call_root(visitor), call_root(agent)])
-    assert pairs == [("host", "host"), ("host", "host")], pairs  # no STUN/TURN configured: loopback host pairs
-    for page in (visitor, agent):
-        expect(call_root(page)).to_have_attribute("data-state", "active")
-        expect(page.locator("video[data-testid=local-video]")).to_be_visible()
-        expect(page.locator("video[data-testid=remote-video]")).to_be_visible()
-    shots(visitor, "visitor-connected")
-    shots(agent, "agent-connected")
-
-    visitor.get_by_role("button", name="Mute").click()
-    expect(visitor.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
-    assert visitor.locator("[data-testid=call]").evaluate(
-        "(root) => root.peerConnection.getSenders().find((s) => s.track && s.track.kind === 'audio').track.enabled"
-    ) is False
-
-    visitor.locator("[data-testid=call-hangup]").click()
-    for page in (visitor, agent):  # both sides tear down: state ended, no peer connection, camera released
-        expect(call_root(page)).to_have_attribute("data-state", "ended")
-        expect(call_root(page)).to_have_attribute("data-connection-state", "closed")
-        assert call_root(page).evaluate("(root) => root.peerConnection") is None
-        assert page.locator("video[data-testid=local-video]").evaluate("(video) => video.srcObject") is None
-    shots(agent, "agent-after-hangup")
-    [call] = calls_of(conversation_id)
-    assert (call.status.value, call.initiated_by.value, call.ended_by.value, call.end_reason) == \
-        ("ended", "visitor", "visitor", "hangup")
-    assert call.answered_at is not None
-    assert not visitor.errors and not agent.errors
-
-
 def test_an_agent_offers_video_in_a_text_chat_the_visitor_declines_then_accepts(new_context, demo, shots):
     visitor, agent, conversation_id = start_call(new_context, demo, button="live_chat", kind="live_chat_request")
     agent.evaluate("() => window.me.call.offerVideo()")
@@ -296,13 +265,31 @@ def test_an_agent_offers_video_in_a_text_chat_the_visitor_declines_then_accepts(
     agent.evaluate("() => window.me.call.offerVideo()")
     expect(visitor.locator("[data-testid=call-accept]")).to_be_visible()
     visitor.locator("[data-testid=call-accept]").click()
-    assert_video_flows([call_root(visitor), call_root(agent)])
-    shots(visitor, "visitor-connected")
-
-    agent.locator("[data-testid=call-fallback]").click()  # back to text
+    pairs = assert_video_flows([call_root(visitor), call_root(agent)])
+    assert pairs == [("host", "host"), ("host", "host")], pairs  # no STUN/TURN configured: loopback host pairs
     for page in (visitor, agent):
+        expect(call_root(page)).to_have_attribute("data-state", "active")
+        expect(page.locator("video[data-testid=local-video]")).to_be_visible()
+        expect(page.locator("video[data-testid=remote-video]")).to_be_visible()
+    shots(visitor, "visitor-connected")
+    shots(agent, "agent-connected")
+
+    visitor.get_by_role("button", name="Mute").click()
+    expect(visitor.get_by_role("button", name="Unmute")).to_have_attribute("aria-pressed", "true")
+    assert call_root(visitor).evaluate(
+        "(root) => root.peerConnection.getSenders().find((s) => s.track && s.track.kind === 'audio').track.enabled"
+    ) is False
+
+    for page in (visitor, agent):
+        call_root(page).evaluate("(root) => { window.sent = root.peerConnection.getSenders().map((s) => s.track); }")
+    agent.locator("[data-testid=call-fallback]").click()  # back to text
+    for page in (visitor, agent):  # both sides tear down: state ended, no peer connection, camera released
         expect(call_root(page)).to_have_attribute("data-state", "ended")
         expect(call_root(page)).to_have_attribute("data-connection-state", "closed")
+        assert call_root(page).evaluate("(root) => root.peerConnection") is None
+        assert page.locator("video[data-testid=local-video]").evaluate("(video) => video.srcObject") is None
+        assert page.evaluate("() => window.sent.length > 0 && window.sent.every((t) => t.readyState === 'ended')")
+    shots(agent, "agent-after-fallback")
     declined, fallen = calls_of(conversation_id)
     assert (declined.initiated_by.value, declined.end_reason, declined.answered_at) == ("agent", "declined", None)
     assert (fallen.initiated_by.value, fallen.end_reason, fallen.ended_by.value) == \
