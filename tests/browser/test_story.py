@@ -114,7 +114,7 @@ def agent_says(panel, text):
     panel.get_by_test_id("chat-send").click()
 
 
-def video_call(new_context, demo, agent, shots, init_script=None, relay=False):
+def video_call(new_context, demo, agent, shots, init_script=None, relay=False, axe=None):
     """A visitor asks for a video chat; the agent accepts the notification; both see each other, then hang up."""
     caller = widget(new_context, demo, init_script)
     press(caller, "Talk to a person")
@@ -128,6 +128,9 @@ def video_call(new_context, demo, agent, shots, init_script=None, relay=False):
     expect(panel).to_be_visible()
     calls = [call_root(caller), panel.locator("[data-testid=call]")]
     pairs = assert_video_flows(calls, relay=relay)
+    if axe:  # the call's UI on both sides: no serious or critical accessibility violation
+        assert axe(caller, "[data-livechat-widget]") == []
+        assert axe(agent, "[data-testid=chat-panel] [data-testid=call]") == []
     shots(caller, "visitor in the video call")
     agent_shot = shots(agent, "agent in the video call")
     if os.environ.get("UPDATE_SCREENSHOTS") == "1" and not relay:
@@ -142,7 +145,7 @@ def video_call(new_context, demo, agent, shots, init_script=None, relay=False):
 
 # ---- the story -----------------------------------------------------------------------------------------------------
 
-def test_the_help_article_story_from_both_sides(demo, new_context, shots):
+def test_the_help_article_story_from_both_sides(demo, new_context, shots, axe_violations):
     show_back_button(demo)
     agent = console(new_context, demo, demo.admin)
     shots(agent, "console, offline")
@@ -212,7 +215,7 @@ def test_the_help_article_story_from_both_sides(demo, new_context, shots):
     shots(agent, "two chats at once")
 
     # Video chat request: accepted; each side decodes the other's camera; the visitor hangs up.
-    caller, pairs = video_call(new_context, demo, agent, shots)
+    caller, pairs = video_call(new_context, demo, agent, shots, axe=axe_violations)
     assert pairs == [("host", "host"), ("host", "host")], pairs
     for page in (agent, late, browsing, talker, caller):
         assert page.problems == [], page.problems
