@@ -1,12 +1,8 @@
 """A real TURN server (coturn, use-auth-secret) on loopback: relay-only calls with the credentials we issue,
 and expired credentials refused."""
 import asyncio
-import secrets
-import shutil
 import socket
-import subprocess
 import time
-from types import SimpleNamespace
 
 import pytest
 
@@ -14,22 +10,12 @@ from extensions import db
 from models import Call
 from services.ice import turn_credentials
 from tests.call_helpers import world  # noqa: F401 - a fixture
+from tests.turn_helpers import TURNSERVER, turnserver
 from tests.webrtc_helpers import negotiate, open_sockets, rtc_servers
 
-TURNSERVER = shutil.which("turnserver")
 pytestmark = pytest.mark.skipif(TURNSERVER is None, reason="coturn is not installed: no turnserver on PATH "
                                 "(apt-get install coturn; .ci/run installs it)")
 pytest.importorskip("aiortc", reason="aiortc (requirements-dev.txt) runs the WebRTC peers")
-
-REALM = "livechat.test"
-START_S = 15
-
-
-def _free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 def _transact(sock, port, request, tries=3):
     """Send one STUN/TURN request over UDP and parse its answer (a few retries: UDP may drop)."""
@@ -83,40 +69,8 @@ def allocate(port, username, password):
 @pytest.fixture(scope="module")
 def turn(tmp_path_factory):
     """coturn on 127.0.0.1 with a random shared secret, no TLS, loopback peers allowed; stopped afterwards."""
-    from aioice import stun
-
-    home = tmp_path_factory.mktemp("turn")
-    port, secret = _free_udp_port(), secrets.token_urlsafe(24)
-    log = home / "turn.log"
-    proc = subprocess.Popen([
-        TURNSERVER, "-n", "--listening-ip=127.0.0.1", "--relay-ip=127.0.0.1", f"--listening-port={port}",
-        "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={REALM}", "--no-cli", "--no-tls",
-        "--no-dtls", "--no-tcp", "--no-rfc5780", "--allow-loopback-peers", "--no-software-attribute", "--verbose",
-        f"--log-file={log}", "--simple-log", "--no-stdout-log", f"--pidfile={home / 'turn.pid'}",
-        f"--userdb={home / 'turndb'}",
-    ], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=home)
-    try:
-        deadline = time.monotonic() + START_S
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"turnserver exited: {log.read_text()[-2000:] if log.exists() else ''}")
-            try:
-                with _udp() as sock:
-                    if _transact(sock, port, _request(stun.Method.BINDING), tries=1).message_class == \
-                            stun.Class.RESPONSE:
-                        break
-            except AssertionError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("turnserver did not answer in time")
-        yield SimpleNamespace(port=port, secret=secret, url=f"turn:127.0.0.1:{port}?transport=udp", log=log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with turnserver(tmp_path_factory.mktemp("turn")) as running:
+        yield running
 
 
 @pytest.fixture
