@@ -249,6 +249,19 @@ export class LiveSocket {
   }
 
   /**
+   * Give up on a connection that is still the current one and reconnect now: a dead link's close event
+   * may come late or never, and once the connection is dropped that event is ignored anyway.
+   * @param {WebSocket | null} ws
+   * @param {number} code
+   * @param {string} reason
+   */
+  abandon(ws, code, reason) {
+    if (!ws || ws !== this.ws) return;
+    this.dropConnection(code, reason);
+    this.lost(code);
+  }
+
+  /**
    * @param {number} code
    * @param {string} reason
    */
@@ -344,7 +357,7 @@ export class LiveSocket {
       try {
         ack = await this.command("resume", { positions: {} });
       } catch {
-        if (ws === this.ws) this.dropConnection(1011, "resume failed");
+        this.abandon(ws, 1011, "resume failed");
         return;
       }
       for (const stream of dropped) {
@@ -382,7 +395,7 @@ export class LiveSocket {
   ping(ws) {
     if (ws !== this.ws || !ws) return;
     const timer = setTimeout(() => {
-      if (ws === this.ws) ws.close(4000, "no pong");  // its close event reconnects
+      this.abandon(ws, 4000, "no pong");
     }, this.pingTimeout);
     this.command("ping", {}).then(() => clearTimeout(timer), () => clearTimeout(timer));
   }

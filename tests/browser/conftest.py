@@ -9,6 +9,7 @@ Fixtures:
 - `browser`: one headless Chromium for the package's tests (closed after the last one, so the asyncio loops of
   later tests never meet Playwright's).
 - `new_context(**options)`: a fresh browser context (its own storage: one person), closed after the test.
+  Camera, microphone, notifications and local network access are granted unless `permissions` says otherwise.
 - `demo`: the app served on loopback (`demo.url`) with a workspace seeded like `make run`'s demo site: an admin,
   two agents and the demo interface (a welcome with a button, the Live chat component with live and video
   chat, a goodbye), served by all three. Nobody is online yet.
@@ -72,7 +73,9 @@ def new_context(browser, request):
     contexts = []
 
     def make(**options):
-        options.setdefault("permissions", ["camera", "microphone", "notifications"])
+        # local-network-access: a page that a test fulfils itself (page.route) counts as another network, and
+        # Chromium then refuses its requests and socket to the loopback server unless this is granted.
+        options.setdefault("permissions", ["camera", "microphone", "notifications", "local-network-access"])
         options.setdefault("viewport", {"width": 1280, "height": 800})
         context = browser.new_context(**options)
         context.set_default_timeout(TIMEOUT_MS)
@@ -116,6 +119,8 @@ def _person(user):
 
 @pytest.fixture
 def demo(app, server):
+    # Links the app signs (files, e-mails) point at this server, as PUBLIC_URL does under `make run`.
+    app.config["PUBLIC_URL"] = server.url
     workspace, admin = make_workspace("Demo workspace")
     agents = [make_user(workspace, name=f"Agent {n}", email=f"agent{n}.{workspace.id}@example.com", max_chats=3)
               for n in (1, 2)]
