@@ -7,7 +7,8 @@ the document itself: no response property optional unless listed below with the 
 import io
 import json
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import pytest
@@ -265,7 +266,7 @@ def test_a_day_of_the_api_answers_as_documented(app, client, auth):
     ok(client.get("/api/ratings", headers=admin_headers))
     ok(client.patch("/api/workspace", json={"timezone": "Europe/Berlin"}, headers=admin_headers))
     ok(client.get("/api/workspace", headers=admin_headers))
-    today = datetime.now(timezone.utc).date().isoformat()
+    today = datetime.now(ZoneInfo("Europe/Berlin")).date().isoformat()  # the workspace's day, not UTC's
     ok(client.get("/api/reports/interfaces", query_string={"from": today, "to": today}, headers=admin_headers))
     ok(client.get("/api/reports/agents", query_string={"from": today, "to": today}, headers=admin_headers))
     ok(client.get("/api/audit", headers=admin_headers))
