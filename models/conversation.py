@@ -125,6 +125,11 @@ class Conversation(db.Model):
     rating = relationship("Rating", uselist=False, viewonly=True)
 
     @property
+    def agent_name(self):
+        """The name of the agent holding or who last held the chat (None: no agent yet, or they were deleted)."""
+        return self.agent.name if self.agent_id is not None and self.agent is not None else None
+
+    @property
     def loaded_rating(self):
         """The rating when the query loaded it; AttributeError otherwise, so a shape without it omits it."""
         if "rating" in inspect(self).unloaded:

@@ -238,7 +238,7 @@ Close codes: 1008 policy (flood), 1009 frame too large, 4401 session revoked.
 
 AT = "2026-01-05T10:00:00+00:00"
 CONVERSATION = {
-    "id": 12, "interface_id": 3, "visitor_id": 40, "status": "active", "component_id": 7, "agent_id": 2,
+    "id": 12, "interface_id": 3, "visitor_id": 40, "status": "active", "component_id": 7, "agent_id": 2, "agent_name": "Ada",
     "last_seq": 9, "channel": "text", "visitor_read_seq": 8, "agent_read_seq": 9, "initiated_at": AT,
     "created_at": AT, "closed_at": None,
     "visitor": {"id": 40, "name": "Vera", "email": "vera@example.com", "email_verified": False, "verified": False,

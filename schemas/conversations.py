@@ -155,6 +155,9 @@ class ConversationSchema(Schema):
     status = fields.String(dump_only=True, validate=validate.OneOf(ConversationStatus.values()))
     component_id = fields.Integer(dump_only=True, allow_none=True)
     agent_id = fields.Integer(dump_only=True, allow_none=True)
+    agent_name = fields.String(dump_only=True, allow_none=True, metadata={
+        "description": "The name of the agent who has the chat (null while none has), so the visitor's widget can "
+                       "name them the moment they accept"})
     last_seq = fields.Integer(dump_only=True)
     channel = fields.String(dump_only=True, metadata={"description": "text or video, once an agent has it"})
     visitor_read_seq = fields.Integer(dump_only=True, metadata={"description": "Last seq the visitor has read"})

@@ -176,10 +176,11 @@ def get_conversation(user, conversation_id):
 
 def _with_unread_count(stmt):
     # populate_existing: a conversation already in the session (access_conversation) gets the count too.
-    # Each row shows its visitor: loaded by the same query, not one more per row; and its rating: one more
+    # Each row shows its visitor and agent: loaded by the same query, not one more per row; and its rating: one more
     # query for the whole page.
     return stmt.options(with_expression(Conversation.unread_count, UNREAD_COUNT),
-                        joinedload(Conversation.visitor), selectinload(Conversation.rating)) \
+                        joinedload(Conversation.visitor), joinedload(Conversation.agent),
+                        selectinload(Conversation.rating)) \
         .execution_options(populate_existing=True)
 
 

@@ -341,6 +341,8 @@ export type CallUpdatedFrame = {
 
 export type Conversation = {
   agent_id: number | null;
+  /** The name of the agent who has the chat (null while none has), so the visitor's widget can name them the moment they accept */
+  agent_name: string | null;
   /** Last seq the agent has read */
   agent_read_seq: number;
   /** text or video, once an agent has it */

@@ -2863,6 +2863,8 @@ export interface components {
         };
         Conversation: {
             readonly agent_id: number | null;
+            /** @description The name of the agent who has the chat (null while none has), so the visitor's widget can name them the moment they accept */
+            readonly agent_name: string | null;
             /** @description Last seq the agent has read */
             readonly agent_read_seq: number;
             /** @description text or video, once an agent has it */
@@ -7145,6 +7147,7 @@ export interface operations {
                      *       "items": [
                      *         {
                      *           "agent_id": 639,
+                     *           "agent_name": "Ada Agent",
                      *           "agent_read_seq": 0,
                      *           "channel": "text",
                      *           "closed_at": null,
@@ -7239,6 +7242,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "agent_id": 621,
+                     *       "agent_name": "Ada Agent",
                      *       "agent_read_seq": 8,
                      *       "channel": "text",
                      *       "closed_at": null,
@@ -7993,6 +7997,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "agent_id": 384,
+                     *       "agent_name": "Ada Agent",
                      *       "agent_read_seq": 0,
                      *       "channel": "video",
                      *       "closed_at": "2026-12-01T01:56:03.397058+00:00",
@@ -8113,6 +8118,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "agent_id": null,
+                     *       "agent_name": null,
                      *       "agent_read_seq": 0,
                      *       "channel": "video",
                      *       "closed_at": null,
@@ -8887,6 +8893,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "agent_id": 301,
+                     *       "agent_name": "Ada Agent",
                      *       "agent_read_seq": 0,
                      *       "channel": "text",
                      *       "closed_at": null,
@@ -8993,6 +9000,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "agent_id": 393,
+                     *       "agent_name": "Ada Agent",
                      *       "agent_read_seq": 0,
                      *       "channel": "text",
                      *       "closed_at": null,
@@ -12820,6 +12828,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "agent_id": 295,
+                     *       "agent_name": "Ada Agent",
                      *       "agent_read_seq": 0,
                      *       "channel": "text",
                      *       "closed_at": null,
@@ -14414,6 +14423,7 @@ export interface operations {
                     /**
                      * @example {
                      *       "agent_id": null,
+                     *       "agent_name": null,
                      *       "agent_read_seq": 0,
                      *       "channel": "text",
                      *       "closed_at": null,
@@ -14534,6 +14544,7 @@ export interface operations {
                      * @example {
                      *       "conversation": {
                      *         "agent_id": null,
+                     *         "agent_name": null,
                      *         "agent_read_seq": 0,
                      *         "channel": "text",
                      *         "closed_at": null,
@@ -16940,6 +16951,7 @@ export interface operations {
                      *       },
                      *       "conversation": {
                      *         "agent_id": null,
+                     *         "agent_name": null,
                      *         "agent_read_seq": 0,
                      *         "channel": "text",
                      *         "closed_at": null,
