@@ -355,7 +355,7 @@ def test_capacity_full_then_a_reload_then_the_session_ends(demo, console, app):
     expect(page.locator("#login-message")).to_have_text("You logged out.")
 
 
-def test_start_video_and_a_video_request_reach_the_call(demo, console):
+def test_start_video_and_a_video_request_reach_the_call(demo, console, shots):
     if not (ROOT / "static/lib/call.js").exists():
         pytest.skip("static/lib/call.js (the video call) is not on this branch")
     page = console(demo.agents[0])
@@ -369,6 +369,7 @@ def test_start_video_and_a_video_request_reach_the_call(demo, console):
     assert ringing["data"]["call"]["status"] == "ringing"
     call = panel.locator("[data-testid=call-slot] [data-testid=call]")
     expect(call).to_have_attribute("data-state", "ringing")
+    shots(page, "video offered")
     visitor.call("POST", f"/conversations/{visitor.conversation_id}/call/decline")
     expect(call).to_have_attribute("data-state", "ended")
     visitor.sock.close()
@@ -384,6 +385,7 @@ def test_start_video_and_a_video_request_reach_the_call(demo, console):
     assert offer["data"]["sender"] == "agent" and "v=0" in offer["data"]["sdp"]
     expect(panel_of(page, caller.conversation_id).locator("[data-testid=call]")).to_have_attribute("data-state",
                                                                                                   "ringing")
+    shots(page, "video request accepted")
     caller.sock.close()
 
 
