@@ -4,7 +4,7 @@
  * agent allowed them. A card goes away when the notification is withdrawn (someone else accepted, the visitor
  * left...) or when this agent acts on it.
  */
-import { h, clear, formatTime, announce } from "../lib/dom.js";
+import { h, formatTime, announce } from "../lib/dom.js";
 
 /** @typedef {import("./types.js").NotificationData} NotificationData */
 /** @typedef {"new_chat_initiated" | "live_chat_request" | "video_chat_request"} Kind */
@@ -154,6 +154,3 @@ export function setUpPermissionButton(button) {
     button.hidden = Notification.permission !== "default";
   };
 }
-
-/** @param {HTMLElement} el */
-export function clearList(el) { clear(el); }
