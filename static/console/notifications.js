@@ -27,7 +27,8 @@ export class Notifications {
    * @param {{list: HTMLElement, empty: HTMLElement, count: HTMLElement, alerter: HTMLElement, focusAfterRemoval: HTMLElement,
    *   interfaceName: (id: number) => string,
    *   accept: (data: NotificationData) => Promise<string | null>,
-   *   takeover: (data: NotificationData) => Promise<string | null>}} options
+   *   takeover: (data: NotificationData) => Promise<string | null>,
+   *   sound?: (kind: string) => void}} options
    */
   constructor(options) {
     this.o = options;
@@ -65,6 +66,7 @@ export class Notifications {
     this.entries.set(data.notification_id, entry);
     this.render();
     if (!quiet) {
+      this.o.sound?.(kind);
       announce(this.o.alerter, `${title} from ${who}`);
       entry.browser = this.browserNotification(title, `${who} · ${this.o.interfaceName(data.interface_id)}`);
     }
