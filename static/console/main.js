@@ -9,7 +9,7 @@ import { LiveSocket, socketUrl } from "../lib/socket.js";
 import { Session } from "./session.js";
 import { Notifications, setUpPermissionButton } from "./notifications.js";
 import { ChatPanel } from "./panel.js";
-import { loadAdmin } from "./admin.js";
+import { loadAdmin, resetAdmin } from "./admin.js";
 import { setUpSearch, resetSearch } from "./search.js";
 import { Sound } from "./sound.js";
 
@@ -120,6 +120,7 @@ function stop() {
   for (const panel of state.panels.values()) panel.destroy();
   notifications?.reset();
   resetSearch(view.searchForm, view.searchStatus, view.searchResults);
+  resetAdmin();
   clear(view.chats);
   clear(view.bots);
   state = null;
