@@ -118,7 +118,7 @@ class Admin {
       onclick: () => this.patchAgent(agent, { is_active: !agent.is_active }, agent.is_active ? `${who} is deactivated.` : `${who} is active again.`),
     }, agent.is_active ? "Deactivate" : "Reactivate");
     const invite = !agent.has_password && agent.is_active ? h("button", {
-      type: "button", class: "small", "aria-label": `Send the invitation to ${who} again`, onclick: () => this.resendInvitation(agent),
+      type: "button", class: "small", "aria-label": `Resend invitation to ${who}`, onclick: () => this.resendInvitation(agent),
     }, "Resend invitation") : null;
     const remove = h("button", {
       type: "button", class: "small danger", "aria-label": `Delete ${who}`,
