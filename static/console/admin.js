@@ -194,6 +194,7 @@ class Admin {
       await this.load();
       /** @type {HTMLElement} */ (this.root.querySelector("#agent-new")).focus();
     });
+    parts.cancellable(() => { clear(this.agentFormHost); /** @type {HTMLElement} */ (this.root.querySelector("#agent-new")).focus(); });
     const form = parts.finish(
       h("h4", {}, title),
       parts.control("name", "Name", "input", { required: true, maxlength: String(NAME_MAX), value: agent?.name ?? "", autocomplete: "off" }),
@@ -203,8 +204,7 @@ class Admin {
       parts.checkboxes("interface_ids", "Interfaces served", this.interfaces.map((i) => ({
         value: i.id, label: i.name,
         detail: (i.agents ?? []).length ? `served by ${(i.agents ?? []).map((a) => a.name).join(", ")}` : "nobody serves it yet",
-      })), agent?.interface_ids ?? []),
-      h("button", { type: "button", onclick: () => clear(this.agentFormHost) }, "Cancel"));
+      })), agent?.interface_ids ?? []));
     /** @type {HTMLSelectElement} */ (parts.fields.get("role")?.control).value = agent?.role ?? "agent";
     form.dataset.testid = "agent-form";
     this.agentFormHost.append(form);
@@ -232,6 +232,7 @@ class Admin {
       await this.load();
       /** @type {HTMLElement} */ (this.root.querySelector("#interface-new")).focus();
     });
+    parts.cancellable(() => { clear(this.interfaceFormHost); /** @type {HTMLElement} */ (this.root.querySelector("#interface-new")).focus(); });
     const form = parts.finish(
       h("h4", {}, title),
       parts.control("name", "Name", "input", { required: true, maxlength: String(NAME_MAX), value: item?.name ?? "", autocomplete: "off" }),
@@ -243,8 +244,7 @@ class Admin {
       parts.checkboxes("agent_ids", "Agents who serve it", this.agents.filter((a) => a.is_active).map((a) => ({
         value: a.id, label: a.name,
         detail: (a.interfaces ?? []).length ? `serves ${(a.interfaces ?? []).map((i) => i.name).join(", ")}` : "serves no interface yet",
-      })), item?.agent_ids ?? []),
-      h("button", { type: "button", onclick: () => clear(this.interfaceFormHost) }, "Cancel"));
+      })), item?.agent_ids ?? []));
     form.dataset.testid = "interface-form";
     this.interfaceFormHost.append(form);
     parts.fields.get("name")?.control?.focus();

@@ -20,6 +20,7 @@ export class FormParts {
     this.general = h("p", { class: "error", role: "alert", dataset: { testid: "form-error" } });
     this.status = h("p", { class: "muted", role: "status", dataset: { testid: "form-status" } });
     this.submitButton = h("button", { type: "submit", class: "primary" }, "Save");
+    this.actions = h("div", { class: "form-actions" }, this.submitButton);
     this.form = h("form", {
       class: "admin-form", "aria-label": name,
       onsubmit: async (/** @type {Event} */ event) => {
@@ -108,8 +109,14 @@ export class FormParts {
 
   /** @param {...(Node | null)} children */
   finish(...children) {
-    this.form.append(...children.filter((c) => c !== null), this.general, h("div", { class: "form-actions" }, this.submitButton), this.status);
+    this.form.append(...children.filter((c) => c !== null), this.general, this.actions, this.status);
     return this.form;
+  }
+
+  /** A Cancel button next to Save. @param {() => void} onCancel */
+  cancellable(onCancel) {
+    this.actions.append(h("button", { type: "button", onclick: onCancel }, "Cancel"));
+    return this;
   }
 
   clearErrors() {
