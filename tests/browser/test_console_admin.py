@@ -3,9 +3,18 @@ agent, adds the Live chat component to the interface's flow with the API's defau
 an option and sees the preview follow; the API's 422 errors show next to their field; names render as text;
 axe finds nothing serious; an agent never sees the view (and the API refuses them anyway).
 """
+import re
+from urllib.parse import parse_qs, urlsplit
+
 from playwright.sync_api import expect
 
+from services.mailer import do_send_due
+from tests.browser.conftest import Person
 from tests.browser.test_console import XSS, console, http  # noqa: F401 - console is a fixture
+from tests.smtp import body_parts, smtp_server  # noqa: F401 - fixture
+
+PASSWORD = "Zoë's own passphrase"
+LINK = re.compile(r"https?://\S+/set-password\?token=[\w-]+")
 
 
 def login(demo, person):
@@ -18,7 +27,8 @@ def field_error(form, key):
     return form.locator(f"[data-testid=field-error][data-field='{key}']")
 
 
-def test_admin_adds_an_interface_and_an_agent_and_the_live_chat_component(demo, console, shots, axe_violations):
+def test_admin_adds_an_interface_and_an_agent_and_the_live_chat_component(smtp_server, demo, console, shots,  # noqa: F811
+                                                                        axe_violations):
     page = console(demo.admin)
     token = login(demo, demo.admin)
     page.get_by_role("button", name="Admin").click()
@@ -91,6 +101,20 @@ def test_admin_adds_an_interface_and_an_agent_and_the_live_chat_component(demo, 
     assert http(demo.url, "GET", f"/api/agents/{agent_id}", token=token)[1]["max_chats"] == 7
     agent_row.get_by_role("button", name="Resend invitation").click()
     expect(page.locator("#admin-status")).to_contain_text(f"The invitation went to {email} again.")
+
+    # The invitation arrives by mail (the outbox sends it): the agent sets a password with its link and logs in;
+    # the console shows them no admin view.
+    sent, failed = do_send_due()
+    assert sent >= 1 and failed == 0
+    mail = smtp_server.wait_for(sent)[-1]
+    assert mail["To"] == email
+    (link,) = LINK.findall(body_parts(mail)[0])
+    status, answer = http(demo.url, "POST", "/api/auth/set-password", {
+        "token": parse_qs(urlsplit(link).query)["token"][0], "password": PASSWORD})
+    assert status == 204, answer
+    newcomer = console(Person(id=agent_id, email=email, name="Zoë", password=PASSWORD), form=True)
+    expect(newcomer.locator("#me-name")).to_have_text(f"Zoë {XSS}")
+    expect(newcomer.get_by_role("button", name="Admin")).to_be_hidden()
 
     # The flow of the new interface is empty: add the Live chat component, with the API's defaults.
     row.get_by_role("button", name="Flow").click()
