@@ -84,14 +84,14 @@ class Admin {
   render() {
     clear(this.agentsBody);
     for (const agent of this.agents) {
-      const actions = h("td", { class: "row-actions" });
+      const actions = h("div", { class: "row-actions" });
       this.agentsBody.append(h("tr", { dataset: { testid: "agent-row", agentId: agent.id } },
         h("td", {}, agent.name, agent.is_active ? "" : " (deactivated)", agent.has_password ? "" : h("span", { class: "muted" }, " · invited")),
         h("td", {}, agent.email),
-        h("td", {}, agent.role ?? "agent"),
-        h("td", { dataset: { testid: "agent-max-chats" } }, String(agent.max_chats ?? "")),
+        h("td", { class: "short" }, agent.role ?? "agent"),
+        h("td", { class: "short", dataset: { testid: "agent-max-chats" } }, String(agent.max_chats ?? "")),
         h("td", {}, (agent.interfaces ?? []).map((i) => i.name).join(", ") || "None"),
-        actions));
+        h("td", {}, actions)));
       this.agentActions(agent, actions);
     }
     clear(this.interfacesBody);
@@ -102,9 +102,9 @@ class Admin {
         h("td", {}, h("code", {}, item.public_key)),
         h("td", {}, h("a", { href: `/demo/${encodeURIComponent(item.public_key)}`, target: "_blank", rel: "noopener" },
           "Open the demo page", h("span", { class: "visually-hidden" }, ` of ${item.name}`))),
-        h("td", { class: "row-actions" },
+        h("td", {}, h("div", { class: "row-actions" },
           h("button", { type: "button", class: "small", "aria-label": `Edit ${item.name}`, onclick: () => this.editInterface(item) }, "Edit"),
-          h("button", { type: "button", class: "small", "aria-label": `Flow of ${item.name}`, onclick: () => this.openFlow(item) }, "Flow"))));
+          h("button", { type: "button", class: "small", "aria-label": `Flow of ${item.name}`, onclick: () => this.openFlow(item) }, "Flow")))));
     }
   }
 
