@@ -241,9 +241,11 @@ class Admin {
       parts.control("request_timeout_s", "Request timeout (seconds)", "input", {
         type: "number", required: true, min: "10", max: "3600", step: "1", value: String(item?.request_timeout_s ?? 60),
       }, [], "How long a live request waits for an agent before the offline path."),
-      parts.checkboxes("agent_ids", "Agents who serve it", this.agents.filter((a) => a.is_active).map((a) => ({
+      parts.checkboxes("agent_ids", "Agents who serve it", this.agents.map((a) => ({
         value: a.id, label: a.name,
-        detail: (a.interfaces ?? []).length ? `serves ${(a.interfaces ?? []).map((i) => i.name).join(", ")}` : "serves no interface yet",
+        detail: [a.is_active ? "" : "deactivated",
+          (a.interfaces ?? []).length ? `serves ${(a.interfaces ?? []).map((i) => i.name).join(", ")}` : "serves no interface yet"]
+          .filter(Boolean).join("; "),
       })), item?.agent_ids ?? []));
     form.dataset.testid = "interface-form";
     this.interfaceFormHost.append(form);
@@ -254,7 +256,7 @@ class Admin {
   async openFlow(item) {
     this.flowSection.hidden = false;
     this.flowTitle.textContent = `Flow of ${item.name}`;
-    this.wizard = new Wizard(this.session, item, this.flowHost, (agentsChanged) => { if (agentsChanged) this.load(); });
+    this.wizard = new Wizard(this.session, item, this.flowHost);
     await this.wizard.load();
     this.flowTitle.focus();
   }

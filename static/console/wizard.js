@@ -32,15 +32,11 @@ const MESSAGES = /** @type {Array<[keyof LiveChatConfig["messages"], string]>} *
 ]);
 
 export class Wizard {
-  /**
-   * @param {Session} session @param {Interface} item @param {HTMLElement} host
-   * @param {(agentsChanged: boolean) => void} onChange
-   */
-  constructor(session, item, host, onChange) {
+  /** @param {Session} session @param {Interface} item @param {HTMLElement} host */
+  constructor(session, item, host) {
     this.session = session;
     this.item = item;
     this.host = host;
-    this.onChange = onChange;
     /** @type {LiveChatComponent | null} */
     this.component = null;
     this.etag = "";
