@@ -99,7 +99,7 @@ export class Wizard {
     this.wizardHost.append(
       h("h4", {}, "Live chat component"),
       this.optionsStep(c.config), this.chatMessageStep(c.config), this.messagesStep(c.config),
-      this.offlineFormStep(c.config), this.agentsStep(), this.previewStep());
+      this.offlineFormStep(c.config), this.timeoutStep(), this.agentsStep(), this.previewStep());
   }
 
   /**
@@ -191,6 +191,21 @@ export class Wizard {
       form.control("thank_you", "Thank-you message", "textarea", { required: true, maxlength: TEXT_MAX, value: o.thank_you }),
       form.control("recipients", "Recipients", "textarea", { rows: "2", value: o.recipients.join("\n") }, [],
         `One e-mail address per line, at most 20. Empty: the workspace's admins (now ${o.effective_recipients.join(", ") || "nobody"}).`)));
+  }
+
+  /** How long a request waits for an agent: a setting of the interface (PATCH), not of the component. */
+  timeoutStep() {
+    const form = new FormParts("Request timeout", async (f) => {
+      const { data, error } = await this.session.call((api) => api.PATCH("/api/interfaces/{interface_id}",
+        { params: { path: { interface_id: this.item.id } }, body: { request_timeout_s: Number(f.value("request_timeout_s")) } }));
+      if (!data) { f.showErrors(error); return; }
+      this.item = data;
+      f.status.textContent = "Saved.";
+    });
+    return step("Request timeout", "wizard-timeout", form.finish(
+      form.control("request_timeout_s", "Seconds a request waits for an agent", "input", {
+        type: "number", required: true, min: "10", max: "3600", step: "1", value: String(this.item.request_timeout_s),
+      }, [], "Then the visitor gets the offline message (and form). The same for every component of this interface.")));
   }
 
   agentsStep() {

@@ -50,6 +50,7 @@ def test_admin_adds_an_interface_and_an_agent_and_the_live_chat_component(smtp_s
     expect(field_error(form, "allowed_origins")).to_contain_text("Line 2")
     expect(form.get_by_label("Allowed origins")).to_have_attribute("aria-invalid", "true")
     shots(page, "origin refused")
+    assert axe_violations(page, "#admin-view") == []
     form.get_by_label("Allowed origins").fill("https://shop.example")
     form.get_by_role("button", name="Save").click()
     expect(form).to_have_count(0)
@@ -167,6 +168,12 @@ def test_admin_adds_an_interface_and_an_agent_and_the_live_chat_component(smtp_s
     offline.get_by_label("Offer the offline form when nobody is available").uncheck()
     offline.get_by_role("button", name="Save").click()
     expect(offline.get_by_test_id("form-status")).to_have_text("Saved.")
+    timeout_step = wizard.get_by_test_id("wizard-timeout")
+    expect(timeout_step.get_by_label("Seconds a request waits for an agent")).to_have_value("90")
+    timeout_step.get_by_label("Seconds a request waits for an agent").fill("120")
+    timeout_step.get_by_role("button", name="Save").click()
+    expect(timeout_step.get_by_test_id("form-status")).to_have_text("Saved.")
+    assert http(demo.url, "GET", f"/api/interfaces/{shop_id}", token=token)[1]["request_timeout_s"] == 120
     wizard.get_by_label("Stage").select_option("offline")
     expect(preview.get_by_test_id("preview-form")).to_have_count(0)
     status, component = http(demo.url, "GET", f"/api/interfaces/{shop_id}/components/{components[0]['id']}",
