@@ -142,6 +142,10 @@ class Admin {
     if (!data) { this.error.textContent = apiError(error); return; }
     this.say(done);
     await this.load();
+    // The row is drawn again: focus goes back to the same place in it.
+    const row = this.agentsBody.querySelector(`[data-agent-id="${agent.id}"]`);
+    /** @type {HTMLElement | undefined} */ ([...(row?.querySelectorAll("button") ?? [])]
+      .find((b) => /activate/i.test(b.textContent ?? "")))?.focus();
   }
 
   /** @param {Agent} agent */
@@ -161,6 +165,7 @@ class Admin {
     if (!response.ok) this.error.textContent = apiError(error);
     else this.say(`${agent.name} is deleted.`);
     await this.load();
+    /** @type {HTMLElement} */ (this.root.querySelector("#agent-new")).focus();
   }
 
   /** The form to add an agent (null) or edit one. @param {Agent | null} agent */

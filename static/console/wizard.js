@@ -79,6 +79,7 @@ export class Wizard {
     this.etag = response.headers.get("ETag") ?? "";
     await this.load();
     announce(this.status, "The Live chat component is added with its default settings.");
+    /** @type {HTMLElement | null} */ (this.wizardHost.querySelector("h4"))?.focus();
   }
 
   /** Read the component (and its ETag) and show the wizard's steps. @param {number} id */
@@ -97,7 +98,7 @@ export class Wizard {
     if (!this.wizardHost.isConnected) this.host.append(this.wizardHost);
     const c = /** @type {LiveChatComponent} */ (this.component);
     this.wizardHost.append(
-      h("h4", {}, "Live chat component"),
+      h("h4", { tabindex: "-1" }, "Live chat component"),
       this.optionsStep(c.config), this.chatMessageStep(c.config), this.messagesStep(c.config),
       this.offlineFormStep(c.config), this.timeoutStep(), this.agentsStep(), this.previewStep());
   }
