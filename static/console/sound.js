@@ -43,9 +43,10 @@ export class Sound {
   }
 
   render() {
+    // A toggle keeps its name; aria-pressed (and the look) says whether the sounds are muted.
     this.button.setAttribute("aria-pressed", String(this.muted));
-    this.button.textContent = this.muted ? "Sound off" : "Sound on";
-    this.button.title = this.muted ? "Notification sounds are muted. Click to hear them." : "Click to mute notification sounds.";
+    this.button.textContent = "Mute sounds";
+    this.button.title = this.muted ? "Notification sounds are muted. Click to hear them again." : "Click to mute notification sounds.";
   }
 
   /** The page's AudioContext, made on first use; null where the browser has no Web Audio. */

@@ -499,7 +499,7 @@ def tones(page):
 
 def test_sounds_of_the_notifications_mute_and_start_video_waits_for_the_call(demo, console, shots):
     page = console(demo.agents[0], script=COUNT_TONES)
-    toggle = page.get_by_test_id("sound-toggle")
+    toggle = page.get_by_role("button", name="Mute sounds")
     expect(toggle).to_have_attribute("aria-pressed", "false")
     go_online(page)  # a click: the page may play sound from now on
     assert page.evaluate("window.__tones") == []
