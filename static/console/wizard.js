@@ -112,8 +112,9 @@ export class Wizard {
     const { data, error, response } = await this.session.call((api) => send(api, { "If-Match": this.etag }));
     if (!data || data.type !== "live_chat") {
       if (response.status === 412) {
-        form.general.textContent = "Someone changed this component meanwhile: it is shown again as it is now; redo your change.";
         await this.open(this.path.component_id);
+        announce(this.status, "Someone changed this component meanwhile: it is shown again as it is now; redo your change.");
+        /** @type {HTMLElement | null} */ (this.wizardHost.querySelector("h4"))?.focus();
         return;
       }
       form.showErrors(error);

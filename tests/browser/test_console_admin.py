@@ -3,7 +3,9 @@ agent, adds the Live chat component to the interface's flow with the API's defau
 an option and sees the preview follow; the API's 422 errors show next to their field; names render as text;
 axe finds nothing serious; an agent never sees the view (and the API refuses them anyway).
 """
+import json
 import re
+import urllib.request
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.sync_api import expect
@@ -21,6 +23,19 @@ def login(demo, person):
     status, body = http(demo.url, "POST", "/api/auth/login", {"email": person.email, "password": person.password})
     assert status == 200, body
     return body["access_token"]
+
+
+def change_behind_the_page(demo, token, path, body):
+    """A PUT with the component's current ETag, as another admin's tab would make it."""
+    request = urllib.request.Request(demo.url + path.rsplit("/live-chat/", 1)[0], method="GET")
+    request.add_header("Authorization", f"Bearer {token}")
+    with urllib.request.urlopen(request, timeout=15) as response:
+        etag = response.headers["ETag"]
+    request = urllib.request.Request(demo.url + path, method="PUT", data=json.dumps(body).encode())
+    for name, value in (("Authorization", f"Bearer {token}"), ("If-Match", etag), ("Content-Type", "application/json")):
+        request.add_header(name, value)
+    with urllib.request.urlopen(request, timeout=15) as response:
+        assert response.status == 200
 
 
 def field_error(form, key):
@@ -150,6 +165,16 @@ def test_admin_adds_an_interface_and_an_agent_and_the_live_chat_component(smtp_s
     chat_message.get_by_role("button", name="Save").click()
     expect(preview.get_by_test_id("preview-text")).to_have_text([f"Talk to us, Ann {XSS}"])
     expect(preview.get_by_test_id("preview-button")).to_have_text(["Live chat", "Video chat"])
+
+    # Another admin changed the component meanwhile: the save is refused (412), the step shows what is stored now.
+    component_path = f"/api/interfaces/{shop_id}/components/{components[0]['id']}"
+    change_behind_the_page(demo, token, f"{component_path}/live-chat/chat-message", {"text": "Changed elsewhere", "show_skip": False})
+    options.get_by_label("Offer live chat").uncheck()
+    options.get_by_role("button", name="Save").click()
+    expect(chat_message.get_by_label("Text shown with the buttons")).to_have_value("Changed elsewhere")
+    expect(flow.get_by_test_id("wizard-status")).to_contain_text("Someone changed this component meanwhile")
+    expect(wizard.get_by_test_id("wizard-options").get_by_label("Offer live chat")).to_be_checked()
+    expect(preview.get_by_test_id("preview-text")).to_have_text(["Changed elsewhere"])
 
     # A message the API refuses (a placeholder it cannot fill there): the error sits next to that message.
     welcome = messages.get_by_label("Welcome (while the visitor waits)")
