@@ -184,7 +184,8 @@ class Admin {
         if (fields.email.toLowerCase() !== agent.email.toLowerCase()) body.email = fields.email;
         if (fields.max_chats !== agent.max_chats) body.max_chats = fields.max_chats;
         if (fields.role !== agent.role) body.role = fields.role;
-        if (fields.interface_ids.join() !== [...agent.interface_ids].sort((a, b) => a - b).join()) body.interface_ids = fields.interface_ids;
+        const sorted = (/** @type {number[]} */ ids) => [...ids].sort((a, b) => a - b).join();
+        if (sorted(fields.interface_ids) !== sorted(agent.interface_ids)) body.interface_ids = fields.interface_ids;
         if (!Object.keys(body).length) { form.status.textContent = "Nothing changed."; return; }
         const { data, error } = await this.session.call((api) => api.PATCH("/api/agents/{agent_id}",
           { params: { path: { agent_id: agent.id } }, body }));
