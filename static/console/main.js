@@ -9,8 +9,9 @@ import { LiveSocket, socketUrl } from "../lib/socket.js";
 import { Session } from "./session.js";
 import { Notifications, setUpPermissionButton } from "./notifications.js";
 import { ChatPanel } from "./panel.js";
-import { loadAdmin } from "./admin.js";
+import { loadAdmin, resetAdmin } from "./admin.js";
 import { setUpSearch, resetSearch } from "./search.js";
+import { Sound } from "./sound.js";
 
 /** @typedef {import("./types.js").Conversation} Conversation */
 /** @typedef {import("./types.js").Message} Message */
@@ -46,6 +47,8 @@ const view = {
   searchResults: $("search-results"),
   announcer: $("announcer"), alerter: $("alerter"),
 };
+
+const sound = new Sound({ button: /** @type {HTMLButtonElement} */ ($("sound-toggle")) });
 
 const session = new Session({ onExpired: (message) => showLogin(message) });
 
@@ -117,6 +120,7 @@ function stop() {
   for (const panel of state.panels.values()) panel.destroy();
   notifications?.reset();
   resetSearch(view.searchForm, view.searchStatus, view.searchResults);
+  resetAdmin();
   clear(view.chats);
   clear(view.bots);
   state = null;
@@ -137,6 +141,7 @@ function start(me) {
     focusAfterRemoval: $("notifications-title"),
     interfaceName: (id) => state?.interfaces.get(id)?.name ?? `Interface #${id}`,
     accept, takeover: (data) => takeover(data.conversation_id),
+    sound: (kind) => sound.play(kind),
   });
   notifications.render();
   setUpPermissionButton(view.permission);
@@ -383,6 +388,7 @@ async function openChat(id) {
     s.panels.set(id, panel);
     view.panelHost.append(panel.el);
     attachCall(panel);
+    knowCall(panel);
     panel.load();
   }
   // Chats that are no longer ours are dropped once the agent looks elsewhere.
@@ -523,16 +529,36 @@ async function attachCall(panel) {
   if (seen) {
     panel.call?.handle(seen);
   } else {
-    const { data } = await session.call((api) => api.GET("/api/conversations/{conversation_id}/calls",
-      { params: { path: { conversation_id: id }, query: { limit: 1 } } }));
-    const latest = data?.items[0];
-    if (latest && latest.status !== "ended" && !s.lastCall.has(id)) {
-      /** @type {import("../types/frames").CallUpdatedEvent} */
-      const frame = { type: "call.updated", stream: `conversation:${id}`, pos: 0, at: latest.created_at, data: { call: latest } };
-      panel.call?.handle(frame);
-    }
+    const frame = await latestCallFrame(id);
+    if (frame && !s.lastCall.has(id)) panel.call?.handle(frame);
   }
   panel.flushCallFrames();
+}
+
+/**
+ * The chat's running call from the REST list, as the call.updated frame that told of it (null when none runs).
+ * @param {number} id
+ * @returns {Promise<import("../types/frames").CallUpdatedEvent | null>}
+ */
+async function latestCallFrame(id) {
+  const { data } = await session.call((api) => api.GET("/api/conversations/{conversation_id}/calls",
+    { params: { path: { conversation_id: id }, query: { limit: 1 } } }));
+  const latest = data?.items[0];
+  if (!latest || latest.status === "ended") return null;
+  return { type: "call.updated", stream: `conversation:${id}`, pos: 0, at: latest.created_at, data: { call: latest } };
+}
+
+/**
+ * Start video waits while a call of the chat rings or runs: the panel learns the current call from the last
+ * call.updated this page saw, or after a reload from the REST list.
+ * @param {ChatPanel} panel
+ */
+async function knowCall(panel) {
+  const s = state;
+  const seen = s?.lastCall.get(panel.id);
+  if (seen) { panel.noteCall(seen.data.call.status); return; }
+  const frame = await latestCallFrame(panel.id);
+  if (frame && state === s && !s?.lastCall.has(panel.id)) panel.noteCall(frame.data.call.status);
 }
 
 // ---------------------------------------------------------------------------------------------- views

@@ -4,7 +4,7 @@
  * agent allowed them. A card goes away when the notification is withdrawn (someone else accepted, the visitor
  * left...) or when this agent acts on it.
  */
-import { h, clear, formatTime, announce } from "../lib/dom.js";
+import { h, formatTime, announce } from "../lib/dom.js";
 
 /** @typedef {import("./types.js").NotificationData} NotificationData */
 /** @typedef {"new_chat_initiated" | "live_chat_request" | "video_chat_request"} Kind */
@@ -27,7 +27,8 @@ export class Notifications {
    * @param {{list: HTMLElement, empty: HTMLElement, count: HTMLElement, alerter: HTMLElement, focusAfterRemoval: HTMLElement,
    *   interfaceName: (id: number) => string,
    *   accept: (data: NotificationData) => Promise<string | null>,
-   *   takeover: (data: NotificationData) => Promise<string | null>}} options
+   *   takeover: (data: NotificationData) => Promise<string | null>,
+   *   sound?: (kind: string) => void}} options
    */
   constructor(options) {
     this.o = options;
@@ -65,6 +66,7 @@ export class Notifications {
     this.entries.set(data.notification_id, entry);
     this.render();
     if (!quiet) {
+      this.o.sound?.(kind);
       announce(this.o.alerter, `${title} from ${who}`);
       entry.browser = this.browserNotification(title, `${who} · ${this.o.interfaceName(data.interface_id)}`);
     }
@@ -154,6 +156,3 @@ export function setUpPermissionButton(button) {
     button.hidden = Notification.permission !== "default";
   };
 }
-
-/** @param {HTMLElement} el */
-export function clearList(el) { clear(el); }

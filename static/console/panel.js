@@ -63,6 +63,9 @@ export class ChatPanel {
     this.call = null;
     /** @type {any[]} call frames that came before the call was wired in */
     this.callFrames = [];
+    /** whether a call of this chat is ringing or running (Start video waits until it ends) */
+    this.callRunning = false;
+    this.offering = false;
     const id = this.id;
     this.title = h("h2", { id: `chat-title-${id}` });
     this.status = h("p", { class: "muted", role: "status" });
@@ -201,6 +204,7 @@ export class ChatPanel {
       this.transferSelect, this.transferButton, this.fileInput, this.cannedSelect]) {
       el.disabled = !mine;
     }
+    this.renderVideoButton();
     this.closedBanner.hidden = mine;
     this.closedBanner.textContent = c.status === "closed" ? "This chat has ended."
       : c.status === "bot" ? "The bot leads this conversation again."
@@ -418,18 +422,36 @@ export class ChatPanel {
       { params: { path: { conversation_id: this.id } }, body: { agent_id: agentId } })));
   }
 
+  renderVideoButton() {
+    const running = this.callRunning || this.offering;
+    this.videoButton.disabled = !this.mine || running;
+    this.videoButton.title = running ? "A video call is under way in this chat." : "";
+  }
+
+  /** What the latest call of this chat is now. @param {string} status ringing | active | ended */
+  noteCall(status) {
+    this.callRunning = status !== "ended";
+    this.renderVideoButton();
+  }
+
   async offerVideo() {
     this.error.textContent = "";
+    this.offering = true;
+    this.renderVideoButton();
     try {
       await this.ctx.socket.send("call.offer_video", { conversation_id: this.id });
       announce(this.ctx.announcer, "Video offered; waiting for the visitor to accept");
     } catch (error) {
       this.error.textContent = `Start video: ${apiError(error)}`;
+    } finally {
+      this.offering = false;
+      this.renderVideoButton();
     }
   }
 
   /** @param {any} frame */
   handleCallFrame(frame) {
+    if (frame?.type === "call.updated" && typeof frame.data?.call?.status === "string") this.noteCall(frame.data.call.status);
     if (this.call) this.call.handle(frame);
     else if (this.callFrames.length < 200) this.callFrames.push(frame);
   }

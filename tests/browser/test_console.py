@@ -103,10 +103,12 @@ class Visitor:
 
 @pytest.fixture
 def console(new_context, demo):
-    """console(person): a logged-in console page; page.problems lists CSP violations and uncaught errors."""
+    """console(person, script=None, form=False): a logged-in console page, through the login form or (quicker)
+    with the tokens of a login over REST already in the tab's storage, as a reload finds them;
+    page.problems lists CSP violations and uncaught errors."""
     pages = []
 
-    def open_console(person, script=None):
+    def open_console(person, script=None, form=False):
         page = new_context().new_page()
         if script:
             page.add_init_script(script)
@@ -115,10 +117,20 @@ def console(new_context, demo):
                 and page.problems.append(msg.text))
         page.on("pageerror", lambda error: page.problems.append(f"uncaught: {error}"))
         page.add_init_script(WATCH_CSP)
+        if not form:
+            status, login = http(demo.url, "POST", "/api/auth/login", {"email": person.email,
+                                                                       "password": person.password})
+            assert status == 200, login
+            stored = json.dumps({"access": login["access_token"], "refresh": login["refresh_token"],
+                                 "user": login["user"]})
+            page.add_init_script(f"if (location.pathname === '/console' && !sessionStorage.getItem('console.session')"
+                                 f" && !window.name) {{ sessionStorage.setItem('console.session', {json.dumps(stored)});"
+                                 " window.name = 'seeded'; }")
         page.goto(demo.console_url)
-        page.fill("input[name=email]", person.email)
-        page.fill("input[name=password]", person.password)
-        page.get_by_role("button", name="Log in").click()
+        if form:
+            page.fill("input[name=email]", person.email)
+            page.fill("input[name=password]", person.password)
+            page.get_by_role("button", name="Log in").click()
         expect(page.get_by_test_id("availability")).to_have_text("Offline")
         expect(page.locator("#connection")).to_have_text("Connected")
         pages.append(page)
@@ -158,7 +170,7 @@ def panel_of(page, conversation_id):
 
 
 def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, axe_violations):
-    first, second = console(demo.agents[0]), console(demo.agents[1], script=BACKGROUND_TAB)
+    first, second = console(demo.agents[0], form=True), console(demo.agents[1], script=BACKGROUND_TAB)
     shots(first, "logged in")
     go_online(first)
     go_online(second)
@@ -355,7 +367,7 @@ def test_capacity_full_then_a_reload_then_the_session_ends(demo, console, app):
     expect(page.locator("#login-message")).to_have_text("You logged out.")
 
 
-def test_start_video_and_a_video_request_reach_the_call(demo, console):
+def test_start_video_and_a_video_request_reach_the_call(demo, console, shots):
     if not (ROOT / "static/lib/call.js").exists():
         pytest.skip("static/lib/call.js (the video call) is not on this branch")
     page = console(demo.agents[0])
@@ -369,6 +381,7 @@ def test_start_video_and_a_video_request_reach_the_call(demo, console):
     assert ringing["data"]["call"]["status"] == "ringing"
     call = panel.locator("[data-testid=call-slot] [data-testid=call]")
     expect(call).to_have_attribute("data-state", "ringing")
+    shots(page, "video offered")
     visitor.call("POST", f"/conversations/{visitor.conversation_id}/call/decline")
     expect(call).to_have_attribute("data-state", "ended")
     visitor.sock.close()
@@ -384,6 +397,7 @@ def test_start_video_and_a_video_request_reach_the_call(demo, console):
     assert offer["data"]["sender"] == "agent" and "v=0" in offer["data"]["sdp"]
     expect(panel_of(page, caller.conversation_id).locator("[data-testid=call]")).to_have_attribute("data-state",
                                                                                                   "ringing")
+    shots(page, "video request accepted")
     caller.sock.close()
 
 
@@ -465,3 +479,80 @@ def test_what_people_typed_renders_as_text(demo, console, app, shots, axe_violat
     assert page.locator("#app-view img, #app-view script").count() == 0
     assert page.evaluate("window.__xss") is None
     visitor.sock.close()
+
+
+# Every tone the page starts: the frequency of each OscillatorNode at start() (the console makes its sounds with
+# the Web Audio API, no audio file).
+COUNT_TONES = """
+window.__tones = [];
+const realStart = OscillatorNode.prototype.start;
+OscillatorNode.prototype.start = function (...args) {
+  window.__tones.push(this.frequency.value);
+  return realStart.apply(this, args);
+};
+"""
+
+
+def tones(page):
+    return page.evaluate("window.__tones.slice()")
+
+
+def test_sounds_of_the_notifications_mute_and_start_video_waits_for_the_call(demo, console, shots):
+    page = console(demo.agents[0], script=COUNT_TONES)
+    toggle = page.get_by_role("button", name="Mute sounds")
+    expect(toggle).to_have_attribute("aria-pressed", "false")
+    go_online(page)  # a click: the page may play sound from now on
+    assert page.evaluate("window.__tones") == []
+
+    # A new chat: one soft note; a live chat request: a two-note chime, on other notes.
+    visitor = Visitor(demo)
+    visitor.press("button_0")
+    expect(notification(page, "new_chat_initiated", visitor.conversation_id)).to_be_visible()
+    page.wait_for_function("window.__tones.length === 1")
+    new_chat = tones(page)
+    visitor.press("live_chat")
+    expect(notification(page, "live_chat_request", visitor.conversation_id)).to_be_visible()
+    page.wait_for_function("window.__tones.length === 3")
+    request = tones(page)[1:]
+    assert len(request) == 2 and not set(request) & set(new_chat)
+
+    # Withdrawn (another agent accepted it): the card goes, silently.
+    status, login = http(demo.url, "POST", "/api/auth/login", {"email": demo.agents[1].email,
+                                                               "password": demo.agents[1].password})
+    other = login["access_token"]
+    assert http(demo.url, "PUT", "/api/availability", {"availability": "online"}, token=other)[0] == 200
+    status, pending = http(demo.url, "GET", "/api/requests", token=other)
+    (waiting,) = [r for r in pending["items"] if r["conversation_id"] == visitor.conversation_id]
+    assert http(demo.url, "POST", f"/api/requests/{waiting['request_id']}/accept", token=other)[0] == 200
+    expect(notification(page, "live_chat_request", visitor.conversation_id)).to_have_count(0)
+    assert len(tones(page)) == 3
+    visitor.sock.close()
+
+    # Start video is off while the offered call rings, and on again once the visitor declines.
+    caller = Visitor(demo)
+    caller.press("button_0")
+    page.wait_for_function("window.__tones.length === 4")
+    notification(page, "new_chat_initiated", caller.conversation_id).get_by_role("button", name="Take over").click()
+    start_video = panel_of(page, caller.conversation_id).get_by_role("button", name="Start video")
+    expect(start_video).to_be_enabled()
+    start_video.click()
+    assert caller.wait_for(lambda f: f["type"] == "call.updated")["data"]["call"]["status"] == "ringing"
+    expect(start_video).to_be_disabled()
+    shots(page, "video ringing, start video waits")
+    caller.call("POST", f"/conversations/{caller.conversation_id}/call/decline")
+    expect(start_video).to_be_enabled()
+    caller.sock.close()
+
+    # Muted (remembered over a reload): the cards come, no sound.
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    page.reload()
+    expect(page.locator("#connection")).to_have_text("Connected")
+    expect(toggle).to_have_attribute("aria-pressed", "true")
+    assert page.evaluate("localStorage.getItem('console.sound.muted')") == "1"
+    quiet = Visitor(demo)
+    quiet.press("button_0")
+    quiet.press("live_chat")
+    expect(notification(page, "live_chat_request", quiet.conversation_id)).to_be_visible()
+    assert tones(page) == []
+    quiet.sock.close()
