@@ -22,7 +22,7 @@ from models.conversation import ConversationStatus
 from schemas.events import (
     CALL_COMMANDS, COMMAND_SCHEMAS, SIGNAL_COMMANDS, CommandType, EventType, ServerFrame, commands_for,
 )
-from schemas.inbound import JSONTooDeep, load_json
+from schemas.inbound import JSONTooDeep, check_depth
 from services import assignments, chat, notes, releases, signalling
 from services.attachments import with_fresh_links
 from services.broker import RESYNC
@@ -30,6 +30,7 @@ from services.conversations import dump_conversation
 from services.core import DatabaseFailed, run_command, unit_of_work
 from services.events import broker, conversation_stream, last_pos, notes_stream, replay, user_stream
 from services.sockets import keep_present
+from services.wire import loads
 from services.streams import access_stream, default_streams, held_streams, load_principal, stream_heads
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,15 @@ def _with_ref(frame, ref):
 
 def ack(ref, data):
     return _with_ref({"type": ServerFrame.ACK.value, "data": data}, ref)
+
+
+def _load_frame(text):
+    """schemas.inbound.load_json's answer (bounded nesting, json's errors), read by orjson where they agree."""
+    check_depth(text)
+    try:
+        return loads(text)
+    except RecursionError as error:  # as load_json: not reachable within the depth bound
+        raise JSONTooDeep() from error
 
 
 class TokenBucket:
@@ -279,7 +289,7 @@ class SocketSession:
         if len(text) > FRAME_MAX_BYTES:
             raise CloseSocket(1009, "frame too large")
         try:
-            raw = load_json(text)
+            raw = _load_frame(text)
         except JSONTooDeep as error:
             return [error_frame(400, "malformed_frame", f"Frames are JSON objects; {error}")]
         except (ValueError, TypeError):
