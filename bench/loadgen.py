@@ -34,6 +34,9 @@ HTTP_TIMEOUT_S = 30
 CONNECT_TIMEOUT_S = 30
 
 
+GENERATOR_BOUND_PCT = 90.0  # the generator's CPU (% of its core) in a step at which the step measured it
+
+
 def now():
     return time.monotonic()
 
@@ -826,10 +829,13 @@ class Generator:
                           "server_cpu_ms_per_delivered": round(1000 * cpu / delivered, 3) if delivered else None,
                           "generator_cpu_pct": round(100 * (after["gen_cpu_s"] - before["gen_cpu_s"]) / wall, 1),
                           "kept_up": ok})
+            # A step the generator could not offer in time (its own core full) says nothing of the server.
+            steps[-1]["generator_bound"] = steps[-1]["generator_cpu_pct"] >= GENERATOR_BOUND_PCT
             if not ok:
                 break
             best = rate
-        return {"sustained_per_s": best, "client_cap_per_s": cap, "capped": best is not None and steps
+        return {"sustained_per_s": best, "client_cap_per_s": cap,
+                "generator_bound": bool(steps) and not steps[-1]["kept_up"] and steps[-1]["generator_bound"], "capped": best is not None and steps
                 and steps[-1]["kept_up"] and (len(steps) == len([r for r in plan["ramp_rates"] if r <= cap])),
                 "criterion": f">= {plan['ramp_delivered_fraction']:.0%} delivered and p99 <= {plan['ramp_p99_ms']} ms",
                 "steps": steps}
@@ -880,6 +886,7 @@ class Generator:
     async def run_main(self):
         plan = self.plan
         figures = self.figures
+        run_start = self.sample()
         await self.login_agents()
         if plan["kind"] == "product" and plan["rest_rate"]:
             start = now() + 0.1
@@ -907,6 +914,13 @@ class Generator:
             figures["quiet_before_ramp_s"] = await self.quiet()
             figures["throughput"] = await self.ramp()
         figures["final_drain_s"] = await self.final_drain()
+        run_end = self.sample()
+        delivered = sum(1 for t in self.sent if self.delivered.get(t))
+        # The whole run (what --profile records): the CPU-per-message split multiplies its shares by this.
+        figures["run_totals"] = {"server_cpu_s": round(run_end["cpu_s"] - run_start["cpu_s"], 3),
+                                 "messages_delivered": delivered,
+                                 "server_cpu_ms_per_delivered": round(1000 * (run_end["cpu_s"] - run_start["cpu_s"])
+                                                                      / delivered, 3) if delivered else None}
         figures["audit"] = self.audit()
         figures["errors"] = dict(self.errors)
         figures["counters"] = dict(self.counters)

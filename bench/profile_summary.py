@@ -13,6 +13,51 @@ OURS = ("services/", "blueprints/", "models/", "schemas/", "app.py", "errors.py"
         "bench/")
 
 
+# Where a sample's CPU goes, by the first frame from the leaf that belongs to one of these (a stdlib
+# frame counts for the library or code that called it). Checked in this order for each frame.
+PARTS = (
+    ("compression", ("permessage_deflate", "wsproto/extensions.py", "zlib")),
+    ("JSON", ("json/", "orjson", "simplejson")),
+    ("validation", ("marshmallow/",)),
+    ("driver", ("psycopg/", "psycopg_pool/", "psycopg2/", "sqlite3/", "asyncpg/")),
+    ("ORM", ("sqlalchemy/", "flask_sqlalchemy/")),
+    ("broker", ("redis/", "services/broker.py", "socketio/", "engineio/")),
+    ("our code", OURS),
+    ("framework", ("flask/", "werkzeug/", "gunicorn/", "gevent/", "simple_websocket/", "wsproto/", "flask_sock/",
+                   "flask_jwt_extended/", "jwt/", "flask_smorest/", "flask_limiter/", "limits/", "prometheus_client/",
+                   "websockets/", "asyncio/", "flask_socketio/", "greenlet", "h11/", "jinja2/")),
+)
+PART_NAMES = [name for name, _ in PARTS] + ["other (stdlib, interpreter)"]
+
+
+def part_of(frames):
+    """The part a sample counts for: the first frame from the leaf that a part claims."""
+    for frame in reversed(frames):
+        where = frame.split("(", 1)[-1]
+        for name, prefixes in PARTS:
+            # The project's files are named from the source root (as summarise reads them); libraries anywhere.
+            if name == "our code" and where.startswith(prefixes) or name != "our code" and any(
+                    prefix in where for prefix in prefixes):
+                return name
+    return PART_NAMES[-1]
+
+
+def split(path):
+    """{"samples": n, "shares": {part: fraction of the samples}}: what the CPU-per-message split multiplies."""
+    parts, total = Counter(), 0
+    for line in open(path, encoding="utf-8", errors="replace"):
+        stack, _, count = line.rstrip("\n").rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        frames = stack.split(";")
+        if any(marker in frames[-1] for marker in IDLE):
+            continue  # waiting, not working
+        parts[part_of(frames)] += int(count)
+        total += int(count)
+    return {"samples": total, "shares": {name: round(parts[name] / total, 4) if total else None
+                                          for name in PART_NAMES}}
+
+
 def summarise(path, top=40):
     inclusive, own, ours = Counter(), Counter(), Counter()
     total = 0
@@ -37,6 +82,8 @@ def summarise(path, top=40):
     lines += ["", "## The project's own functions, inclusive"]
     lines += [f"{100 * n / total:6.1f}%  {frame}" for frame, n in inclusive.most_common()
               if frame.split("(", 1)[-1].startswith(OURS)][:top]
+    lines += ["", "## Parts (first frame from the leaf a part claims; waiting leaves left out)"]
+    lines += [f"{100 * (share or 0):6.1f}%  {name}" for name, share in split(path)["shares"].items()]
     lines += ["", "## Deepest frame in the project's own code"]
     lines += [f"{100 * n / total:6.1f}%  {frame}" for frame, n in ours.most_common(top)]
     return "\n".join(lines) + "\n"

@@ -3,7 +3,6 @@
 The ticket and the Origin are checked in before_request, so a refused client
 gets a plain HTTP error and never an upgraded socket.
 """
-import json
 import logging
 import queue
 import threading
@@ -26,6 +25,7 @@ from schemas.sockets import TicketSchema
 from services.socket_slots import AddressSlots
 from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
 from services.visitors import origin_allowed
+from services.wire import dumps
 
 log = logging.getLogger(__name__)
 
@@ -167,4 +167,4 @@ def socket(ws):
 
 
 def _dump(frame):
-    return json.dumps(frame, separators=(",", ":"), default=str)
+    return dumps(frame)

@@ -5,7 +5,6 @@ listens to one pattern subscription, then fans out locally. The broker only
 carries notifications: the event rows are the truth, and a socket that sees a
 gap in positions reads the missing events from the database.
 """
-import json
 import logging
 import random
 import threading
@@ -17,6 +16,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from metrics import BROKER_CONNECTED
+from services import wire
 
 log = logging.getLogger(__name__)
 
@@ -280,7 +280,7 @@ class RedisBroker(MemoryBroker):
                     if channel == everything:
                         self.resync_all()
                     else:
-                        self.dispatch(channel[strip:], json.loads(message["data"]))
+                        self.dispatch(channel[strip:], wire.loads(message["data"]))
             if now - last_heard > 2 * self.LIVENESS_S:
                 raise ConnectionError("no answer from Redis")
             if not self._connected:  # a publish failed: resubscribe, which catches everyone up
@@ -313,7 +313,7 @@ def _backoff_s(failures, low, high):
 
 
 def _dump(frame):
-    return json.dumps(frame, separators=(",", ":"))
+    return wire.dumpb(frame)
 
 
 def make_broker(config, stream_positions=None):
