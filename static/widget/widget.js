@@ -502,6 +502,8 @@ class Widget {
   setConversation(conversation) {
     const before = this.conversation?.status;
     this.conversation = conversation;
+    // The API names the agent as soon as they accept, before they say or type anything.
+    if (conversation.agent_name) this.agentName = conversation.agent_name;
     this.panel.dataset.status = conversation.status;
     this.panel.dataset.conversationId = String(conversation.id);
     if (conversation.rating) this.rated = true;

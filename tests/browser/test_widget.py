@@ -224,11 +224,11 @@ def test_live_chat_both_ways_resumes_without_gap_or_duplicate(demo, new_context,
     conversation = conversation_id(page)
 
     agent.accept(conversation)
-    expect(page.get_by_test_id("agent-name")).to_be_visible()
-    expect(page.get_by_test_id("queue-position")).to_be_hidden()
-    agent.typing(conversation)  # the API names the agent in their frames and messages
-    expect(page.get_by_test_id("typing")).to_contain_text(f"{demo.agents[0].name} is typing")
+    # Named the moment they accept (the conversation carries agent_name), before they type or say anything.
     expect(page.get_by_test_id("agent-name")).to_have_text(demo.agents[0].name)
+    expect(page.get_by_test_id("queue-position")).to_be_hidden()
+    agent.typing(conversation)
+    expect(page.get_by_test_id("typing")).to_contain_text(f"{demo.agents[0].name} is typing")
     hello = agent.say(conversation, "Hello, how can I help?")
     expect(messages(page).last).to_contain_text("Hello, how can I help?")
     expect(page.get_by_test_id("typing")).to_be_hidden()
