@@ -1084,14 +1084,29 @@ class Widget {
   wireCall() {
     this.callWiring = true;
     const url = new URL("lib/call.js", this.base).href;
-    import(url).then((/** @type {{createCall?: Function}} */ module) => {
+    import(url).then(async (/** @type {{createCall?: Function}} */ module) => {
       if (typeof module.createCall !== "function" || !this.socket || !this.conversation) return;
-      const rtc = this.realm.RTCPeerConnection ? { RTCPeerConnection: this.realm.RTCPeerConnection, mediaDevices: this.realm.mediaDevices } : undefined;
+      const conversationId = this.conversation.id;
       const callPath = () => ({ params: { path: this.convPath() } });
+      // A call already under way (the page was reloaded mid-call): its state is not replayed by the socket,
+      // so the latest call comes from REST. Fed first, then the frames that came meanwhile (newer or equal).
+      /** @type {Schemas["Call"] | null} */
+      let latest = null;
+      try {
+        const { data } = await this.api.GET("/api/widget/{public_key}/conversations/{conversation_id}/calls", {
+          params: { path: this.convPath(), query: { limit: 1 } },
+        });
+        latest = data?.items[0] ?? null;
+      } catch {
+        /* offline: the agent's next call.updated brings the call */
+      }
+      // A new conversation started while this one was loading: its own wiring takes over.
+      if (!this.socket || this.conversation?.id !== conversationId || this.call) return;
+      const rtc = this.realm.RTCPeerConnection ? { RTCPeerConnection: this.realm.RTCPeerConnection, mediaDevices: this.realm.mediaDevices } : undefined;
       this.call = module.createCall({
         root: this.callSlot,
         role: "visitor",
-        conversationId: this.conversation.id,
+        conversationId,
         socket: this.socket,
         iceServers: async () => {
           const { data } = await this.api.GET("/api/widget/{public_key}/conversations/{conversation_id}/call/ice-servers", callPath());
@@ -1110,6 +1125,12 @@ class Widget {
       this.callWiring = false;
       const backlog = this.callBacklog ?? [];
       this.callBacklog = null;
+      if (latest && latest.status !== "ended") {
+        // The agent re-offers an unanswered or failed call every few seconds: this brings the call back.
+        /** @type {import("../types/frames").CallUpdatedEvent} */
+        const frame = { type: "call.updated", stream: `conversation:${conversationId}`, pos: 0, at: latest.created_at, data: { call: latest } };
+        this.call?.handle(frame);
+      }
       for (const frame of backlog) this.call?.handle(frame);
     }).catch(() => {
       this.callBacklog = null;  // no video module on this server: the chat stays text

@@ -413,6 +413,14 @@ def test_video_chat_request_brings_the_call_into_the_widget(demo, new_context, a
     expect(call.get_by_role("button", name=re.compile("hang up", re.I))).to_be_visible()
     shots(page, "video-ringing")
 
+    # A reload during the call brings the call back (its state comes from REST, not from a socket replay),
+    # so the agent's repeated offer reconnects it.
+    page.reload()
+    expect(panel(page)).to_be_visible()
+    expect(call).to_have_attribute("data-state", re.compile("^(ringing|active)$"))
+    expect(call.get_by_role("button", name=re.compile("hang up", re.I))).to_be_visible()
+    shots(page, "video-after-reload")
+
 
 def test_outside_hours_after_the_pre_chat_form(demo, client, new_context, shots):
     days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
