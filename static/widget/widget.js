@@ -125,8 +125,6 @@ class Widget {
     this.typingShown = undefined;
     this.rated = false;
     this.callWiring = false;
-    /** @type {number | null} */
-    this.controlsKey = null;
     this.readSeq = 0;
     /** @type {number | undefined} */
     this.readTimer = undefined;
@@ -500,7 +498,12 @@ class Widget {
 
   /** @param {Conversation} conversation */
   setConversation(conversation) {
-    const before = this.conversation?.status;
+    // Snapshots race: a socket frame sent before an action's answer may arrive after it (PostgreSQL + Redis).
+    // An older state of the same conversation (fewer messages) is dropped, else it would take the current
+    // prompt away for a moment and rebuild its form empty.
+    const current = this.conversation;
+    if (current && current.id === conversation.id && conversation.last_seq < current.last_seq) return;
+    const before = current?.status;
     this.conversation = conversation;
     // The API names the agent as soon as they accept, before they say or type anything.
     if (conversation.agent_name) this.agentName = conversation.agent_name;
@@ -698,17 +701,17 @@ class Widget {
    */
   renderControls() {
     const prompt = this.activePrompt();
-    const key = prompt ? prompt.entry.message.id : null;
-    const shown = this.list.querySelector(".controls");
-    if (shown && key === this.controlsKey) {
+    const key = prompt ? String(prompt.entry.message.id) : "";
+    const shown = /** @type {HTMLElement | null} */ (this.list.querySelector(".controls"));
+    if (shown && shown.dataset.key === key) {
+      // The same prompt: only the busy state changes, in place (a rebuilt form would lose what was typed).
       for (const el of shown.querySelectorAll(".buttons button")) /** @type {HTMLButtonElement} */ (el).disabled = this.busy;
       return;
     }
     for (const old of this.list.querySelectorAll(".controls")) old.remove();
-    this.controlsKey = key;
     if (!prompt) return;
     const { entry, data } = prompt;
-    const controls = h("div", { class: "controls" });
+    const controls = h("div", { class: "controls", dataset: { key } });
     if (data.buttons.length) {
       controls.append(h("div", { class: "buttons", role: "group", "aria-label": "Choices" },
         data.buttons.map((button) => h("button", {
