@@ -500,9 +500,13 @@ class Widget {
   setConversation(conversation) {
     // Snapshots race: a socket frame sent before an action's answer may arrive after it (PostgreSQL + Redis).
     // An older state of the same conversation (fewer messages) is dropped, else it would take the current
-    // prompt away for a moment and rebuild its form empty.
+    // prompt away for a moment and rebuild its form empty. The server's own answer then settles any doubt
+    // (a change made by a request that read the conversation before a message came in also looks older).
     const current = this.conversation;
-    if (current && current.id === conversation.id && conversation.last_seq < current.last_seq) return;
+    if (current && current.id === conversation.id && conversation.last_seq < current.last_seq) {
+      this.catchUp();
+      return;
+    }
     const before = current?.status;
     this.conversation = conversation;
     // The API names the agent as soon as they accept, before they say or type anything.

@@ -472,7 +472,7 @@ def test_offline_form_keeps_typed_values_through_re_renders(demo, new_context, s
         stale.append(body["status"])
         route.fulfill(json={**body, "status": "waiting", "last_seq": body["last_seq"] - 1})
 
-    page.route(re.compile(rf"/api/widget/[^/]+/conversations/{conversation}$"), older_snapshot)
+    page.route(re.compile(rf"/api/widget/[^/]+/conversations/{conversation}$"), older_snapshot, times=1)
     page.context.set_offline(True)
     expect(page.get_by_test_id("connection")).to_be_visible()
     with page.expect_request_finished(lambda r: re.search(rf"/conversations/{conversation}$", r.url)):
