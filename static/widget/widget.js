@@ -125,8 +125,6 @@ class Widget {
     this.typingShown = undefined;
     this.rated = false;
     this.callWiring = false;
-    /** @type {number | null} */
-    this.controlsKey = null;
     this.readSeq = 0;
     /** @type {number | undefined} */
     this.readTimer = undefined;
@@ -500,8 +498,19 @@ class Widget {
 
   /** @param {Conversation} conversation */
   setConversation(conversation) {
-    const before = this.conversation?.status;
+    // Snapshots race: a socket frame sent before an action's answer may arrive after it (PostgreSQL + Redis).
+    // An older state of the same conversation (fewer messages) is dropped, else it would take the current
+    // prompt away for a moment and rebuild its form empty. The server's own answer then settles any doubt
+    // (a change made by a request that read the conversation before a message came in also looks older).
+    const current = this.conversation;
+    if (current && current.id === conversation.id && conversation.last_seq < current.last_seq) {
+      this.catchUp();
+      return;
+    }
+    const before = current?.status;
     this.conversation = conversation;
+    // The API names the agent as soon as they accept, before they say or type anything.
+    if (conversation.agent_name) this.agentName = conversation.agent_name;
     this.panel.dataset.status = conversation.status;
     this.panel.dataset.conversationId = String(conversation.id);
     if (conversation.rating) this.rated = true;
@@ -696,17 +705,17 @@ class Widget {
    */
   renderControls() {
     const prompt = this.activePrompt();
-    const key = prompt ? prompt.entry.message.id : null;
-    const shown = this.list.querySelector(".controls");
-    if (shown && key === this.controlsKey) {
+    const key = prompt ? String(prompt.entry.message.id) : "";
+    const shown = /** @type {HTMLElement | null} */ (this.list.querySelector(".controls"));
+    if (shown && shown.dataset.key === key) {
+      // The same prompt: only the busy state changes, in place (a rebuilt form would lose what was typed).
       for (const el of shown.querySelectorAll(".buttons button")) /** @type {HTMLButtonElement} */ (el).disabled = this.busy;
       return;
     }
     for (const old of this.list.querySelectorAll(".controls")) old.remove();
-    this.controlsKey = key;
     if (!prompt) return;
     const { entry, data } = prompt;
-    const controls = h("div", { class: "controls" });
+    const controls = h("div", { class: "controls", dataset: { key } });
     if (data.buttons.length) {
       controls.append(h("div", { class: "buttons", role: "group", "aria-label": "Choices" },
         data.buttons.map((button) => h("button", {
@@ -1082,14 +1091,29 @@ class Widget {
   wireCall() {
     this.callWiring = true;
     const url = new URL("lib/call.js", this.base).href;
-    import(url).then((/** @type {{createCall?: Function}} */ module) => {
+    import(url).then(async (/** @type {{createCall?: Function}} */ module) => {
       if (typeof module.createCall !== "function" || !this.socket || !this.conversation) return;
-      const rtc = this.realm.RTCPeerConnection ? { RTCPeerConnection: this.realm.RTCPeerConnection, mediaDevices: this.realm.mediaDevices } : undefined;
+      const conversationId = this.conversation.id;
       const callPath = () => ({ params: { path: this.convPath() } });
+      // A call already under way (the page was reloaded mid-call): its state is not replayed by the socket,
+      // so the latest call comes from REST. Fed first, then the frames that came meanwhile (newer or equal).
+      /** @type {Schemas["Call"] | null} */
+      let latest = null;
+      try {
+        const { data } = await this.api.GET("/api/widget/{public_key}/conversations/{conversation_id}/calls", {
+          params: { path: this.convPath(), query: { limit: 1 } },
+        });
+        latest = data?.items[0] ?? null;
+      } catch {
+        /* offline: the agent's next call.updated brings the call */
+      }
+      // A new conversation started while this one was loading: its own wiring takes over.
+      if (!this.socket || this.conversation?.id !== conversationId || this.call) return;
+      const rtc = this.realm.RTCPeerConnection ? { RTCPeerConnection: this.realm.RTCPeerConnection, mediaDevices: this.realm.mediaDevices } : undefined;
       this.call = module.createCall({
         root: this.callSlot,
         role: "visitor",
-        conversationId: this.conversation.id,
+        conversationId,
         socket: this.socket,
         iceServers: async () => {
           const { data } = await this.api.GET("/api/widget/{public_key}/conversations/{conversation_id}/call/ice-servers", callPath());
@@ -1108,6 +1132,12 @@ class Widget {
       this.callWiring = false;
       const backlog = this.callBacklog ?? [];
       this.callBacklog = null;
+      if (latest && latest.status !== "ended") {
+        // The agent re-offers an unanswered or failed call every few seconds: this brings the call back.
+        /** @type {import("../types/frames").CallUpdatedEvent} */
+        const frame = { type: "call.updated", stream: `conversation:${conversationId}`, pos: 0, at: latest.created_at, data: { call: latest } };
+        this.call?.handle(frame);
+      }
       for (const frame of backlog) this.call?.handle(frame);
     }).catch(() => {
       this.callBacklog = null;  // no video module on this server: the chat stays text

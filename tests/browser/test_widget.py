@@ -224,11 +224,11 @@ def test_live_chat_both_ways_resumes_without_gap_or_duplicate(demo, new_context,
     conversation = conversation_id(page)
 
     agent.accept(conversation)
-    expect(page.get_by_test_id("agent-name")).to_be_visible()
-    expect(page.get_by_test_id("queue-position")).to_be_hidden()
-    agent.typing(conversation)  # the API names the agent in their frames and messages
-    expect(page.get_by_test_id("typing")).to_contain_text(f"{demo.agents[0].name} is typing")
+    # Named the moment they accept (the conversation carries agent_name), before they type or say anything.
     expect(page.get_by_test_id("agent-name")).to_have_text(demo.agents[0].name)
+    expect(page.get_by_test_id("queue-position")).to_be_hidden()
+    agent.typing(conversation)
+    expect(page.get_by_test_id("typing")).to_contain_text(f"{demo.agents[0].name} is typing")
     hello = agent.say(conversation, "Hello, how can I help?")
     expect(messages(page).last).to_contain_text("Hello, how can I help?")
     expect(page.get_by_test_id("typing")).to_be_hidden()
@@ -413,6 +413,14 @@ def test_video_chat_request_brings_the_call_into_the_widget(demo, new_context, a
     expect(call.get_by_role("button", name=re.compile("hang up", re.I))).to_be_visible()
     shots(page, "video-ringing")
 
+    # A reload during the call brings the call back (its state comes from REST, not from a socket replay),
+    # so the agent's repeated offer reconnects it.
+    page.reload()
+    expect(panel(page)).to_be_visible()
+    expect(call).to_have_attribute("data-state", re.compile("^(ringing|active)$"))
+    expect(call.get_by_role("button", name=re.compile("hang up", re.I))).to_be_visible()
+    shots(page, "video-after-reload")
+
 
 def test_outside_hours_after_the_pre_chat_form(demo, client, new_context, shots):
     days = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -440,3 +448,44 @@ def test_outside_hours_after_the_pre_chat_form(demo, client, new_context, shots)
     expect(messages(page).filter(has_text="We are closed right now.")).to_have_count(1)
     expect(form.get_by_label("E-mail")).to_have_value("ada@example.org")  # what the visitor told already
     shots(page, "outside-hours")
+
+
+def test_offline_form_keeps_typed_values_through_re_renders(demo, new_context, shots):
+    page = new_context().new_page()
+    open_widget(page, demo.demo_url)
+    button(page, "Talk to a person").click()
+    button(page, "Live chat").click()  # no agent online: the offline message and its form
+    form = page.get_by_test_id("offline-form")
+    expect(form).to_be_visible()
+    form.get_by_label("Name").fill("Ada")
+    form.get_by_label("Message").fill("Half-written question")
+    form.get_by_label("Message").focus()
+
+    # The socket drops and comes back: the widget catches up (messages, the conversation) and renders its
+    # controls again, and the conversation it reads is an older snapshot, as a late frame of the request
+    # (status waiting, fewer messages) would be. The form stays as the visitor left it.
+    conversation = conversation_id(page)
+    stale = []
+
+    def older_snapshot(route):
+        body = route.fetch().json()
+        stale.append(body["status"])
+        route.fulfill(json={**body, "status": "waiting", "last_seq": body["last_seq"] - 1})
+
+    page.route(re.compile(rf"/api/widget/[^/]+/conversations/{conversation}$"), older_snapshot, times=1)
+    page.context.set_offline(True)
+    expect(page.get_by_test_id("connection")).to_be_visible()
+    with page.expect_request_finished(lambda r: re.search(rf"/conversations/{conversation}$", r.url)):
+        page.context.set_offline(False)
+    # The widget has read the snapshot once the tasks queued behind its body have run.
+    page.evaluate("() => new Promise(done => setTimeout(() => setTimeout(done, 0), 0))")
+    expect(page.get_by_test_id("connection")).to_be_hidden(timeout=15_000)
+    assert stale == ["bot"]
+    expect(panel(page)).to_have_attribute("data-status", "bot")
+    expect(form).to_be_visible()
+    expect(form.get_by_label("Name")).to_have_value("Ada")
+    expect(form.get_by_label("Message")).to_have_value("Half-written question")
+    expect(form.get_by_label("Message")).to_be_focused()
+    assert page.evaluate("""() => document.querySelector('[data-livechat-widget]').shadowRoot
+      .querySelectorAll('[data-testid=offline-form]').length""") == 1
+    shots(page, "offline-form-kept")
