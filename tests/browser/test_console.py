@@ -6,7 +6,6 @@ page runs under its strict CSP without a single violation.
 import json
 import os
 import urllib.request
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
@@ -15,6 +14,7 @@ from extensions import db
 from models import Interface, User
 from tests.browser.conftest import ROOT
 from tests.live import Client
+from tests.test_agent_e2e import http
 
 XSS = '<img src=x onerror="window.__xss=1">"\'&<script>window.__xss=2</script>'
 FILE_XSS = "<img src=x onerror=window.__xss=3>.txt"  # a file name keeps no path part: no slash in it
@@ -29,19 +29,6 @@ document.addEventListener('securitypolicyviolation', (e) => {
 """
 
 
-def http(base, method, path, body=None, token=None, origin=None):
-    request = urllib.request.Request(base + path, method=method,
-                                     data=json.dumps(body).encode() if body is not None else None)
-    request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    if origin:
-        request.add_header("Origin", origin)
-    try:
-        with urllib.request.urlopen(request, timeout=15) as response:
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"null")
 
 
 def upload(url, token, origin, filename, content):
