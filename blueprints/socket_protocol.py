@@ -19,12 +19,11 @@ from marshmallow import ValidationError
 from errors import DomainError, Forbidden
 from models import User
 from models.base import BIGINT_MAX, ID_MAX
-from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
-from models.conversation import ConversationStatus
+from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN, ConversationStatus
 from schemas.events import (
     CALL_COMMANDS, COMMAND_SCHEMAS, REF_MAX_LEN, SIGNAL_COMMANDS, CommandType, EventType, ServerFrame, commands_for,
 )
-from schemas.inbound import JSONTooDeep, check_depth, is_bad_text
+from schemas.inbound import JSONTooDeep, is_bad_text, load_json
 from services import assignments, chat, notes, releases, signalling
 from services.attachments import with_fresh_links
 from services.broker import RESYNC
@@ -32,8 +31,8 @@ from services.conversations import dump_conversation
 from services.core import DatabaseFailed, run_command, unit_of_work
 from services.events import broker, conversation_stream, last_pos, notes_stream, replay, user_stream
 from services.sockets import keep_present
-from services.wire import loads
 from services.streams import access_stream, default_streams, held_streams, load_principal, stream_heads
+from services.wire import loads
 
 log = logging.getLogger(__name__)
 
@@ -74,15 +73,6 @@ def _with_ref(frame, ref):
 
 def ack(ref, data):
     return _with_ref({"type": ServerFrame.ACK.value, "data": data}, ref)
-
-
-def _load_frame(text):
-    """schemas.inbound.load_json's answer (bounded nesting, json's errors), read by orjson where they agree."""
-    check_depth(text)
-    try:
-        return loads(text)
-    except RecursionError as error:  # as load_json: not reachable within the depth bound
-        raise JSONTooDeep() from error
 
 
 class TokenBucket:
@@ -343,7 +333,7 @@ class SocketSession:
         if len(text) > FRAME_MAX_BYTES:
             raise CloseSocket(1009, "frame too large")
         try:
-            raw = _load_frame(text)
+            raw = load_json(text, loads=loads)
         except JSONTooDeep as error:
             return [error_frame(400, "malformed_frame", f"Frames are JSON objects; {error}")]
         except (ValueError, TypeError):

@@ -13,19 +13,19 @@ bp = Blueprint("webapps", __name__)
 CONSOLE_DIR = BASE_DIR / "static" / "console"
 
 
-def strict_csp(extra_connect=()):
+def strict_csp(frame_ancestors="'none'"):
     """A Content-Security-Policy without 'unsafe-inline' or 'unsafe-eval' for a page of this server."""
     socket = ("wss://" if request.is_secure else "ws://") + request.host
-    connect = " ".join(("'self'", socket, *extra_connect))
+    connect = f"'self' {socket}"
     return ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; "
             f"media-src 'self' blob:; connect-src {connect}; font-src 'self'; manifest-src 'self'; "
-            "frame-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; "
-            "object-src 'none'")
+            "frame-src 'self'; worker-src 'self'; base-uri 'none'; form-action 'none'; "
+            f"frame-ancestors {frame_ancestors}; object-src 'none'")
 
 
-def _page(directory, filename):
-    response = send_from_directory(directory, filename, max_age=0)
-    response.headers["Content-Security-Policy"] = strict_csp()
+def secure_page(response, frame_ancestors="'none'"):
+    """The headers of a page of this server: the strict CSP, no referrer, no sniffing, always revalidated."""
+    response.headers["Content-Security-Policy"] = strict_csp(frame_ancestors)
     response.headers["Referrer-Policy"] = "no-referrer"
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Cache-Control"] = "no-cache"
@@ -37,7 +37,7 @@ def _page(directory, filename):
 @bp.get("/console")
 def console():
     """The agent console (a single page: its state lives in the URL's hash)."""
-    return _page(CONSOLE_DIR, "index.html")
+    return secure_page(send_from_directory(CONSOLE_DIR, "index.html", max_age=0))
 
 
 @bp.get("/console/")

@@ -24,7 +24,7 @@ from pathlib import PurePosixPath
 
 from flask import Blueprint, current_app, make_response, render_template, request, send_from_directory
 
-from blueprints.webapps import strict_csp
+from blueprints.webapps import secure_page
 from config import BASE_DIR
 from errors import NotFound
 from services.visitors import interface_by_key
@@ -107,11 +107,4 @@ def demo(public_key):
     html = render_template("demo.html", interface_name=interface.name, public_key=public_key,
                            loader_url=f"{base_url}{PREFIX}/loader.js", integrity=loader_integrity(),
                            embed_tag=embed_tag(base_url, public_key), console_url=f"{base_url}/console")
-    response = make_response(html)
-    response.headers["Content-Security-Policy"] = strict_csp().replace("frame-ancestors 'none'",
-                                                                      "frame-ancestors 'self'")
-    response.headers["Referrer-Policy"] = "no-referrer"
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "no-cache"
-    response.headers["Permissions-Policy"] = "camera=(self), microphone=(self), geolocation=()"
-    return response
+    return secure_page(make_response(html), frame_ancestors="'self'")

@@ -125,11 +125,11 @@ class RedisBroker(MemoryBroker):
         if self._connected:
             try:
                 if len(items) == 1:
-                    self._redis.publish(self._channel(items[0][0]), _dump(items[0][1]))
+                    self._redis.publish(self._channel(items[0][0]), wire.dumpb(items[0][1]))
                 else:
                     pipe = self._redis.pipeline(transaction=False)
                     for stream, frame in items:
-                        pipe.publish(self._channel(stream), _dump(frame))
+                        pipe.publish(self._channel(stream), wire.dumpb(frame))
                     pipe.execute()
                 if self._dirty or self._dirty_overflow:
                     self._announce_dirty()
@@ -161,9 +161,9 @@ class RedisBroker(MemoryBroker):
         try:
             pipe = self._redis.pipeline(transaction=False)
             if everything:
-                pipe.publish(self._channel(RESYNC), _dump({"type": RESYNC}))
+                pipe.publish(self._channel(RESYNC), wire.dumpb({"type": RESYNC}))
             for stream in streams:
-                pipe.publish(self._channel(stream), _dump({"type": RESYNC, "stream": stream}))
+                pipe.publish(self._channel(stream), wire.dumpb({"type": RESYNC, "stream": stream}))
             pipe.execute()
         except Exception as error:
             with self._state_lock:
@@ -311,9 +311,6 @@ def _backoff_s(failures, low, high):
     """Exponential backoff with full jitter: processes that lost Redis together do not return together."""
     return random.uniform(low, min(high, low * 2 ** failures))
 
-
-def _dump(frame):
-    return wire.dumpb(frame)
 
 
 def make_broker(config, stream_positions=None):

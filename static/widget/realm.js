@@ -32,12 +32,20 @@ export function cleanRealm(container) {
   frame.src = "about:blank";
   container.appendChild(frame);
   const win = /** @type {(Window & typeof globalThis) | null} */ (frame.contentWindow);
-  if (!win) return fallback();
-  const w = /** @type {any} */ (win);
+  return primitivesOf(win || window);
+}
+
+/**
+ * The primitives of a window (the frame's, or the page's own when no frame could be made); storage is always the
+ * page's (same origin: the frame's would be the same object's twin).
+ * @param {Window & typeof globalThis} w
+ * @returns {Realm}
+ */
+function primitivesOf(w) {
   /** @type {Storage | null} */
   let storage = null;
   try {
-    storage = window.localStorage;  // the page's storage (same origin): the frame's would be the same object's twin
+    storage = window.localStorage;
   } catch {
     storage = null;
   }
@@ -50,25 +58,5 @@ export function cleanRealm(container) {
     localStorage: storage,
     setTimeout: (callback, ms) => w.setTimeout(callback, ms),
     clearTimeout: (id) => w.clearTimeout(id),
-  };
-}
-
-/** @returns {Realm} */
-function fallback() {
-  let storage = null;
-  try {
-    storage = window.localStorage;
-  } catch {
-    storage = null;
-  }
-  return {
-    fetch: window.fetch.bind(window),
-    WebSocket: window.WebSocket,
-    RTCPeerConnection: window.RTCPeerConnection,
-    mediaDevices: navigator.mediaDevices,
-    FormData: window.FormData,
-    localStorage: storage,
-    setTimeout: (callback, ms) => window.setTimeout(callback, ms),
-    clearTimeout: (id) => window.clearTimeout(id),
   };
 }
