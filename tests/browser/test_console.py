@@ -186,6 +186,9 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
     # The other agent's request is withdrawn the moment this one accepts (the browser's notification too); the
     # new-chat notice goes as well.
     expect(notification(second, "live_chat_request", chat)).to_have_count(0)
+    # The two withdrawals are separate frames: wait for the second rather than read between them.
+    expect(notification(second, "new_chat_initiated", chat)).to_have_count(0)
+    second.wait_for_function("window.__notes.every(n => n.closed)", timeout=5000)
     assert second.evaluate("window.__notes.map(n => n.closed)") == [True, True]
     expect(notification(first, "live_chat_request", chat)).to_have_count(0)
     expect(notification(first, "new_chat_initiated", chat)).to_have_count(0)
