@@ -240,6 +240,11 @@ class Config:
     # server process); `typing: false` always is.
     TYPING_THROTTLE_S = _env_float("TYPING_THROTTLE_S", 2.0)
 
+    # The socket's message.send frames that arrive while a commit is in flight are written together, at
+    # most MESSAGE_BATCH_MAX in one transaction (services/group_commit.py); off: one transaction each.
+    MESSAGE_GROUP_COMMIT = _env_bool("MESSAGE_GROUP_COMMIT", True)
+    MESSAGE_BATCH_MAX = _env_int("MESSAGE_BATCH_MAX", 64, minimum=1)
+
     # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
     # TURN is offered only with a shared secret (coturn's static-auth-secret): each
     # participant gets credentials that expire after TURN_TTL_S.

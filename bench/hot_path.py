@@ -1,6 +1,7 @@
 """CPU time per chat message on the socket path, in one process, over a fixed number of messages.
 
     python -m bench.hot_path [--database-url URL] [--redis-url URL] [--messages 2000] [--rounds 3] [--profile]
+                             [--concurrency N] [--no-group-commit]
 
 What a worker does for each message, without the network or the WebSocket framing (the same for every
 variant measured, so left out): the sender's frame through SocketSession.handle_text (parse, validate,
@@ -9,7 +10,9 @@ socket following the conversation (the visitor's and the agent's) the broker's n
 SocketSession.deliver and the frame written as JSON. The process's CPU time (every thread: the Redis
 listener's too) over the messages, divided by their number, is the figure; the wall clock moves with
 whatever else the machine runs, CPU time much less. Visitors and agents send in turn, in batches of
---batch sends before their deliveries are taken.
+--batch sends before their deliveries are taken. With --concurrency N the sends of a batch go out from N
+threads at once, as a worker's sockets do under load, so the group commit (services/group_commit.py) can
+write them together; --no-group-commit sends each in its own transaction, for the comparison.
 
 It seeds a scratch database (`bench_hot_<run>` on PostgreSQL, dropped at the end; a temporary SQLite
 file without --database-url) with bench/seed.py's workspace. With --profile one more round runs under
@@ -44,7 +47,7 @@ def _part_of_file(filename):
 
 
 class Harness:
-    def __init__(self, app, seed, batch):
+    def __init__(self, app, seed, batch, concurrency=1):
         from blueprints.socket_protocol import SocketSession, TokenBucket
         from extensions import db
         from models import User
@@ -52,6 +55,11 @@ class Harness:
         from services.core import finish
 
         self.app, self.batch = app, batch
+        self.pool = None
+        if concurrency > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self.pool = ThreadPoolExecutor(concurrency, initializer=lambda: app.app_context().push())
         self.inbox = deque()
         self.arrived = threading.Event()
         self.senders = []  # (session, conversation id)
@@ -93,17 +101,24 @@ class Harness:
         with self.app.app_context():
             sent = 0
             while sent < messages:
+                sends = []
                 for _ in range(min(self.batch, messages - sent)):
                     session, conversation_id = self.senders[self.seq % len(self.senders)]
                     self.seq += 1
                     sent += 1
                     text = json.dumps({"type": "message.send", "ref": f"m{self.seq}", "conversation_id": conversation_id,
                                        "client_id": f"hot-{self.seq}", "text": f"message {self.seq} " + "x" * 180})
-                    for frame in session.handle_text(text):
+                    sends.append((session, text))
+                    self.expected += 2  # the visitor's socket and the agent's
+                if self.pool is None:
+                    answers = [session.handle_text(text) for session, text in sends]
+                else:
+                    answers = list(self.pool.map(lambda send: send[0].handle_text(send[1]), sends))
+                for frames in answers:
+                    for frame in frames:
                         if frame["type"] != "ack":
                             raise RuntimeError(f"message.send refused: {frame}")
                         _dump(frame)
-                    self.expected += 2  # the visitor's socket and the agent's
                 self._drain()
         return time.process_time() - cpu0, time.perf_counter() - wall0, time.thread_time() - own0
 
@@ -127,6 +142,18 @@ class Harness:
                     self.texts[out["data"]["message"]["id"]] += 1
 
 
+def _batch_sizes():
+    """{batch size bucket: batches} from the process's livechat_message_batch_size histogram."""
+    from metrics import MESSAGE_BATCH
+
+    sizes, below = {}, 0
+    for sample in MESSAGE_BATCH.collect()[0].samples:
+        if sample.name.endswith("_bucket") and sample.labels["le"] != "+Inf":
+            sizes[f"<={float(sample.labels['le']):g}"] = int(sample.value) - below
+            below = int(sample.value)
+    return sizes
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default="", help="a PostgreSQL database to create a scratch one from")
@@ -137,6 +164,8 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--agents", type=int, default=10)
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--concurrency", type=int, default=1, help="threads sending each batch at once")
+    parser.add_argument("--no-group-commit", action="store_true", help="one transaction per message")
     args = parser.parse_args(argv)
 
     from bench.seed import seed_schema
@@ -163,8 +192,9 @@ def main(argv=None):
         app = create_app(Config, SQLALCHEMY_DATABASE_URI=url, REDIS_URL=args.redis_url or None,
                          BROKER_PREFIX=f"bench-hot-{run_id}", PASSWORD_HASH_PROFILE="fast",
                          OUTBOX_SENDER_THREAD=False, SWEEPER_THREAD=False, JWT_SECRET_KEY="hot-path-" + "x" * 32,
-                         TEST_SERVER=True, PUBLIC_URL="http://127.0.0.1")
-        harness = Harness(app, seed, args.batch)
+                         TEST_SERVER=True, PUBLIC_URL="http://127.0.0.1",
+                         MESSAGE_GROUP_COMMIT=not args.no_group_commit)
+        harness = Harness(app, seed, args.batch, args.concurrency)
         harness.run(args.warmup)
         rounds = []
         for _ in range(args.rounds):
@@ -174,6 +204,8 @@ def main(argv=None):
                            "wall_ms_per_message": round(1000 * wall / args.messages, 3)})
         out = {"database": app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0],
                "broker": "redis" if args.redis_url else "memory", "messages": args.messages, "rounds": rounds,
+               "concurrency": args.concurrency, "group_commit": not args.no_group_commit,
+               "batch_sizes": _batch_sizes(),
                "cpu_ms_per_message_median": statistics.median(r["cpu_ms_per_message"] for r in rounds),
                "cpu_ms_per_message_min": min(r["cpu_ms_per_message"] for r in rounds)}
         if args.profile:
