@@ -70,10 +70,11 @@ _STORED = (
     .where(tuple_(Message.conversation_id, Message.sender_type, Message.client_id)
            .in_(bindparam("keys", expanding=True)))
 )
-_LOCK_IN_ORDER = (select(_conversations.c.id, _conversations.c.status, _conversations.c.agent_id).where(_conversations.c.id.in_(bindparam("ids", expanding=True)))
-                  .order_by(_conversations.c.id).with_for_update())
-# Rows come back in any order (an ordered RETURNING is a statement per row on SQLite): (conversation, seq)
-# tells them apart.
+_LOCK_IN_ORDER = (
+    select(_conversations.c.id, _conversations.c.status, _conversations.c.agent_id)
+    .where(_conversations.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_conversations.c.id).with_for_update()
+)
 _AGENT_NEXT_SEQ = (
     update(_conversations)
     .where(_conversations.c.id == bindparam("conversation"), _conversations.c.status.in_(_AGENT_STATUSES),
@@ -86,6 +87,8 @@ _VISITOR_NEXT_SEQ = (
            _conversations.c.visitor_id == bindparam("sender"))
     .values(last_seq=_conversations.c.last_seq + 1).returning(_conversations.c.last_seq)
 )
+# Rows come back in any order (an ordered RETURNING is a statement per row on SQLite): (conversation, seq)
+# tells them apart.
 _INSERT = insert(_messages).returning(_messages.c.conversation_id, _messages.c.seq, _messages.c.id)
 
 

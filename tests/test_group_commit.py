@@ -1,8 +1,11 @@
 """Group commit of the socket's message.send (services/group_commit.py): what a batch writes, what it leaves to
 the usual path, and that senders waiting together are written together and each acked after its commit."""
 import json
+import os
+import re
 import threading
 import time
+import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -16,7 +19,10 @@ from models.event import Event, Stream
 from services import group_commit
 from services.events import conversation_stream
 from services.group_commit import GroupCommitter, SendJob, write_batch
+from config import TestConfig
+from tests.conftest import database_url, is_postgres
 from tests.factories import go_online, make_interface, make_user, make_workspace
+from tests.live import GunicornServer
 from tests.test_hot_path import Statements
 
 
@@ -267,3 +273,89 @@ def test_a_sender_killed_while_waiting_leaves_the_queue_and_passes_the_lead_on(a
     committer._queue.clear()
     committer._leading = False
     assert committer.send(later)[2] is True and not committer._leading and not committer._queue
+
+
+@pytest.mark.skipif(not (is_postgres() and os.environ.get("TEST_REDIS_URL")),
+                    reason="batches form where the database driver waits cooperatively: PostgreSQL under gevent")
+def test_a_burst_on_two_gevent_servers_is_batched_and_every_message_arrives_once_in_order(app):
+    """Visitors and agents on two gunicorn gevent workers send at once, without waiting for acks: every
+    message is acked once as created, reaches the other side exactly once, numbers stay gap-free, and the
+    servers wrote some of them in batches (their livechat_message_batch_size histogram)."""
+    from tests.test_agent_e2e import DASHBOARD, ORIGIN, Agent, http
+    from tests.test_agent_e2e import Visitor as VisitorSocket
+
+    workspace, _ = make_workspace()
+    agents = [make_user(workspace, max_chats=50) for _ in range(3)]
+    interface = make_interface(workspace, allowed_origins=[ORIGIN], agents=agents)
+    go_online(*agents)
+    env = {"DATABASE_URL": database_url(), "REDIS_URL": os.environ["TEST_REDIS_URL"],
+           "JWT_SECRET_KEY": TestConfig.JWT_SECRET_KEY, "PASSWORD_HASH_PROFILE": "fast",
+           "RATELIMIT_ENABLED": "0", "CORS_ORIGINS": DASHBOARD}
+    with GunicornServer(env, worker_class="gevent") as one, GunicornServer(env, worker_class="gevent") as two:
+        bases = [one.url, two.url]
+        staff = [Agent(bases[i % 2], agent) for i, agent in enumerate(agents)]
+        visitors = [VisitorSocket(bases[(i + 1) % 2], interface.public_key) for i in range(12)]
+        held = {}
+        for i, visitor in enumerate(visitors):
+            agent = staff[i % 3]
+            status, body = http(agent.base, "POST", f"/api/conversations/{visitor.conversation_id}/takeover",
+                                token=agent.token, origin=DASHBOARD)
+            assert status == 200, body
+            held.setdefault(agent, []).append(visitor.conversation_id)
+        start = {v.conversation_id: db.session.get(Conversation, v.conversation_id).last_seq for v in visitors}
+        db.session.remove()
+        per_visitor, per_chat_by_agent = 8, 4
+        expected = per_visitor + per_chat_by_agent
+
+        def burst(sock, sends, chats):
+            """Send every frame at once, then read until each is acked and each chat's messages all came."""
+            for frame in sends:
+                sock.send(frame)
+            acks, created = {}, {}
+            deadline = time.monotonic() + 60
+            while (len(acks) < len(sends) or any(len(created.get(c, [])) < expected for c in chats)) \
+                    and time.monotonic() < deadline:  # created: the burst's own messages, past the takeover's
+                frame = sock.recv()
+                if frame["type"] in ("ack", "error") and str(frame.get("ref", "")).startswith("m-"):
+                    assert frame["type"] == "ack", frame
+                    acks[frame["ref"]] = frame["data"]
+                elif frame["type"] == "message.created" and frame["data"]["message"]["seq"] > start[
+                        frame["data"]["message"]["conversation_id"]]:
+                    message = frame["data"]["message"]
+                    created.setdefault(message["conversation_id"], []).append(message)
+            return acks, created
+
+        jobs = []
+        for visitor in visitors:
+            cid = visitor.conversation_id
+            sends = [{"type": "message.send", "ref": f"m-v{cid}-{n}", "conversation_id": cid,
+                      "client_id": f"v{cid}-{n}", "text": f"visitor {cid} {n}"} for n in range(per_visitor)]
+            jobs.append((visitor.sock, sends, [cid]))
+        for agent, chats in held.items():
+            sends = [{"type": "message.send", "ref": f"m-a{cid}-{n}", "conversation_id": cid,
+                      "client_id": f"a{cid}-{n}", "text": f"agent {cid} {n}"}
+                     for n in range(per_chat_by_agent) for cid in chats]
+            jobs.append((agent.sock, sends, chats))
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            results = list(pool.map(lambda job: burst(*job), jobs))
+
+        acked = {}
+        for (_, sends, _), (acks, _) in zip(jobs, results, strict=True):
+            assert sorted(acks) == sorted(frame["ref"] for frame in sends)
+            assert all(ack["created"] for ack in acks.values())
+            acked.update({ack["message_id"]: ack["seq"] for ack in acks.values()})
+        for _, (_, created) in zip(jobs, results, strict=True):
+            for cid, messages in created.items():
+                fresh = messages
+                # Exactly once, in order, gap-free, and each the message its sender was acked for.
+                assert [m["seq"] for m in fresh] == list(range(start[cid] + 1, start[cid] + expected + 1))
+                assert all(acked[m["id"]] == m["seq"] for m in fresh)
+                sent_by_visitor = [m["text"] for m in fresh if m["sender_type"] == "visitor"]
+                assert sent_by_visitor == [f"visitor {cid} {n}" for n in range(per_visitor)]
+        assert len(acked) == len(visitors) * expected
+        batches = messages_written = 0
+        for base in bases:
+            text_ = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+            batches += float(re.search(r"^livechat_message_batch_size_count (\S+)$", text_, re.M).group(1))
+            messages_written += float(re.search(r"^livechat_message_batch_size_sum (\S+)$", text_, re.M).group(1))
+        assert messages_written == len(acked) and batches < messages_written, (batches, messages_written)
