@@ -48,7 +48,7 @@ EVENT_DELIVERY = Histogram("livechat_event_delivery_seconds",
                            "(live deliveries; replays are not counted)",
                            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
 MESSAGE_BATCH = Histogram("livechat_message_batch_size",
-                          "Socket messages written per group commit (services/group_commit.py); 1: the usual path",
+                          "Socket messages per group commit (services/group_commit.py); 1: a message alone",
                           buckets=(1, 2, 4, 8, 16, 32, 64))
 DB_POOL_IN_USE = Gauge("livechat_db_pool_in_use", "Database connections checked out of each process's pool, "
                        "summed over live processes (read when a request ends)", multiprocess_mode="livesum")

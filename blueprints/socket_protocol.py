@@ -403,8 +403,8 @@ class SocketSession:
     def send_message(self, command, ref):
         """The busiest command: written with whatever else waits for a commit (services/group_commit.py).
 
-        What the batch does not take (a batch of one, files, the bot phase, a sender to check the long
-        way) goes here: sender, conversation and the right to write come from one read.
+        What the batch does not take (files, the bot phase, a retried client id, a sender to check the
+        long way) goes here: sender, conversation and the right to write come from one read.
         """
         committer = group_committer()
         if committer is not None and not command.get("attachment_ids"):

@@ -135,7 +135,7 @@ class GroupCommitter:
         with self._lock:
             batch = [self._queue.popleft() for _ in range(min(self.max_batch, len(self._queue)))]
         try:
-            write_batch(batch)
+            do_write_batch(batch)
         finally:
             with self._lock:
                 self._pass_on()
@@ -171,7 +171,7 @@ def group_committer():
     return extensions["group_committer"]
 
 
-def write_batch(jobs):
+def do_write_batch(jobs):
     """Write the jobs it can take whole in one transaction and set their results; never raises for a job.
 
     On any failure the transaction is rolled back and every job's result stays None.

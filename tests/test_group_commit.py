@@ -18,7 +18,7 @@ from models.conversation import SenderType, Visitor
 from models.event import Event, Stream
 from services import group_commit
 from services.events import conversation_stream
-from services.group_commit import GroupCommitter, SendJob, write_batch
+from services.group_commit import GroupCommitter, SendJob, do_write_batch
 from config import TestConfig
 from tests.conftest import database_url, is_postgres
 from tests.factories import go_online, make_interface, make_user, make_workspace
@@ -73,7 +73,7 @@ def test_a_batch_writes_its_messages_in_order_with_consecutive_numbers_and_event
     (one, v1), (two, _) = world["chats"][:2]
     jobs = [agent_job(world, one, "a1"), visitor_job((one, v1), "v1"), agent_job(world, two, "a2"),
             agent_job(world, one, "a3", "third"), visitor_job((world["waiting"]), "w1")]
-    write_batch(jobs)
+    do_write_batch(jobs)
     assert [job.result[1:] for job in jobs] == [(1, True), (2, True), (1, True), (3, True), (1, True)]
     db.session.expire_all()
     assert stored(one) == [(1, SenderType.AGENT, "a1", "hello"), (2, SenderType.VISITOR, "v1", "hi"),
@@ -96,7 +96,7 @@ def test_the_batch_costs_the_same_statements_for_2_messages_as_for_12(app, world
     for size, prefix in ((2, "warm-up"), (2, "s"), (12, "l")):
         jobs = [agent_job(world, cid, f"{prefix}{i}") for i, (cid, _) in enumerate(world["chats"][:size])]
         with Statements(db.engine) as seen:
-            write_batch(jobs)
+            do_write_batch(jobs)
         assert all(job.result and job.result[2] for job in jobs)
         counts.append(len(seen.statements))
     assert counts[1] == counts[2], counts
@@ -106,7 +106,7 @@ def test_the_batch_costs_the_same_statements_for_2_messages_as_for_12(app, world
 def test_what_the_batch_cannot_take_whole_is_left_to_the_usual_path(app, world):
     (one, v1), (two, _) = world["chats"][:2]
     first = [agent_job(world, one, "kept")]
-    write_batch(first + [agent_job(world, two, "filler")])
+    do_write_batch(first + [agent_job(world, two, "filler")])
     retry = agent_job(world, one, "kept", "the retry's text")
     jobs = [
         retry,                                                # a stored client id: the first message answers
@@ -118,7 +118,7 @@ def test_what_the_batch_cannot_take_whole_is_left_to_the_usual_path(app, world):
         agent_job(world, 10**9, "missing"),
         visitor_job((one, v1), "fine"),
     ]
-    write_batch(jobs)
+    do_write_batch(jobs)
     assert retry.result == (first[0].result[0], first[0].result[1], False)
     assert jobs[1].result[1:] == (2, True) and jobs[-1].result[1:] == (3, True)
     assert [job.result for job in jobs[2:-1]] == [None] * 6
@@ -129,14 +129,14 @@ def test_what_the_batch_cannot_take_whole_is_left_to_the_usual_path(app, world):
 
 def test_a_batch_that_fails_as_a_whole_writes_and_announces_nothing(app, world, monkeypatch):
     (one, v1), (two, _) = world["chats"][:2]
-    write_batch([agent_job(world, one, "taken"), agent_job(world, two, "b")])
+    do_write_batch([agent_job(world, one, "taken"), agent_job(world, two, "b")])
     published = []
     monkeypatch.setattr(type(app.extensions["broker"]), "publish_many",
                         lambda self, frames: published.extend(frames))
     # Another process stores the same client id after the batch read the stored ones: the insert fails.
     monkeypatch.setattr(group_commit, "_STORED", group_commit._STORED.where(text("1 = 0")))
     jobs = [visitor_job((one, v1), "new"), agent_job(world, one, "taken"), agent_job(world, two, "c")]
-    write_batch(jobs)
+    do_write_batch(jobs)
     assert [job.result for job in jobs] == [None, None, None]
     assert published == []
     db.session.expire_all()
@@ -155,7 +155,7 @@ def test_senders_waiting_together_are_written_together_and_each_ack_follows_its_
     """Socket sessions in threads; the first batch is held until the others queue, so they form one."""
     committer = GroupCommitter(max_batch=64)
     app.extensions["group_committer"] = committer
-    sizes, real_write = [], group_commit.write_batch
+    sizes, real_write = [], group_commit.do_write_batch
 
     def held_write(jobs):
         if not sizes:
@@ -165,7 +165,7 @@ def test_senders_waiting_together_are_written_together_and_each_ack_follows_its_
         sizes.append(len(jobs))
         real_write(jobs)
 
-    monkeypatch.setattr(group_commit, "write_batch", held_write)
+    monkeypatch.setattr(group_commit, "do_write_batch", held_write)
     chats = world["chats"]
     senders = [("agent", cid) for cid, _ in chats] + [("visitor", (cid, vid)) for cid, vid in chats]
     barrier = threading.Barrier(len(senders))
@@ -221,7 +221,7 @@ def test_a_chat_ended_between_the_senders_read_and_the_numbering_is_left_to_the_
     jobs = [visitor_job((one, v1), "late")] + [agent_job(world, two, f"b{i}") for i in range(size - 1)]
     event.listen(db.engine, "before_cursor_execute", end_first)
     try:
-        write_batch(jobs)
+        do_write_batch(jobs)
     finally:
         event.remove(db.engine, "before_cursor_execute", end_first)
     assert jobs[0].result is None
