@@ -61,14 +61,30 @@ def _upsert_positions_sql(rows):
                 "RETURNING key, last_pos")
 
 
+# PostgreSQL takes the positions as two arrays: one statement text whatever the number of streams, so the
+# driver converts it once and prepares it, where a VALUES list of n rows is new text (and 2n parameters) for every n.
+_UPSERT_POSITIONS_PG = text(
+    "INSERT INTO streams (key, last_pos) "
+    "SELECT key, n FROM unnest(CAST(:keys AS varchar[]), CAST(:counts AS bigint[])) WITH ORDINALITY AS r(key, n, i) "
+    "ORDER BY i ON CONFLICT (key) DO UPDATE SET last_pos = streams.last_pos + excluded.last_pos "
+    "RETURNING key, last_pos")
+
+
+def _is_postgres(session):
+    return session.get_bind().dialect.name == "postgresql"
+
+
 def _take_positions(session, counts):
     """Reserve positions on several streams in one statement; {stream: last position taken}.
 
     The rows are written in sorted key order, so two transactions lock shared
     streams in the same order, and stay locked until commit.
     """
+    keys = sorted(counts)
+    if _is_postgres(session):
+        return dict(session.execute(_UPSERT_POSITIONS_PG, {"keys": keys, "counts": [counts[k] for k in keys]}).all())
     params = {}
-    for i, key in enumerate(sorted(counts)):
+    for i, key in enumerate(keys):
         params[f"key{i}"], params[f"count{i}"] = key, counts[key]
     return dict(session.execute(_upsert_positions_sql(len(counts)), params).all())
 
@@ -104,6 +120,8 @@ _INSERT_EVENTS = insert(Event.__table__)
 
 @sa_event.listens_for(Session, "before_commit")
 def _write_events(session):
+    if session.in_nested_transaction():
+        return  # a savepoint's release: the rows are written once, when the whole transaction commits
     queue = session.info.pop("unwritten_events", None)
     if not queue:
         return

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 
 from extensions import db
 from models import Conversation, Message
@@ -35,10 +35,12 @@ class Statements:
     def __init__(self, engine):
         self.engine = engine
         self.statements = []
+        self.texts = []
         self.checkouts = 0
 
     def _statement(self, conn, cursor, statement, *args):
         self.statements.append(statement.split()[0].upper())
+        self.texts.append(statement)
 
     def _checkout(self, *args):
         self.checkouts += 1
@@ -82,3 +84,37 @@ def test_a_retried_message_is_answered_with_the_first_and_stored_once(app, chat,
     assert second["message_id"] == first["message_id"] and second["seq"] == first["seq"]
     stored = db.session.query(Message).filter_by(conversation_id=chat["conversation_id"], client_id="again").all()
     assert [m.text for m in stored] == ["first"]
+
+
+def test_a_live_request_to_a_team_writes_its_notifications_and_events_once(app, client):
+    """Live chat pressed with five agents online: one insert of their notifications per kind, and the
+    transaction's events (new chat and request, to every agent, and the conversation's) in one write."""
+    from models import Event, LiveRequest, Notification
+    from tests.factories import make_component
+
+    workspace, _ = make_workspace()
+    agents = [make_user(workspace, max_chats=4) for _ in range(5)]
+    interface = make_interface(workspace, allowed_origins=[ORIGIN], agents=agents)
+    make_component(interface, "live_chat")
+    go_online(*agents)
+    widget = Widget(client, interface, origin=ORIGIN)
+    widget.open()
+    with Statements(db.engine) as seen:
+        pressed = client.post(widget.url("/actions"), json={"type": "button", "button_id": "live_chat"},
+                              headers=widget.headers())
+    assert pressed.status_code == 200, pressed.get_json()
+    inserts = [s for s in seen.texts if s.lstrip().upper().startswith("INSERT INTO")]
+    assert sum(s.split()[2] == "notifications" for s in inserts) == 2, inserts  # new chat, live chat request
+    assert sum(s.split()[2] == "streams" for s in inserts) == 1, inserts
+    assert sum(s.split()[2] == "events" for s in inserts) == 1, inserts
+    # Each agent's stream names the notification stored for that agent, whatever order the insert returned.
+    request_id = db.session.scalar(select(LiveRequest.id).where(LiveRequest.conversation_id == widget.conversation_id))
+    for agent in agents:
+        frames = db.session.scalars(select(Event.payload).where(Event.stream == f"user:{agent.id}")).all()
+        kinds = {}
+        for data in frames:
+            notification = db.session.get(Notification, data["notification_id"])
+            assert notification.user_id == agent.id and notification.conversation_id == widget.conversation_id
+            kinds[data["notification_type"]] = notification
+        assert set(kinds) == {"new_chat_initiated", "live_chat_request"}
+        assert kinds["live_chat_request"].request_id == request_id
