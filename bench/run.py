@@ -481,8 +481,9 @@ class Bench:
         folder = self.out / "profiles"
         folder.mkdir(exist_ok=True)
         path = folder / f"{label}.txt"
-        proc = subprocess.Popen([spy, "record", "-p", str(pid), "--subprocesses", "--nonblocking", "-r", "50",
-                                 "-f", "raw", "-o", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        # On the generator's core: a sampler on the server's own core would take the time it measures.
+        proc = subprocess.Popen(pinned([spy, "record", "-p", str(pid), "--subprocesses", "--nonblocking", "-r", "50",
+                                        "-f", "raw", "-o", str(path)], self.gen_cpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         return proc, path
 
