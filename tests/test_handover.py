@@ -244,7 +244,7 @@ def test_a_visitor_whose_agent_is_deleted_is_told_with_the_interface_text(world,
     visitor.sock.recv_until(message_event(f"Sorry, {doomed.user.name} had to go (#1)."))
     visitor.sock.recv_until(lambda f: f["type"] == "conversation.updated"
                             and f["data"]["conversation"]["status"] == "waiting")
-    for client in (other.sock, visitor.sock):
+    for client in (doomed.sock, other.sock, visitor.sock):  # the closed one too: gunicorn waits for its connection
         client.close()
 
 
