@@ -67,14 +67,19 @@ class ProcessGroup:
 
 
 def services_cpu():
-    """CPU seconds of the local PostgreSQL and Redis processes (backends that exited are not counted)."""
+    """CPU seconds of the local PostgreSQL and Redis processes, with those of their exited children.
+
+    A backend that exits between two readings takes its CPU out of the sum of
+    the live processes, and the difference went negative; its parent (the
+    postmaster) has reaped it, so its children times carry that CPU on.
+    """
     total = 0.0
     for proc in psutil.process_iter(["name"]):
         name = proc.info.get("name") or ""
         if name.startswith("postgres") or name.startswith("redis-server"):
             try:
                 times = proc.cpu_times()
-                total += times.user + times.system
+                total += times.user + times.system + times.children_user + times.children_system
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
     return total
