@@ -121,7 +121,10 @@ _INSERT_EVENTS = insert(Event.__table__)
 @sa_event.listens_for(Session, "before_commit")
 def _write_events(session):
     if session.in_nested_transaction():
-        return  # a savepoint's release: the rows are written once, when the whole transaction commits
+        # A savepoint's release: the rows are written once, when the whole transaction commits.
+        session.info.get("savepoint_marks", {}).pop(session.get_nested_transaction(), None)
+        return
+    session.info.pop("savepoint_marks", None)
     queue = session.info.pop("unwritten_events", None)
     if not queue:
         return
@@ -232,7 +235,32 @@ def _publish_after_commit(session):
     target.publish_many(pending)
 
 
-@sa_event.listens_for(Session, "after_rollback")
-def _forget_after_rollback(session):
-    session.info.pop("unwritten_events", None)
-    session.info.pop("pending_events", None)
+_QUEUES = ("unwritten_events", "pending_events")
+
+
+@sa_event.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session, transaction):
+    """Remember how long the queues were when a savepoint began: its rollback forgets only what came after."""
+    if transaction.nested:
+        session.info.setdefault("savepoint_marks", {})[transaction] = \
+            tuple(len(session.info.get(name, ())) for name in _QUEUES)
+
+
+@sa_event.listens_for(Session, "after_soft_rollback")
+def _forget_after_rollback(session, previous_transaction):
+    """A rolled-back change is never announced; what the transaction did before a failed savepoint still is.
+
+    A savepoint's rollback (a lost race caught with begin_nested) drops the
+    events queued since the savepoint began; the whole transaction's rollback
+    drops them all.
+    """
+    marks = session.info.get("savepoint_marks", {})
+    if previous_transaction.nested:
+        lengths = marks.pop(previous_transaction, None)
+        for name, length in zip(_QUEUES, lengths or (0, 0)):
+            if name in session.info:
+                del session.info[name][length:]
+        return
+    marks.clear()
+    for name in _QUEUES:
+        session.info.pop(name, None)

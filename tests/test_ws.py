@@ -270,6 +270,42 @@ def test_rolled_back_change_is_never_published(setup, app):
     assert seen[0]["pos"] == 1  # the rolled-back position was not used
 
 
+def test_a_failed_savepoint_drops_only_what_it_queued(setup, app):
+    """A lost race caught with begin_nested rolls back its own events; the transaction's others still go out,
+    written once at its commit (a released savepoint writes nothing by itself)."""
+    import time
+
+    from extensions import db
+    from models import Event
+    from services.events import emit
+
+    workspace_id = setup["workspace"].id
+    seen = []
+    app.extensions["broker"].subscribe("user:998", lambda frame: seen.append(frame))
+    emit("message.created", {"x": "before"}, ["user:998"], workspace_id)
+    with db.session.begin_nested():
+        emit("message.created", {"x": "released"}, ["user:998"], workspace_id)
+    assert db.session.query(Event).filter_by(stream="user:998").count() == 0  # not yet: at the commit
+    try:
+        with db.session.begin_nested():
+            emit("message.created", {"x": "lost race"}, ["user:998"], workspace_id)
+            with db.session.begin_nested():
+                emit("message.created", {"x": "inside the lost race"}, ["user:998"], workspace_id)
+            raise RuntimeError("the race was lost")
+    except RuntimeError:
+        pass
+    emit("message.created", {"x": "after"}, ["user:998"], workspace_id)
+    db.session.commit()
+    for _ in range(50):
+        if len(seen) >= 3:
+            break
+        time.sleep(0.05)
+    time.sleep(0.1)  # nothing more may come
+    assert [(f["pos"], f["data"]["x"]) for f in seen] == [(1, "before"), (2, "released"), (3, "after")]
+    stored = db.session.query(Event).filter_by(stream="user:998").order_by(Event.pos).all()
+    assert [(e.pos, e.payload["x"]) for e in stored] == [(1, "before"), (2, "released"), (3, "after")]
+
+
 class _DatabaseFault(Exception):
     """Stands for the driver's exception; sqlstate as psycopg gives it."""
 
