@@ -482,8 +482,9 @@ class Bench:
         folder.mkdir(exist_ok=True)
         path = folder / f"{label}.txt"
         # On the generator's core: a sampler on the server's own core would take the time it measures.
-        proc = subprocess.Popen(pinned([spy, "record", "-p", str(pid), "--subprocesses", "--nonblocking", "-r", "50",
-                                        "-f", "raw", "-o", str(path)], self.gen_cpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        command = [spy, "record", "-p", str(pid), "--subprocesses", "--nonblocking", "-r", "50", "-f", "raw",
+                   "-o", str(path)]
+        proc = subprocess.Popen(pinned(command, self.gen_cpus), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
         return proc, path
 

@@ -70,10 +70,6 @@ _UPSERT_POSITIONS_PG = text(
     "RETURNING key, last_pos")
 
 
-def _is_postgres(session):
-    return session.get_bind().dialect.name == "postgresql"
-
-
 def _take_positions(session, counts):
     """Reserve positions on several streams in one statement; {stream: last position taken}.
 
@@ -81,7 +77,7 @@ def _take_positions(session, counts):
     streams in the same order, and stay locked until commit.
     """
     keys = sorted(counts)
-    if _is_postgres(session):
+    if session.get_bind().dialect.name == "postgresql":
         return dict(session.execute(_UPSERT_POSITIONS_PG, {"keys": keys, "counts": [counts[k] for k in keys]}).all())
     params = {}
     for i, key in enumerate(keys):
