@@ -52,6 +52,21 @@ def _env_float(name, default, minimum=0.0):
     return number
 
 
+def _env_gc_thresholds(name, default):
+    """gc.set_threshold's three numbers, "20000,10,10"."""
+    value = os.environ.get(name)
+    if value in (None, ""):
+        return default
+    try:
+        numbers = tuple(int(part) for part in value.split(","))
+    except ValueError:
+        numbers = ()
+    if len(numbers) != 3 or not 100 <= numbers[0] <= 10_000_000 or not all(1 <= n <= 1000 for n in numbers[1:]):
+        raise SettingsError(f"{name}={value!r}: expected three whole numbers such as 20000,10,10 (the first "
+                            "from 100 to 10000000, the others from 1 to 1000)")
+    return numbers
+
+
 def _env_urls(name, schemes):
     urls = _env_list(name)
     for url in urls:
@@ -244,6 +259,11 @@ class Config:
     # most MESSAGE_BATCH_MAX in one transaction (services/group_commit.py); off: one transaction each.
     MESSAGE_GROUP_COMMIT = _env_bool("MESSAGE_GROUP_COMMIT", True)
     MESSAGE_BATCH_MAX = _env_int("MESSAGE_BATCH_MAX", 64, minimum=1)
+    # Python's cyclic garbage collector in a gunicorn worker (gc.set_threshold). With thousands of sockets a
+    # full collection walks every object they hold and pauses the whole worker (0.3-0.4 s for 1,200 sockets
+    # in the benchmark); Python's default 700 young objects brings one every 20-60 s under load, 20,000 none in
+    # minutes, at young collections of a few tens of milliseconds every few seconds.
+    GC_THRESHOLDS = _env_gc_thresholds("GC_THRESHOLDS", (20000, 10, 10))
 
     # ICE servers handed to the two browsers of a video call. STUN: e.g. "stun:stun.example.com:3478".
     # TURN is offered only with a shared secret (coturn's static-auth-secret): each

@@ -3,7 +3,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import config as _settings  # noqa: E402,F401 - a bad setting stops the master, named, before a worker boots
+import config as _settings  # noqa: E402 - a bad setting stops the master, named, before a worker boots
 import logs  # noqa: E402 - needs the project on the path, whatever gunicorn's working directory
 
 bind = os.environ.get("BIND", "127.0.0.1:5000")
@@ -30,12 +30,17 @@ def post_worker_init(worker):
     import gc
 
     from app import start_background
+    from metrics import watch_gc
 
     start_background(worker.wsgi)
     # What is loaded by now (modules, the app, SQLAlchemy's mappings) lives as long as the worker: frozen,
     # the cyclic collector does not walk it on every full collection, a pause for every socket of the worker.
     gc.collect()
     gc.freeze()
+    # The sockets' objects cannot be frozen: full collections are made rare instead (config.GC_THRESHOLDS),
+    # and every pause is timed (livechat_gc_pause_seconds). A process setting, read from the environment as the
+    # master read it: the benchmark serves its baselines' apps, which have no such key, with this file too.
+    watch_gc(_settings.Config.GC_THRESHOLDS)
 
 
 # Metrics (metrics.py): every worker writes its samples into PROMETHEUS_MULTIPROC_DIR and a scrape of any

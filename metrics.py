@@ -6,9 +6,11 @@ it (tests, the werkzeug server) the metrics live in this process. Facts that are
 rows (the outbox) are counted in the database at scrape time, so every worker
 reports the same number. It imports nothing of services/, which record into it.
 """
+import gc
 import hmac
 import os
 import time
+from collections import deque
 from datetime import datetime
 
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Gauge, Histogram,
@@ -52,14 +54,18 @@ MESSAGE_BATCH = Histogram("livechat_message_batch_size",
                           buckets=(1, 2, 4, 8, 16, 32, 64))
 DB_POOL_IN_USE = Gauge("livechat_db_pool_in_use", "Database connections checked out of each process's pool, "
                        "summed over live processes (read when a request ends)", multiprocess_mode="livesum")
+GC_PAUSE = Histogram("livechat_gc_pause_seconds",
+                     "Pauses of Python's cyclic garbage collector in a gunicorn worker, by generation (0 and 1 "
+                     "young, 2 full): every request and socket of the worker waits through one (GC_THRESHOLDS)",
+                     ["generation"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 HTTP_LATENCY = Histogram("livechat_http_request_duration_seconds",
                          "HTTP request duration by method, route template and status class",
                          ["method", "route", "status"],
                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
-_UNTIMED_ROUTES = {"/ws", "/metrics"}
+_UNTIMED_ROUTES = {"/ws", "/metrics"}  # a socket's request lasts its whole life; scrapes are not traffic
 # Label values must stay a small set: a client may send any method token, and each new one is a series.
-_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}  # a socket's request lasts its whole life; scrapes are not traffic
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
 _AFTER_COMMIT = "metrics_after_commit"
 
 
@@ -141,6 +147,36 @@ def exposition():
     return generate_latest(registry) + generate_latest(database)
 
 
+# Pauses measured by the collector's callback, observed later: a collection can start while this thread holds
+# prometheus_client's lock (an observe allocates), so the callback takes no lock; a deque's append needs none.
+_gc_pauses = deque(maxlen=10_000)
+_gc_started = [0.0]
+
+
+def _time_gc(phase, info):
+    if phase == "start":
+        _gc_started[0] = time.perf_counter()
+    else:
+        _gc_pauses.append((info["generation"], time.perf_counter() - _gc_started[0]))
+
+
+def watch_gc(thresholds):
+    """Set the collector's thresholds and time its pauses (a gunicorn worker, once it has loaded the app)."""
+    gc.set_threshold(*thresholds)
+    if _time_gc not in gc.callbacks:
+        gc.callbacks.append(_time_gc)
+
+
+def observe_gc_pauses():
+    """Observe the pauses timed since the last call (at the end of each request and before a scrape)."""
+    while True:
+        try:
+            generation, seconds = _gc_pauses.popleft()
+        except IndexError:  # none left (another greenlet may have taken the last)
+            return
+        GC_PAUSE.labels(str(generation)).observe(seconds)
+
+
 def _observe_pool():
     try:
         DB_POOL_IN_USE.set(db.engine.pool.checkedout())
@@ -157,6 +193,7 @@ def init_app(app):
     @app.after_request
     def _observe(response):
         _observe_pool()
+        observe_gc_pauses()
         started = g.pop("metrics_started", None)
         rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
         if started is not None and rule not in _UNTIMED_ROUTES:
@@ -172,6 +209,7 @@ def init_app(app):
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
                 return error_response(401, "A valid metrics token is required", "unauthorized",
                                       headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
+        observe_gc_pauses()
         return Response(exposition(), content_type=CONTENT_TYPE_LATEST, headers={"Cache-Control": "no-store"})
 
     app.add_url_rule("/metrics", "metrics", metrics, methods=["GET"])

@@ -257,7 +257,10 @@ def server_for(key, services, db_url, port, out, cpus, run_id, threads=None, wor
     if target["kind"] == "socketio":
         env.update({"BENCH_DATABASE_URL": db_url, "BENCH_REDIS_URL": services.redis_url,
                     "BENCH_SIO_CHANNEL": f"bench-sio-{run_id}-{port}"})
-        cmd = [PY, "-m", "gunicorn", "-k", "gevent", "-w", "1", "--worker-connections", "20000",
+        # The product's gunicorn.conf.py (gunicorn would read it from SRC anyway): the same garbage collector
+        # settings and JSON logs, so the comparison is of the code, not of the process's tuning.
+        cmd = [PY, "-m", "gunicorn", "-c", str(SRC / "gunicorn.conf.py"), "-k", "gevent", "-w", "1",
+               "--worker-connections", "20000",
                "--bind", f"127.0.0.1:{port}", "--access-logfile", "-", "--graceful-timeout", "5",
                "bench.baseline_socketio:app"]
         return Server(cmd, env, port, log_path, cpus)
@@ -458,6 +461,12 @@ class Bench:
                 figures = run_generator(plan, self.out, label, self.gen_cpus, preset["deadline_s"] + 60)
             finally:
                 profile = self.stop_profiler(profiler)
+        opened = figures.get("connect_active") or {}
+        if opened.get("tried") and not opened.get("opened"):
+            # A worker that failed to boot leaves gunicorn's master listening: every figure would read zero.
+            raise RuntimeError(f"no socket opened ({opened.get('failures')}); see {server.log_path}")
+        if opened.get("opened", 0) < opened.get("tried", 0):
+            self.results["failures"][label + "-connect"] = f"{opened['opened']} of {opened['tried']} sockets opened"
         if profile is not None:
             from bench.profile_summary import split
 

@@ -194,7 +194,8 @@ def open_sockets(server, access_token):
 def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app, tmp_path):
     workspace, admin = make_workspace()
     db.session.commit()
-    with ShippedGunicorn(tmp_path, shipped_env()) as server:
+    # young collections every 100 objects: the worker surely has some to time and report
+    with ShippedGunicorn(tmp_path, {**shipped_env(), "GC_THRESHOLDS": "100,10,10"}) as server:
         status, headers, _ = http(server.url, "GET", "/healthz", headers={"X-Request-ID": "probe-1"})
         assert status == 200 and headers["X-Request-ID"] == "probe-1"
         http(server.url, "GET", "/set-password?token=link-secret-value")
@@ -229,6 +230,7 @@ def test_gunicorn_as_shipped_logs_json_lines_with_request_ids_and_no_secrets(app
     assert series["livechat_broker_connected"] == 1
     assert series["livechat_outbox_backlog"] == 0
     assert "livechat_db_pool_in_use" in series
+    assert series['livechat_gc_pause_seconds_count{generation="0"}'] >= 10  # the shipped 20,000: none here
     lines = server.lines()
     records = [json.loads(line) for line in lines if line.strip()]  # every line is one JSON object
     access = [record for record in records if record["logger"] == "gunicorn.access"]
@@ -266,6 +268,8 @@ def import_config(env):
     ("OUTBOX_POLL_S", "abc"), ("OUTBOX_POLL_S", "0"), ("DB_POOL_SIZE", "-1"), ("SWEEP_INTERVAL_S", "nan"),
     ("MAIL_USE_TLS", "maybe"), ("PASSWORD_HASH_PROFILE", "cheap"), ("WIDGET_LIMIT_PER_ADDRESS", "lots"),
     ("LOG_FORMAT", "xml"), ("TURN_TTL_S", "0"), ("STUN_URLS", "stun.example.com:3478"),
+    ("GC_THRESHOLDS", "20000,10"), ("GC_THRESHOLDS", "50,10,10"), ("GC_THRESHOLDS", "20000,0,10"),
+    ("GC_THRESHOLDS", "20000,10,x"),
 ])
 def test_a_bad_setting_names_its_variable(name, value):
     code, output = import_config({name: value})
