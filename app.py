@@ -1,7 +1,7 @@
 """The application factory."""
 import logging
 
-from flask import Flask
+from flask import Flask, g
 from flask.json.provider import DefaultJSONProvider
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
@@ -23,13 +23,14 @@ from errors import register_error_handlers, register_jwt_errors
 from extensions import api, cors, db, jwt, limiter, mail, migrate, sock
 from schemas.inbound import check_depth
 from schemas.openapi import ContractPlugin
-from services.auth import is_revoked, load_token_user
+from models.identity import release_after_request
+from services.auth import load_token_user, read_user_token
 from services.broker import make_broker
 from services.events import stream_positions_reader
 from services.mailer import outbox_sender
 from services.retention import prune_once
 from services.sweeper import sweep_once
-from services.visitors import TOKEN_KIND_VISITOR, load_token_visitor
+from services.visitors import TOKEN_KIND_VISITOR, load_token_visitor, read_visitor_token
 from services.webhooks import webhook_sender
 from services.workers import PeriodicWorker
 
@@ -47,6 +48,7 @@ def create_app(config_class=Config, **overrides):
         app.config["JWT_SECRET_KEY"] = instance_secret("jwt-secret")
 
     db.init_app(app)
+    app.teardown_request(release_after_request(db))
     migrate.init_app(app, db, directory=str(_migrations_dir()), render_as_batch=True, compare_type=True)
     jwt.init_app(app)
     mail.init_app(app)
@@ -101,15 +103,23 @@ def _migrations_dir():
 
 
 def _register_jwt_callbacks():
+    # flask-jwt-extended asks for the blocklist first, then for the token's user or visitor: one read
+    # (read_user_token, read_visitor_token) answers the first and keeps the answer to the second.
+    @jwt.token_in_blocklist_loader
+    def _revoked(header, claims):
+        read = read_visitor_token if claims.get("kind") == TOKEN_KIND_VISITOR else read_user_token
+        revoked, principal = read(claims)
+        g.token_principal = (claims["jti"], principal)
+        return revoked
+
     @jwt.user_lookup_loader
     def _user(header, claims):
+        held = g.pop("token_principal", None)
+        if held is not None and held[0] == claims["jti"]:
+            return held[1]
         if claims.get("kind") == TOKEN_KIND_VISITOR:
             return load_token_visitor(claims)
         return load_token_user(claims)
-
-    @jwt.token_in_blocklist_loader
-    def _revoked(header, claims):
-        return is_revoked(claims["jti"])
 
 
 def start_background(app):

@@ -95,17 +95,34 @@ def _cors(response):
         # An outage answer tells nothing about the interface, and its database is most likely the one
         # away: let the page read it and its Retry-After without asking.
         return _allow(response, origin)
-    try:
-        interface = interface_by_key(key)
-    except DBAPIError as error:
-        if not is_database_outage(error):
-            raise
-        log.warning("database unavailable: %s", error.__class__.__name__)
-        rollback_quietly()
-        return _allow(unavailable_response(), origin)
-    if interface is not None and origin_allowed(interface, origin):
+    known = request.environ.get(_ALLOWED_ORIGINS)
+    if known is not None and known[0] == key:
+        allowed = known[1]
+    else:
+        try:
+            interface = interface_by_key(key)
+        except DBAPIError as error:
+            if not is_database_outage(error):
+                raise
+            log.warning("database unavailable: %s", error.__class__.__name__)
+            rollback_quietly()
+            return _allow(unavailable_response(), origin)
+        allowed = interface.allowed_origins if interface is not None else []
+    if allowed and origin_allowed(allowed, origin):
         _allow(response, origin)
     return response
+
+
+# Where a request keeps (public key, allowed origins) of the interface it read, for _cors: read again after
+# the commit, the interface would cost the request one more statement.
+_ALLOWED_ORIGINS = "livechat.widget_allowed_origins"
+
+
+def _access_widget(public_key):
+    """access_widget for this request's page; what the interface allows is kept for the CORS answer."""
+    interface = access_widget(public_key, request.headers.get("Origin"))
+    request.environ[_ALLOWED_ORIGINS] = (public_key, list(interface.allowed_origins or []))
+    return interface
 
 
 def _allow(response, origin):
@@ -123,7 +140,7 @@ def visitor_required(func):
     @wraps(func)
     def wrapper(*args, public_key, **kwargs):
         verify_jwt_in_request()
-        interface = access_widget(public_key, request.headers.get("Origin"))
+        interface = _access_widget(public_key)
         if not isinstance(current_user, Visitor) or current_user.interface_id != interface.id:
             raise NotFound("Conversation not found")
         return func(*args, **kwargs)
@@ -150,7 +167,7 @@ class WidgetSessions(MethodView):
         identity secret, opens as the site's user's own visitor on any device, with their open conversation,
         and makes the details sent with it verified (403 identity_invalid when the hash does not match).
         """
-        interface = access_widget(public_key, request.headers.get("Origin"))
+        interface = _access_widget(public_key)
         verify_jwt_in_request(optional=True)
         visitor = current_user if isinstance(current_user, Visitor) else None
         return do_open_widget(interface, visitor, data)
@@ -183,7 +200,7 @@ class WidgetAvailability(MethodView):
 
         Follows the interface's business hours; without any it is always open. Public, for a page that polls.
         """
-        return availability(access_widget(public_key, request.headers.get("Origin")))
+        return availability(_access_widget(public_key))
 
 
 @blp.route("/conversations/<id:conversation_id>")

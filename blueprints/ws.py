@@ -85,7 +85,7 @@ def _check_ticket_and_origin():
     if isinstance(principal, User):
         allowed = origin is None or origin in current_app.config["CORS_ORIGINS"] or _same_origin(origin)
     else:
-        allowed = origin_allowed(principal.interface, origin)
+        allowed = origin_allowed(principal.interface.allowed_origins, origin)
     if not allowed:
         return error_response(403, "This origin may not open a socket", "origin_not_allowed")
     g.socket_session = SocketSession(principal, push=None)

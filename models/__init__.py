@@ -19,5 +19,6 @@ from models.canned_response import CannedResponse, CannedScope  # noqa: F401
 from models.note import Note  # noqa: F401
 from models.rating import Rating  # noqa: F401
 from models import search  # noqa: F401  (the full-text index of messages, outside the metadata)
+from models import identity  # noqa: F401  (what a transaction loads stays in its identity map until it ends)
 from models.attachment import Attachment, StoredFileDeletion, UploaderType  # noqa: F401
 from models.webhook import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEventType  # noqa: F401

@@ -74,7 +74,6 @@ def assign(request, conversation, agent, action, reason):
     db.session.execute(update(Conversation).where(Conversation.id == conversation.id).values(
         status=ConversationStatus.ACTIVE, agent_id=agent.id, channel=kind.value,
         weight=weight_of(conversation.interface, kind)))
-    db.session.refresh(conversation)
     agent.last_assigned_at = utcnow()
     if request.created_at is not None and request.resolved_at is not None:
         observe_after_commit(db.session, TIME_TO_ACCEPT, (request.resolved_at - request.created_at).total_seconds(),
@@ -104,7 +103,7 @@ def do_accept(agent, request_id):
         raise _why_not_accepted(request.id)
     if not lock_agent(agent.id) or not has_room(agent, weight):
         raise CapacityFull()
-    db.session.refresh(request)
+    # resolve's UPDATE set status, agent and resolved_at on the request object too (the ORM's evaluate)
     assign(request, request.conversation, agent, AuditAction.ACCEPTED, {"mode": "broadcast", "kind": request.kind.value})
     return request.conversation
 

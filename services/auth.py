@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 from flask import current_app
 from flask_jwt_extended import create_access_token, create_refresh_token
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, exists, false, select, update
 
 from errors import DomainError, Unauthorized
 from extensions import db
@@ -92,23 +92,68 @@ def is_revoked(jti):
     return db.session.get(RevokedToken, jti) is not None
 
 
+def revoked_clause(jti):
+    """SQL truth of "this jti is revoked" (false for no jti), to read beside a token's subject."""
+    return exists().where(RevokedToken.jti == jti) if jti else false()
+
+
+def subject_id(claims):
+    """The id a token's subject claim names, or None."""
+    try:
+        return int(claims["sub"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def read_token(model, claims, *also):
+    """A token's subject (a row of model, or None) and its revocation in one read: (row, revoked, *also).
+
+    `also` are more truths read in the same statement (revoked_clause of
+    another jti); a token naming no row has its revocation read alone.
+    """
+    subject = subject_id(claims)
+    row = None
+    if subject is not None:
+        row = db.session.execute(select(model, revoked_clause(claims["jti"]), *also)
+                                 .where(model.id == subject)).first()
+    if row is None:
+        return (None, is_revoked(claims["jti"]), *(False for _ in also))
+    return (row[0], *(bool(value) for value in row[1:]))
+
+
+def _holds(user, claims, refresh_revoked):
+    """Whether the token still speaks for user (False when it names nobody)."""
+    if user is None or not user.is_active or user.token_version != claims.get("ver"):
+        return False
+    # The id alone could name a later user; the key cannot.
+    if not keys_match(user.token_key, claims.get("key")):
+        return False
+    # An access token ends with the refresh token it was obtained with (logout).
+    return not refresh_revoked
+
+
+def read_user_token(claims):
+    """A user token's checks in one read: (whether its jti is revoked, the user it speaks for or None).
+
+    Every authenticated request asks both: the token's own revocation, then its
+    user, then the revocation of the refresh token it came with. One statement
+    answers all three, where three round trips did.
+    """
+    if claims.get("kind") != TOKEN_KIND_USER:
+        return is_revoked(claims["jti"]), None
+    user, revoked, refresh_revoked = read_token(User, claims, revoked_clause(claims.get("rjti")))
+    return revoked, user if _holds(user, claims, refresh_revoked) else None
+
+
 def load_token_user(claims):
     """The user a token speaks for, or None when the token no longer holds."""
     if claims.get("kind") != TOKEN_KIND_USER:
         return None
-    try:
-        user = db.session.get(User, int(claims["sub"]))
-    except (TypeError, ValueError):
+    user_id = subject_id(claims)
+    user = db.session.get(User, user_id) if user_id is not None else None
+    if user is None:
         return None
-    if user is None or not user.is_active or user.token_version != claims.get("ver"):
-        return None
-    # The id alone could name a later user; the key cannot.
-    if not keys_match(user.token_key, claims.get("key")):
-        return None
-    # An access token ends with the refresh token it was obtained with (logout).
-    if claims.get("rjti") and is_revoked(claims["rjti"]):
-        return None
-    return user
+    return user if _holds(user, claims, bool(claims.get("rjti")) and is_revoked(claims["rjti"])) else None
 
 
 def do_purge_expired():

@@ -110,8 +110,7 @@ def mark_initiated(conversation):
         update(Conversation).where(Conversation.id == conversation.id, Conversation.initiated_at.is_(None))
         .values(initiated_at=utcnow())
     ).rowcount
-    if first == 1:
-        db.session.refresh(conversation)
+    if first == 1:  # the ORM's UPDATE set initiated_at and updated_at on the object as well
         notify(interface_agents_of(conversation.interface_id), NotificationType.NEW_CHAT_INITIATED, conversation)
         emit_conversation_updated(conversation)
     return first == 1

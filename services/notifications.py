@@ -16,14 +16,19 @@ from services.pagination import paginate
 
 
 def interface_agents_of(interface_id):
-    return db.session.scalars(
-        select(User).join(interface_agents, interface_agents.c.user_id == User.id)
+    """The interface's active agents as rows (id, availability, max_chats), by id.
+
+    Rows, not User objects: a Live chat press reads the whole team twice (new
+    chat, then the request), and what it needs of each agent is these three.
+    """
+    return db.session.execute(
+        select(User.id, User.availability, User.max_chats).join(interface_agents, interface_agents.c.user_id == User.id)
         .where(interface_agents.c.interface_id == interface_id, User.is_active).order_by(User.id)
     ).all()
 
 
 def online_agents(interface_id):
-    """Agents of the interface who are online, with room or not."""
+    """Agents of the interface who are online, with room or not (rows of interface_agents_of)."""
     return [a for a in interface_agents_of(interface_id) if a.availability == Availability.ONLINE]
 
 

@@ -9,7 +9,7 @@ from errors import Forbidden, NotFound
 from extensions import db
 from models import Interface
 from models.conversation import Conversation, ConversationStatus, Visitor
-from services.auth import keys_match
+from services.auth import keys_match, read_token, subject_id
 from services.webhooks import conversation_started
 
 TOKEN_KIND_VISITOR = "visitor"
@@ -33,15 +33,18 @@ def access_widget(public_key, origin):
     return interface
 
 
-def origin_allowed(interface, origin):
-    """Browsers always send Origin; a request without one is not from a page."""
+def origin_allowed(allowed_origins, origin):
+    """Whether a page of origin may use an interface allowing allowed_origins.
+
+    Browsers always send Origin; a request without one is not from a page.
+    """
     if origin is None:
         return True
-    return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in interface.allowed_origins or []}
+    return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in allowed_origins or []}
 
 
 def check_origin(interface, origin):
-    if not origin_allowed(interface, origin):
+    if not origin_allowed(interface.allowed_origins, origin):
         raise OriginNotAllowed()
 
 
@@ -51,17 +54,23 @@ def visitor_token(visitor):
     return create_access_token(identity=str(visitor.id), additional_claims=claims, expires_delta=VISITOR_TOKEN_TTL)
 
 
-def load_token_visitor(claims):
-    try:
-        visitor = db.session.get(Visitor, int(claims["sub"]))
-    except (TypeError, ValueError):
-        return None
+def _holds(visitor, claims):
     if visitor is None or visitor.interface_id != claims.get("iface"):
-        return None
+        return False
     # The id alone could name a later visitor; the key cannot.
-    if not keys_match(visitor.token_key, claims.get("key")):
-        return None
-    return visitor
+    return keys_match(visitor.token_key, claims.get("key"))
+
+
+def load_token_visitor(claims):
+    visitor_id = subject_id(claims)
+    visitor = db.session.get(Visitor, visitor_id) if visitor_id is not None else None
+    return visitor if _holds(visitor, claims) else None
+
+
+def read_visitor_token(claims):
+    """A visitor token's checks in one read: (whether its jti is revoked, the visitor it speaks for or None)."""
+    visitor, revoked = read_token(Visitor, claims)
+    return revoked, visitor if _holds(visitor, claims) else None
 
 
 def open_conversation(visitor):
