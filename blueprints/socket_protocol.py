@@ -153,6 +153,7 @@ class SocketSession:
     def __init__(self, principal, push, rate=RATE_PER_S, burst=RATE_BURST):
         self.kind = "user" if isinstance(principal, User) else "visitor"
         self.principal_id = principal.id
+        self.workspace_id = principal.workspace_id  # never changes: a user or visitor belongs to one workspace
         self.push = push  # called from broker threads with (stream, frame)
         self.positions = {}
         self.bucket = TokenBucket(rate, burst)
@@ -409,7 +410,7 @@ class SocketSession:
         committer = group_committer()
         if committer is not None and not command.get("attachment_ids"):
             written = committer.send(SendJob(self.kind, self.principal_id, command["conversation_id"],
-                                             command["text"], command["client_id"]))
+                                             command["text"], command["client_id"], self.workspace_id))
             if written is not None:
                 return [ack(ref, {"message_id": written[0], "seq": written[1], "created": written[2]})]
         loaded = chat.load_sender(self.kind, self.principal_id, command["conversation_id"])

@@ -39,5 +39,9 @@ class Event(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     def to_frame(self):
-        return {"type": self.type, "stream": self.stream, "pos": self.pos, "data": self.payload,
-                "at": self.created_at.isoformat()}
+        return event_frame(self.type, self.stream, self.pos, self.payload, self.created_at.isoformat())
+
+
+def event_frame(event_type, stream, pos, data, at):
+    """The frame of an event row (`at`: its created_at in ISO 8601), live or replayed: one shape for both."""
+    return {"type": str(event_type), "stream": stream, "pos": pos, "data": data, "at": at}

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from extensions import db
 from models.base import utcnow
-from models.event import Event, Stream
+from models.event import Event, Stream, event_frame
 
 log = logging.getLogger(__name__)
 
@@ -145,8 +145,7 @@ def _write_events(session):
                         else value for key, value in data.items()}
             rows.append({"workspace_id": workspace_id, "stream": stream, "pos": first + offset, "type": event_type,
                          "payload": data, "created_at": now})
-            frames.append((stream, {"type": event_type, "stream": stream, "pos": first + offset, "data": data,
-                                    "at": at}))  # what Event.to_frame gives for the row when it is replayed
+            frames.append((stream, event_frame(event_type, stream, first + offset, data, at)))
     # A Core insert of the rows (one statement for all of them): nothing reads them back in this transaction.
     session.execute(_INSERT_EVENTS, rows)
     session.info.setdefault("pending_events", []).extend(frames)

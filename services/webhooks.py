@@ -288,7 +288,7 @@ def do_redeliver(actor, endpoint, delivery_id):
 # -- queueing (in the caller's transaction) ---------------------------------------
 
 
-def _has_endpoints(workspace_id):
+def has_endpoints(workspace_id):
     """Whether the workspace has an enabled endpoint, remembered a few seconds per process."""
     lookups = current_app.extensions.setdefault("webhook_lookups", {})
     now = time.monotonic()
@@ -311,7 +311,7 @@ def enqueue(workspace_id, event_type, data, conversation_id):
     number of deliveries written.
     """
     event_type = str(event_type)
-    if not _has_endpoints(workspace_id):
+    if not has_endpoints(workspace_id):
         return 0
     now = utcnow()
     body = json.dumps({"type": event_type, "timestamp": now.isoformat().replace("+00:00", "Z"), "data": data()},

@@ -249,7 +249,12 @@ def test_with_an_endpoint_a_message_costs_one_insert_select(client, chat, side):
     statements = _count_send(chat, side, "after")
     webhook_statements = [s for s in statements if "webhook" in s]
     assert len(webhook_statements) == 1 and webhook_statements[0].lstrip().upper().startswith("INSERT"), statements
-    assert len(statements) == without + 1
+    if db.engine.dialect.name == "postgresql":
+        # Without an endpoint a message alone is one statement (services/group_commit.py); with one it is
+        # written in a transaction, the delivery's row beside its own four: numbering, message, position, event.
+        assert without == 1 and len(statements) == 4 + 1, statements
+    else:
+        assert len(statements) == without + 1
     # One delivery per message (warm-up and counted), for the one enabled endpoint subscribed to it.
     rows = db.session.scalars(select(WebhookDelivery).order_by(WebhookDelivery.id)).all()
     assert [r.event_type for r in rows] == ["message.created", "message.created"]  # none before the endpoint
