@@ -2,13 +2,18 @@
 import os
 import tempfile
 
-import pytest
+# Redis publish/subscribe channels are the same in every database of a server: two test runs on one machine
+# (CI beside a developer's run) would read each other's frames. Each run gets its own channel prefix, set
+# before config.py reads it; the servers the tests start inherit it.
+os.environ.setdefault("BROKER_PREFIX", f"test-{os.getpid()}")
 
-from app import create_app
-from config import TestConfig
-from extensions import db
-from tests import frame_contract, response_contract
-from tests.factories import Auth
+import pytest  # noqa: E402
+
+from app import create_app  # noqa: E402
+from config import TestConfig  # noqa: E402
+from extensions import db  # noqa: E402
+from tests import frame_contract, response_contract  # noqa: E402
+from tests.factories import Auth  # noqa: E402
 
 _schema_ready = set()
 

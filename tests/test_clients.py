@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.factories import PASSWORD, make_workspace
+from tests.passes import same_on_every_database
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "openapi/openapi.json"
@@ -91,6 +92,7 @@ def ts_schema():
     return TS_SCHEMA
 
 
+@same_on_every_database
 def test_typescript_usage_type_checks_strictly(ts_schema):
     result = _run([NODE_BIN / "tsc", "--strict", "--noEmit", "-p", TS_CONFIG], cwd=ROOT)
     output = _output(result)
@@ -151,6 +153,7 @@ def ts_untyped_spots(text):
     return sorted(spot for spot in spots if ".headers." not in spot + ".")
 
 
+@same_on_every_database
 def test_typescript_untyped_spots_are_the_allowed_ones(ts_schema):
     spots = ts_untyped_spots(ts_schema.read_text())
     unexpected = [spot for spot in spots if spot not in TS_ALLOWED_UNTYPED]
@@ -182,6 +185,7 @@ def python_client(tmp_path_factory):
     return out, output
 
 
+@same_on_every_database
 def test_python_client_generates_every_schema(python_client):
     _, output = python_client
     dropped = re.findall(r"Unable to process schema (\S+):\s*\n\s*\n(.+)", output)
@@ -191,6 +195,7 @@ def test_python_client_generates_every_schema(python_client):
                     f"{sorted(set(removed))}:\n{output}", pytrace=False)
 
 
+@same_on_every_database
 def test_python_client_modules_all_import(python_client):
     out, _ = python_client
     script = (
@@ -211,6 +216,7 @@ def test_python_client_modules_all_import(python_client):
             f"{name}: {why}" for name, why in sorted(failed.items())), pytrace=False)
 
 
+@same_on_every_database
 def test_python_client_and_usage_type_check_strictly(python_client):
     out, _ = python_client
     config = out / "mypy.ini"
@@ -245,6 +251,7 @@ def _mentions_any(annotation):
     return annotation is not None and any(isinstance(n, ast.Name) and n.id == "Any" for n in ast.walk(annotation))
 
 
+@same_on_every_database
 def test_python_untyped_spots_are_the_allowed_ones(python_client):
     out, _ = python_client
     spots = py_untyped_spots(out / PY_PACKAGE)

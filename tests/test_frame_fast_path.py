@@ -12,6 +12,7 @@ from blueprints.socket_protocol import _COMMAND_LOADERS, fast_load
 from models.base import BIGINT_MAX, ID_MAX
 from models.conversation import CLIENT_ID_MAX_LEN, MESSAGE_MAX_LEN
 from schemas.events import REF_MAX_LEN, CommandType
+from tests.passes import same_on_every_database
 
 FAST = [CommandType.MESSAGE_SEND, CommandType.TYPING, CommandType.READ, CommandType.PING]
 KEYS = ["type", "ref", "conversation_id", "client_id", "text", "typing", "seq", "attachment_ids", "stream", "extra"]
@@ -40,6 +41,7 @@ def frames(draw):
     return command, frame
 
 
+@same_on_every_database
 @settings(max_examples=3000, deadline=None)
 @given(frames())
 def test_the_fast_load_agrees_with_the_schema(case):

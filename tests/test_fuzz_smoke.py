@@ -3,7 +3,10 @@ import io
 
 import pytest
 
+from tests.passes import same_on_every_database
+
 pytest.importorskip("schemathesis")
+pytestmark = same_on_every_database  # each run brings its own SQLite database
 
 
 def test_every_operation_as_admin_answers_without_a_5xx(tmp_path):

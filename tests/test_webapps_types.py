@@ -20,6 +20,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.passes import same_on_every_database
+
+pytestmark = same_on_every_database  # node and the specs only: no database
+
 ROOT = Path(__file__).resolve().parent.parent
 NODE_BIN = ROOT / "node_modules/.bin"
 TSCONFIG = ROOT / "static/tsconfig.json"

@@ -18,7 +18,10 @@ class SignalSocket:
     """A real socket client whose frames a reader thread collects; take() returns them in order."""
 
     def __init__(self, base_url, ticket, origin=None):
-        self.client = Client(base_url, ticket, origin=origin, timeout=1)
+        # The handshake gets the usual bounded wait (a loaded machine can take over a second to answer it); the
+        # reader then polls every second so that stop() is seen promptly.
+        self.client = Client(base_url, ticket, origin=origin)
+        self.client.ws.settimeout(1)
         self.frames, self.taken = [], set()
         self.changed = threading.Condition()
         self.stopped = threading.Event()
