@@ -24,7 +24,8 @@ def _hold(session, instance):
 
 @event.listens_for(Session, "after_transaction_end")
 def _release_at_end(session, transaction):
-    if not transaction.nested:
+    # Only the outermost: a savepoint and each flush's own inner transaction end here too.
+    if transaction.parent is None:
         release(session)
 
 
