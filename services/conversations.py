@@ -11,6 +11,7 @@ from models.conversation import Conversation, ConversationStatus, Message, Sende
 from schemas.conversations import ConversationSchema, MessageSchema
 from schemas.events import EventType
 from services.attachments import link_to_message, message_views
+from services.core import commit_keeping
 from services.events import PositionBefore, conversation_stream, emit
 from services.webhooks import message_created
 
@@ -86,11 +87,7 @@ def do_send_message(conversation, sender_type, text, client_id, sender=None, aft
                               attachment_ids=attachment_ids)
         if after_add is not None:
             after_add(conversation, message)
-        expire, session.expire_on_commit = session.expire_on_commit, False
-        try:
-            session.commit()
-        finally:
-            session.expire_on_commit = expire
+        commit_keeping(session)
     except IntegrityError:
         # A retry (or a concurrent one) with the same client id: answer with the first message.
         session.rollback()

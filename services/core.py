@@ -22,6 +22,7 @@ Imports nothing from services/: everything else in the domain may import it.
 """
 import functools
 import logging
+import weakref
 from contextlib import contextmanager
 
 from sqlalchemy import exists, func, select
@@ -65,16 +66,20 @@ def transaction(function):
     """Run a do_* function as one transaction: commit when it returns, roll back when it raises.
 
     Nested calls join the outer transaction, which commits once at the end.
+    The commit keeps what the transaction loaded and wrote (commit_keeping):
+    the answer is dumped from it without reading the rows again.
     """
     @functools.wraps(function)
     def run(*args, **kwargs):
         info = db.session.info
         depth = info.get("transaction_depth", 0)
+        if depth == 0 and _KEPT in info:
+            _expire_kept(db.session(), info.pop(_KEPT))  # a new unit of work reads what others changed since
         info["transaction_depth"] = depth + 1
         try:
             result = function(*args, **kwargs)
             if depth == 0:
-                db.session.commit()
+                commit_keeping(db.session())
             return result
         except BaseException:
             if depth == 0:
@@ -84,6 +89,35 @@ def transaction(function):
             info["transaction_depth"] = depth
 
     return run
+
+
+_KEPT = "kept_after_commit"
+
+
+def commit_keeping(session):
+    """Commit, keeping the loaded values of the session's objects instead of expiring them.
+
+    What they hold was written by the transaction just committed or read in
+    it (or earlier in the same request), so answering with them costs no read:
+    expire_on_commit would read each row again, a round trip apiece. The next
+    unit of work (`transaction`) expires them first, and a request's or socket
+    command's session goes when it ends.
+    """
+    expire, session.expire_on_commit = session.expire_on_commit, False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
+    # What the commit kept, rows it inserted included (weakly: an object nobody holds is gone anyway).
+    session.info[_KEPT] = [weakref.ref(instance) for instance in session.identity_map.values()]
+
+
+def _expire_kept(session, held):
+    """Expire what a commit kept (objects loaded after it are as fresh as a new read)."""
+    for ref in held:
+        instance = ref()
+        if instance is not None and instance in session:
+            session.expire(instance)
 
 
 # A command that lost a deadlock or a serialisation conflict runs once more before it is answered with 503.
