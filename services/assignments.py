@@ -5,14 +5,14 @@ A capacity check runs after the agent's row is locked, so two accepts by one
 agent are counted one after the other. What a chat does once it has its agent
 ends in services/releases.py.
 """
-from sqlalchemy import select, update
+from sqlalchemy import select, true, update
 
 from errors import Conflict, NotFound
 from extensions import db
 from metrics import TIME_TO_ACCEPT, observe_after_commit
 from models import (
-    AuditAction, Availability, Conversation, ConversationStatus, LiveRequest, RequestKind, RequestStatus,
-    SenderType, User, WithdrawReason,
+    AuditAction, Availability, Component, Conversation, ConversationStatus, Interface, LiveRequest, RequestKind,
+    RequestStatus, Role, SenderType, User, Visitor, WithdrawReason,
 )
 from models.base import utcnow
 from models.flow import Stage
@@ -20,8 +20,8 @@ from services.audit import audit
 from services.calls import start_call
 from services.conversations import add_message, emit_conversation_updated
 from services.core import (
-    CapacityFull, NotInBotPhase, access_conversation, agent_loads, fits, get_in_workspace, has_room, lock_agent, serves,
-    transaction, weight_of,
+    CapacityFull, NotInBotPhase, access_conversation, agent_loads, fits, has_room, lock_agent,
+    member_clause, transaction, valid_id, weight_of,
 )
 from services.events import user_stream
 from services.flow_runtime import show_stage
@@ -47,13 +47,25 @@ class RequestAbandoned(Conflict):
 
 
 def access_request(user, request_id):
-    request = get_in_workspace(LiveRequest, request_id, user.workspace_id)
-    if request is None:
+    """A request of the user's workspace on an interface they serve, or 404.
+
+    One statement reads it with what an accept needs next: its conversation,
+    interface, visitor and component (they stay in the session's identity
+    map), and whether the user serves the interface.
+    """
+    if not valid_id(request_id):
         raise NotFound("Request not found")
-    conversation = db.session.get(Conversation, request.conversation_id)
-    if not serves(user, conversation.interface_id):
+    serving = true() if user.role == Role.ADMIN else member_clause(user.id, Conversation.interface_id)
+    row = db.session.execute(
+        select(LiveRequest, Conversation, Interface, Visitor, Component, serving)
+        .join(Conversation, Conversation.id == LiveRequest.conversation_id)
+        .join(Interface, Interface.id == Conversation.interface_id)
+        .join(Visitor, Visitor.id == Conversation.visitor_id)
+        .outerjoin(Component, Component.id == LiveRequest.component_id)
+        .where(LiveRequest.id == request_id, LiveRequest.workspace_id == user.workspace_id)).first()
+    if row is None or not row[-1]:
         raise NotFound("Request not found")
-    return request
+    return row[0]
 
 
 def _why_not_accepted(request_id):

@@ -388,7 +388,7 @@ def link_to_message(message, conversation, sender_type, sender_id, attachment_id
             Attachment.uploader_type == uploader_type, Attachment.uploader_id == sender_id)
     taken = db.session.scalars(update(Attachment).where(*mine, Attachment.message_id.is_(None))
                                .values(message_id=message.id).returning(Attachment)
-                               .execution_options(synchronize_session=False)).all()
+                               .execution_options(synchronize_session=False, populate_existing=True)).all()
     if len(taken) != len(ids):
         sent = db.session.scalar(select(func.count()).select_from(Attachment).where(*mine))
         raise AttachmentAlreadySent() if sent > len(taken) else AttachmentNotFound()

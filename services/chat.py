@@ -17,6 +17,7 @@ from services.events import conversation_stream, emit, publish_ephemeral
 from services.flow_engine import InvalidInput, advance
 from services.flow_runtime import apply, load_flow, lock_bot_phase, mark_initiated, on_visitor_text, renderer
 from services.live_requests import request_live
+from services.notifications import Team
 from services.visitor_identity import check_prechat
 from services.typing_throttle import typing_throttle
 
@@ -139,12 +140,13 @@ def do_visitor_action(visitor, conversation_id, user_input):
     if label:
         messages.append(add_message(conversation, SenderType.VISITOR, label,
                                     data={"action": user_input["type"], "button_id": user_input.get("button_id")}))
-    mark_initiated(conversation)
+    team = Team(conversation.interface_id)  # read once if both the new chat and a request need it
+    mark_initiated(conversation, team)
     messages += apply(conversation, step)
     if step.effect and step.effect["type"] == "request":
         component = db.session.get(Component, step.component_id)
         if component is None or component.type != ComponentType.LIVE_CHAT:
             raise ValidationFailed("This component cannot start a live chat")
-        messages += request_live(conversation, step.effect["kind"], component)
+        messages += request_live(conversation, step.effect["kind"], component, team)
     emit_conversation_updated(conversation)
     return {"conversation": conversation, "messages": messages}

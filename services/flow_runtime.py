@@ -10,10 +10,10 @@ from models import Conversation, ConversationStatus, NotificationType, SenderTyp
 from models.base import utcnow
 from models.flow import Stage
 from services.conversations import add_message, emit_conversation_updated
-from services.core import NotInBotPhase, lock_row
+from services.core import NotInBotPhase
 from services.flow_engine import InvalidInput, advance, start
 from services.flows import flow_components
-from services.notifications import interface_agents_of, notify
+from services.notifications import Team, notify
 from services.render import render_component
 
 
@@ -93,9 +93,14 @@ def hold_bot_phase(conversation):
     it waits for this transaction, and this one sees the new status: no bot
     message can follow a committed takeover.
     """
-    locked = lock_row(Conversation, conversation.id, Conversation.status == ConversationStatus.BOT)
-    db.session.refresh(conversation)
-    return locked
+    # The lock (a no-op write, as lock_row) and the row read again under it, in one statement.
+    locked = db.session.scalars(
+        update(Conversation).where(Conversation.id == conversation.id, Conversation.status == ConversationStatus.BOT)
+        .values(updated_at=Conversation.updated_at).returning(Conversation)
+        .execution_options(populate_existing=True, synchronize_session=False)).first()
+    if locked is None:
+        db.session.refresh(conversation)  # an agent has it: what changed, for the caller
+    return locked is not None
 
 
 def lock_bot_phase(conversation):
@@ -104,14 +109,15 @@ def lock_bot_phase(conversation):
         raise NotInBotPhase()
 
 
-def mark_initiated(conversation):
-    """The visitor's first action: tell the interface's agents once."""
+def mark_initiated(conversation, team=None):
+    """The visitor's first action: tell the interface's agents (a Team, read if not given) once."""
     first = db.session.execute(
         update(Conversation).where(Conversation.id == conversation.id, Conversation.initiated_at.is_(None))
         .values(initiated_at=utcnow())
     ).rowcount
     if first == 1:  # the ORM's UPDATE set initiated_at and updated_at on the object as well
-        notify(interface_agents_of(conversation.interface_id), NotificationType.NEW_CHAT_INITIATED, conversation)
+        team = team or Team(conversation.interface_id)
+        notify(team.all(), NotificationType.NEW_CHAT_INITIATED, conversation)
         emit_conversation_updated(conversation)
     return first == 1
 

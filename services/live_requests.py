@@ -33,7 +33,7 @@ from services.core import access_conversation, has_room, lock_agent, lock_row, t
 from services.flow_runtime import continue_after, show_stage
 from services.flows import branch_target
 from services.interfaces import is_open_now
-from services.notifications import notify, online_agents, withdraw_for_request
+from services.notifications import Team, notify, online_agents, withdraw_for_request
 from services.queue import (
     NOTIFICATION_OF, emit_request_updated, latest_request, live_chat_component, request_view, resolve, update_queue,
 )
@@ -47,11 +47,14 @@ class NoPendingRequest(Conflict):
     code, message = "no_pending_request", "No request of this conversation is waiting"
 
 
-def request_live(conversation, kind, component):
-    """Create a live request (the caller holds the conversation in the bot phase and commits)."""
+def request_live(conversation, kind, component, team=None):
+    """Create a live request (the caller holds the conversation in the bot phase and commits).
+
+    `team`: the interface's Team as the caller's transaction already read it, if it did.
+    """
     if not is_open_now(conversation.interface):
         return _outside_hours(conversation, RequestKind(kind), component)
-    return _open(conversation, RequestKind(kind), component, exclude=set(), welcome=True)
+    return _open(conversation, RequestKind(kind), component, exclude=set(), welcome=True, team=team)
 
 
 def _outside_hours(conversation, kind, component):
@@ -78,9 +81,9 @@ def reopen_request(conversation, kind, exclude):
     return _open(conversation, kind, component, exclude=exclude, welcome=False)
 
 
-def _open(conversation, kind, component, exclude, welcome):
+def _open(conversation, kind, component, exclude, welcome, team=None):
     interface = conversation.interface
-    online = [agent for agent in online_agents(interface.id) if agent.id not in exclude]
+    online = [agent for agent in (team or Team(interface.id)).online() if agent.id not in exclude]
     agents = with_room(online, weight_of(interface, kind))  # busy agents are not absent: the request waits
     now = utcnow()
     request = LiveRequest(

@@ -2,7 +2,7 @@
 import functools
 from types import SimpleNamespace
 
-from sqlalchemy import Integer, bindparam, func, insert, select, update
+from sqlalchemy import Integer, bindparam, case, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from extensions import db
@@ -29,7 +29,27 @@ def interface_agents_of(interface_id):
 
 def online_agents(interface_id):
     """Agents of the interface who are online, with room or not (rows of interface_agents_of)."""
-    return [a for a in interface_agents_of(interface_id) if a.availability == Availability.ONLINE]
+    return Team(interface_id).online()
+
+
+class Team:
+    """An interface's active agents, read when first asked and then kept for the caller's unit of work.
+
+    A Live chat press tells the whole team of the new chat, then asks those
+    online: one read serves both.
+    """
+
+    def __init__(self, interface_id):
+        self.interface_id = interface_id
+        self._agents = None
+
+    def all(self):
+        if self._agents is None:
+            self._agents = interface_agents_of(self.interface_id)
+        return self._agents
+
+    def online(self):
+        return [a for a in self.all() if a.availability == Availability.ONLINE]
 
 
 def notification_data(notification, visitor_name=None):
@@ -91,28 +111,26 @@ def notify(users, notification_type, conversation, request=None):
 def withdraw(where, reason, claimed_by=None):
     """Resolve pending notifications matching `where`; the claimer's is claimed, others withdrawn.
 
-    The rows are locked in id order (two resolvers never wait on each other in
-    a cycle), then changed with one statement per outcome.
+    One statement: the rows are locked in id order (two resolvers never wait
+    on each other in a cycle) by the sub-select, then changed, each to its
+    outcome, and returned.
     """
-    pending = db.session.execute(
-        select(Notification.id, Notification.user_id, Notification.workspace_id)
-        .where(Notification.status == NotificationStatus.PENDING, *where)
-        .order_by(Notification.id).with_for_update()
-    ).all()
-    if not pending:
-        return []
     reason = WithdrawReason(reason).value  # only what the specs list goes out
-    table, now = Notification.__table__, utcnow()
-    outcomes = {NotificationStatus.CLAIMED: [row.id for row in pending if row.user_id == claimed_by],
-                NotificationStatus.WITHDRAWN: [row.id for row in pending if row.user_id != claimed_by]}
-    for status, ids in outcomes.items():
-        if ids:
-            db.session.execute(update(table).where(table.c.id.in_(ids))
-                               .values(status=status, reason=reason, resolved_at=now))
-    for row in pending:
+    table = Notification.__table__
+    pending = select(table.c.id).where(table.c.status == NotificationStatus.PENDING, *where) \
+        .order_by(table.c.id).with_for_update()
+    status = literal(NotificationStatus.WITHDRAWN, table.c.status.type)
+    if claimed_by is not None:
+        status = case((table.c.user_id == claimed_by, literal(NotificationStatus.CLAIMED, table.c.status.type)),
+                      else_=status)
+    rows = sorted(db.session.execute(
+        update(table).where(table.c.id.in_(pending.scalar_subquery()))
+        .values(status=status, reason=reason, resolved_at=utcnow())
+        .returning(table.c.id, table.c.user_id, table.c.workspace_id)).all())
+    for row in rows:
         emit(EventType.NOTIFICATION_WITHDRAWN, {"notification_id": row.id, "reason": reason},
              [user_stream(row.user_id)], row.workspace_id)
-    return [row.id for row in pending]
+    return [row.id for row in rows]
 
 
 def withdraw_for_request(request, reason, claimed_by=None):

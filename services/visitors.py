@@ -73,13 +73,21 @@ def read_visitor_token(claims):
     return revoked, visitor if _holds(visitor, claims) else None
 
 
-def open_conversation(visitor):
-    """The visitor's open conversation, or a new one; concurrent calls make one."""
-    conversation = current_conversation(visitor)
+def open_conversation(visitor, new_visitor=False):
+    """The visitor's open conversation, or a new one; concurrent calls make one.
+
+    A visitor created in this transaction (new_visitor) has none to look for.
+    """
+    conversation = None if new_visitor else current_conversation(visitor)
     if conversation is not None:
         return conversation, False
     conversation = Conversation(workspace_id=visitor.workspace_id, interface_id=visitor.interface_id,
                                 visitor_id=visitor.id, status=ConversationStatus.BOT, last_seq=0)
+    if new_visitor:  # nobody else knows the visitor yet: no concurrent open to lose to, no savepoint
+        db.session.add(conversation)
+        db.session.flush()
+        conversation_started(conversation)
+        return conversation, True
     try:
         with db.session.begin_nested():
             db.session.add(conversation)

@@ -29,16 +29,21 @@ def do_open_widget(interface, visitor=None, details=None):
     verified = "identity" in details
     if verified:
         visitor = verified_visitor(interface, check_identity(interface, details["identity"]), visitor)
-    if visitor is None:
+    new_visitor = visitor is None
+    if new_visitor:
         visitor = Visitor(workspace_id=interface.workspace_id, interface_id=interface.id)
         db.session.add(visitor)
     apply_details(visitor, details, verified=verified)
+    visitor.last_seen_at = utcnow()  # in the new visitor's insert
     db.session.flush()
-    visitor.last_seen_at = utcnow()
-    conversation, created = open_conversation(visitor)
+    conversation, created = open_conversation(visitor, new_visitor=new_visitor)
     if created:
-        start_flow(conversation)
+        # A new conversation holds what its flow just showed, and no file yet: nothing to read back.
+        messages = sorted(start_flow(conversation), key=lambda message: message.seq)[-OPEN_MESSAGES:]
+        for message in messages:
+            message.attachments = []
+    else:
+        messages = list_messages(conversation, before=conversation.last_seq + 1, limit=OPEN_MESSAGES)["items"]
     return {"visitor_token": visitor_token(visitor), "visitor_id": visitor.id, "conversation": conversation,
             "interface": interface, "visitor": visitor, "prechat_form": interface.prechat_form,
-            "business_hours": availability(interface),
-            "messages": list_messages(conversation, before=conversation.last_seq + 1, limit=OPEN_MESSAGES)["items"]}
+            "business_hours": availability(interface), "messages": messages}

@@ -124,6 +124,9 @@ def test_a_live_request_to_a_team_writes_its_notifications_and_events_once(app, 
     assert sum(s.split()[2] == "notifications" for s in inserts) == 2, inserts  # new chat, live chat request
     assert sum(s.split()[2] == "streams" for s in inserts) == 1, inserts
     assert sum(s.split()[2] == "events" for s in inserts) == 1, inserts
+    # The team is read once for both, and the conversation is locked and read again in one statement.
+    assert sum("JOIN interface_agents" in s for s in seen.texts) == 1, seen.texts
+    assert sum(" ".join(s.split()).startswith("SELECT conversations.id") for s in seen.texts) == 1, seen.texts
     # Each agent's stream names the notification stored for that agent, whatever order the insert returned.
     request_id = db.session.scalar(select(LiveRequest.id).where(LiveRequest.conversation_id == widget.conversation_id))
     for agent in agents:
@@ -188,6 +191,14 @@ def test_accepting_a_request_reads_no_row_twice(app, client):
     assert accepted.status_code == 200, accepted.get_json()
     assert accepted.get_json()["agent_id"] == agents[0].id
     assert _repeated_reads(seen.transactions) == []
+    # The request, its conversation and interface, and whether the agent serves it: one read. The answer is
+    # dumped from what the transaction held: nothing is read after its commit.
+    reads = [" ".join(s.split()) for s in seen.texts if s.lstrip().upper().startswith("SELECT")]
+    assert not [s for s in reads if s.startswith(("SELECT conversations.id", "SELECT interfaces.id"))
+                or ("interface_agents" in s and "live_requests" not in s)], reads
+    assert len(seen.transactions) == 2 and seen.transactions[1] == [], seen.transactions[1:]
+    # Its visitor and component came with that read and stayed through the flushes that followed.
+    assert not [s for s in reads if s.startswith(("SELECT visitors.id", "SELECT components.id"))], reads
     token_reads = [s for s in seen.texts if "revoked_tokens" in s]
     assert len(token_reads) == 1 and "FROM users" in token_reads[0], token_reads
 
@@ -197,14 +208,17 @@ def test_a_transaction_keeps_what_it_loaded_and_lets_go_at_commit(app):
     import gc
 
     workspace, _ = make_workspace()
-    user_id = make_user(workspace).id
+    user_id, other_id = make_user(workspace).id, make_user(workspace).id
     db.session.commit()
     db.session.expunge_all()
     with Statements(db.engine) as seen:
-        for _ in range(3):
+        for n in range(3):
             assert db.session.get(User, user_id).id == user_id
             gc.collect()
-    assert seen.statements == ["SELECT"], seen.texts
+            # a flush ends an inner transaction of its own: what was loaded stays held
+            db.session.get(User, other_id).name = f"Flushed {n}"
+            db.session.flush()
+    assert [s for s in seen.statements if s == "SELECT"] == ["SELECT", "SELECT"], seen.texts
     db.session.commit()
     assert not db.session.info.get("held_objects")
     with Statements(db.engine) as seen:
@@ -212,6 +226,31 @@ def test_a_transaction_keeps_what_it_loaded_and_lets_go_at_commit(app):
     assert seen.statements == ["SELECT"]  # a new transaction reads it again
     db.session.rollback()
     assert not db.session.info.get("held_objects")
+
+
+def test_a_unit_of_work_answers_from_what_it_wrote_and_the_next_reads_again(app):
+    """After a transaction's commit its objects keep their values (no read to answer with them); the next
+    transaction expires them first, so it sees what another connection changed meanwhile."""
+    from services.core import transaction
+
+    workspace, _ = make_workspace()
+    user_id = make_user(workspace, name="Ann").id
+    db.session.commit()
+
+    @transaction
+    def rename(name):
+        user = db.session.get(User, user_id)
+        user.name = name
+        return user
+
+    user = rename("Bea")
+    with Statements(db.engine) as seen:
+        assert user.name == "Bea" and user.max_chats is not None
+    assert seen.statements == []
+    with db.engine.begin() as other:
+        other.execute(User.__table__.update().where(User.__table__.c.id == user_id).values(name="Cid"))
+    read = transaction(lambda: db.session.get(User, user_id).name)
+    assert read() == "Cid"
 
 
 def test_a_widget_request_reads_its_token_and_interface_once(app, client):
@@ -229,3 +268,23 @@ def test_a_widget_request_reads_its_token_and_interface_once(app, client):
     refused = client.post(widget.url("/actions"), json={"type": "button", "button_id": "live_chat"},
                           headers={**widget.headers(), "Origin": "https://elsewhere.example"})
     assert refused.status_code == 403 and "Access-Control-Allow-Origin" not in refused.headers
+
+
+def test_a_new_visitor_opens_the_widget_without_reading_back_what_it_creates(app, client):
+    """A new visitor cannot have a conversation yet, nor files: their open neither looks for one nor reads the
+    flow's first messages back, and the answer still carries them."""
+    from types import SimpleNamespace
+
+    _, first = _team_and_visitor(client, 1)
+    widget = Widget(client, SimpleNamespace(public_key=first.key), origin=ORIGIN)
+    db.session.remove()
+    with Statements(db.engine) as seen:
+        opened = widget.open()
+    reads = [" ".join(s.split()) for s in seen.texts if s.lstrip().upper().startswith(("SELECT", "SAVEPOINT"))]
+    assert [s.split(",")[0] for s in reads] == ["SELECT interfaces.id", "SELECT components.id"], reads
+    assert not [s for s in seen.texts if s.lstrip().upper().startswith("UPDATE VISITORS")], seen.texts
+    assert opened["messages"] and [m["seq"] for m in opened["messages"]] == list(range(1, len(opened["messages"]) + 1))
+    assert all(m["attachments"] == [] for m in opened["messages"])
+    # Back with their token, the same visitor gets the same conversation and its messages read from the database.
+    again = widget.open()
+    assert again["conversation"]["id"] == opened["conversation"]["id"] and again["messages"] == opened["messages"]
