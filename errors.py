@@ -12,6 +12,7 @@ import marshmallow as ma
 from flask import current_app, jsonify
 from flask_smorest import Api as _SmorestApi
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 log = logging.getLogger(__name__)
@@ -110,9 +111,20 @@ def error_body(status, message, code=None, errors=None):
 RETRY_AFTER_S = "5"
 
 
+# What the database layer raises when it cannot serve: the driver's errors, and no connection free in the
+# pool within its timeout (every connection busy: an overload, answered as an outage is).
+DATABASE_ERRORS = (DBAPIError, PoolTimeout)
+
+
 def is_database_outage(error):
-    """A database error that means the database is away (not a bad statement)."""
-    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+    """A database error that means the database is away or saturated (not a bad statement)."""
+    return isinstance(error, (OperationalError, PoolTimeout)) or (
+        isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
+def database_cause(error):
+    """The name of what failed, for a log line: the driver's error, or the pool's timeout."""
+    return getattr(error, "orig", error).__class__.__name__
 
 
 def unavailable_response(message="Database temporarily unavailable, try again", errors=None):
@@ -199,6 +211,12 @@ def register_error_handlers(app, api):
         log.warning("database unavailable: %s", error.__class__.__name__)
         rollback_quietly()
         return unavailable_response()
+
+    @app.errorhandler(PoolTimeout)
+    def _db_busy(error):
+        log.warning("database busy: no pooled connection free within the pool's timeout")
+        rollback_quietly()
+        return unavailable_response("Server busy, try again")
 
     @app.errorhandler(DBAPIError)
     def _db_error(error):

@@ -6,11 +6,10 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_jwt_extended import current_user, decode_token, verify_jwt_in_request
 from flask_limiter.util import get_remote_address
-from sqlalchemy.exc import DBAPIError
 
 from blueprints.attachments import UPLOAD_ERRORS, upload
 from blueprints.common import USER_TOKEN_CODES, Blueprint, errors, roles, upload_body
-from errors import NotFound, is_database_outage, rollback_quietly, unavailable_response
+from errors import DATABASE_ERRORS, NotFound, is_database_outage, rollback_quietly, unavailable_response
 from extensions import limiter
 from models.conversation import Visitor
 from schemas.attachments import AttachmentSchema, AttachmentUploadSchema
@@ -101,7 +100,7 @@ def _cors(response):
     else:
         try:
             interface = interface_by_key(key)
-        except DBAPIError as error:
+        except DATABASE_ERRORS as error:
             if not is_database_outage(error):
                 raise
             log.warning("database unavailable: %s", error.__class__.__name__)

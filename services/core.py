@@ -26,9 +26,9 @@ import weakref
 from contextlib import contextmanager
 
 from sqlalchemy import exists, func, select
-from sqlalchemy.exc import DBAPIError
 
-from errors import Conflict, NotFound, Unavailable, ValidationFailed, is_database_outage
+from errors import (DATABASE_ERRORS, Conflict, NotFound, Unavailable, ValidationFailed, database_cause,
+                    is_database_outage)
 from extensions import db
 from models import Conversation, ConversationStatus, RequestKind, Role, User, interface_agents
 from models.base import ID_MAX
@@ -131,14 +131,14 @@ class DatabaseFailed(Exception):
     def __init__(self, error):
         super().__init__(str(error))
         self.error = error
-        self.cause = error.orig.__class__.__name__
+        self.cause = database_cause(error)
 
 
 def is_transient(error):
     """A database error that a second try of the same transaction may not meet."""
-    if getattr(error.orig, "sqlstate", None) in TRANSIENT_SQLSTATES:
+    if getattr(getattr(error, "orig", None), "sqlstate", None) in TRANSIENT_SQLSTATES:
         return True
-    return "database is locked" in str(error.orig)  # SQLite's busy writer
+    return "database is locked" in str(getattr(error, "orig", ""))  # SQLite's busy writer
 
 
 def discard():
@@ -161,7 +161,7 @@ def unit_of_work():
     """
     try:
         yield
-    except DBAPIError as error:
+    except DATABASE_ERRORS as error:
         discard()
         raise DatabaseFailed(error) from error
     except BaseException:
@@ -183,13 +183,13 @@ def run_command(name, work, retry=True):
     for attempt in range(1 + TRANSIENT_RETRIES):
         try:
             return work()
-        except DBAPIError as error:
+        except DATABASE_ERRORS as error:
             discard()
             if retry and attempt < TRANSIENT_RETRIES and is_transient(error):
-                log.info("socket command %s retried after %s", name, error.orig.__class__.__name__)
+                log.info("socket command %s retried after %s", name, database_cause(error))
                 continue
             if is_database_outage(error):
-                log.warning("socket command %s: database unavailable (%s)", name, error.orig.__class__.__name__)
+                log.warning("socket command %s: database unavailable (%s)", name, database_cause(error))
                 raise Unavailable("Database temporarily unavailable, try again") from error
             raise
         except BaseException:

@@ -5,9 +5,8 @@ from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import delete, select, update
-from sqlalchemy.exc import DBAPIError
 
-from errors import DomainError
+from errors import DATABASE_ERRORS, DomainError, database_cause
 from extensions import db
 from models import User
 from models.base import utcnow
@@ -82,7 +81,7 @@ def keep_present(kind, principal_id, batched=True):
             do_write_heartbeats(user_ids=[principal_id])
         else:
             do_write_heartbeats(visitor_ids=[principal_id])
-    except DBAPIError as error:
+    except DATABASE_ERRORS as error:
         discard()
         finish()
-        log.warning("socket heartbeat: database unavailable (%s)", error.orig.__class__.__name__)
+        log.warning("socket heartbeat: database unavailable (%s)", database_cause(error))

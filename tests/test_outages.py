@@ -560,3 +560,45 @@ def test_two_senders_on_the_same_due_row_make_one_attempt(smtp_server, app, monk
     (row,) = db.session.query(OutboxMail).all()
     assert row.attempts == 1
     assert row.next_attempt_at > row.created_at
+
+
+@pytest.fixture
+def one_connection(app_config):
+    """An app whose pool holds one connection and waits 0.2 s for it."""
+    app_config.update(SQLALCHEMY_ENGINE_OPTIONS={"pool_size": 1, "max_overflow": 0, "pool_timeout": 0.2})
+
+
+def test_every_connection_busy_answers_503_not_500_and_serving_resumes(one_connection, app, client, auth, caplog):
+    # Under overload every pooled connection can be taken: a request that waits out the pool's timeout meets
+    # SQLAlchemy's TimeoutError, which is not a driver error. It is an outage to the client, never a 500.
+    import logging
+
+    from errors import Unavailable
+    from services.core import run_command
+    from services.sockets import keep_present
+    from sqlalchemy import text
+
+    workspace, admin = make_workspace()
+    interface = make_interface(workspace, allowed_origins=[ORIGIN])
+    headers, key, admin_id = auth.headers(admin), interface.public_key, admin.id
+    db.session.remove()  # the test's own session gives the one connection back
+    held = db.engine.connect()  # ...which is now taken, as a burst of slow transactions would
+    held.execute(text("select 1"))
+    try:
+        with caplog.at_level(logging.WARNING):
+            busy = client.get("/api/auth/me", headers=headers)
+            widget = client.post(f"/api/widget/{key}/sessions", headers={"Origin": ORIGIN})
+            with pytest.raises(Unavailable):
+                run_command("ping", lambda: db.session.execute(text("select 1")))
+            keep_present("user", admin_id, batched=False)  # a socket's heartbeat is logged, the socket stays
+        for response in (busy, widget):
+            assert response.status_code == 503, response.get_data(as_text=True)
+            assert response.get_json()["code"] == "unavailable"
+            assert response.headers["Retry-After"]
+        assert widget.headers["Access-Control-Allow-Origin"] == ORIGIN
+        assert "unhandled error" not in caplog.text and "database busy" in caplog.text
+        assert "socket heartbeat: database unavailable (TimeoutError)" in caplog.text
+    finally:
+        held.close()
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    assert client.post(f"/api/widget/{key}/sessions", headers={"Origin": ORIGIN}).status_code == 201
