@@ -6,6 +6,7 @@ agent are counted one after the other. What a chat does once it has its agent
 ends in services/releases.py.
 """
 from sqlalchemy import select, true, update
+from sqlalchemy.orm.attributes import set_committed_value
 
 from errors import Conflict, NotFound
 from extensions import db
@@ -20,7 +21,7 @@ from services.audit import audit
 from services.calls import start_call
 from services.conversations import add_message, emit_conversation_updated
 from services.core import (
-    CapacityFull, NotInBotPhase, access_conversation, agent_loads, fits, has_room, lock_agent,
+    CapacityFull, NotInBotPhase, access_conversation, agent_loads, fits, has_room, lock_agent, lock_row,
     member_clause, transaction, valid_id, weight_of,
 )
 from services.events import user_stream
@@ -80,13 +81,17 @@ def _why_not_accepted(request_id):
     return RequestExpired()
 
 
-def assign(request, conversation, agent, action, reason):
-    """Give a claimed request's conversation to agent (request already resolved as accepted)."""
+def assign(request, conversation, agent, action, reason, assigned=False):
+    """Give a claimed request's conversation to agent (request already resolved as accepted).
+
+    `assigned`: the caller wrote the agent's last_assigned_at already (with the lock it took on their row).
+    """
     kind = request.kind
     db.session.execute(update(Conversation).where(Conversation.id == conversation.id).values(
         status=ConversationStatus.ACTIVE, agent_id=agent.id, channel=kind.value,
         weight=weight_of(conversation.interface, kind)))
-    agent.last_assigned_at = utcnow()
+    if not assigned:
+        agent.last_assigned_at = utcnow()
     if request.created_at is not None and request.resolved_at is not None:
         observe_after_commit(db.session, TIME_TO_ACCEPT, (request.resolved_at - request.created_at).total_seconds(),
                              kind=kind.value)
@@ -109,14 +114,19 @@ def do_accept(agent, request_id):
     """Take a pending request: the first agent with room wins, the others' notifications go."""
     request = access_request(agent, request_id)
     weight = weight_of(request.conversation.interface, request.kind)
-    if not has_room(agent, weight):  # a first look, without locks: a full agent never holds the request
-        raise CapacityFull()
     if not resolve(request.id, RequestStatus.ACCEPTED, agent_id=agent.id):
         raise _why_not_accepted(request.id)
-    if not lock_agent(agent.id) or not has_room(agent, weight):
+    # The agent's row is locked by the write that records this assignment; without room the whole transaction
+    # goes, the request's resolve with it. (A first look at their room before the request's lock cost a
+    # statement on every accept to spare a full agent's rare one a moment's hold on the request.)
+    assigned_at = utcnow()
+    if not lock_row(User, agent.id, User.is_active, values={"last_assigned_at": assigned_at}) \
+            or not has_room(agent, weight):
         raise CapacityFull()
+    set_committed_value(agent, "last_assigned_at", assigned_at)
     # resolve's UPDATE set status, agent and resolved_at on the request object too (the ORM's evaluate)
-    assign(request, request.conversation, agent, AuditAction.ACCEPTED, {"mode": "broadcast", "kind": request.kind.value})
+    assign(request, request.conversation, agent, AuditAction.ACCEPTED,
+           {"mode": "broadcast", "kind": request.kind.value}, assigned=True)
     return request.conversation
 
 

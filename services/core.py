@@ -200,16 +200,18 @@ def run_command(name, work, retry=True):
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
 
-def lock_row(model, row_id, *conditions):
+def lock_row(model, row_id, *conditions, values=None):
     """Lock the row of model with this id for the rest of the transaction, if conditions hold; True when locked.
 
     A no-op write (a column set to itself, so no onupdate fires): on PostgreSQL
     a row lock that does not block rows referring to this one, on SQLite the
-    write lock, which SELECT ... FOR UPDATE would not take.
+    write lock, which SELECT ... FOR UPDATE would not take. `values`: columns
+    the same statement writes instead (the lock and a write in one round trip;
+    the caller tells the loaded object).
     """
     table = model.__table__
     column = table.c.updated_at if "updated_at" in table.c else next(c for c in table.c if not c.primary_key)
-    statement = table.update().where(table.c.id == row_id, *conditions).values({column.key: column})
+    statement = table.update().where(table.c.id == row_id, *conditions).values(values or {column.key: column})
     return db.session.execute(statement).rowcount == 1
 
 

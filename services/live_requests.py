@@ -14,8 +14,9 @@ timer.
 """
 from datetime import timedelta
 
-from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import make_transient_to_detached
 
 from errors import Conflict, NotFound
 from extensions import db
@@ -86,18 +87,13 @@ def _open(conversation, kind, component, exclude, welcome, team=None):
     online = [agent for agent in (team or Team(interface.id)).online() if agent.id not in exclude]
     agents = with_room(online, weight_of(interface, kind))  # busy agents are not absent: the request waits
     now = utcnow()
-    request = LiveRequest(
+    request = _insert_request(
         workspace_id=conversation.workspace_id, interface_id=interface.id, conversation_id=conversation.id,
         component_id=component.id if component is not None else None, kind=kind,
         status=RequestStatus.PENDING if online else RequestStatus.OFFLINE,
-        deadline_at=now + timedelta(seconds=interface.request_timeout_s), created_at=now,
+        deadline_at=now + timedelta(seconds=interface.request_timeout_s), agent_id=None, created_at=now,
         resolved_at=None if online else now,
     )
-    try:
-        with db.session.begin_nested():
-            db.session.add(request)
-    except IntegrityError:
-        raise AlreadyWaiting() from None
     count_after_commit(db.session, LIVE_REQUESTS, outcome="opened")
     messages = []
     if welcome and component is not None:  # shown once the visitor asks, whatever comes next
@@ -118,6 +114,29 @@ def _open(conversation, kind, component, exclude, welcome, team=None):
     notify(agents, NOTIFICATION_OF[kind], conversation, request)
     update_queue(interface.id)
     return messages
+
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_PENDING_ONLY = text("status = 'pending'")  # the predicate of uq_live_requests_pending_conversation
+
+
+def _insert_request(**values):
+    """Insert a request; AlreadyWaiting when its conversation has a pending one (the unique index decides).
+
+    One statement: ON CONFLICT DO NOTHING, where an insert in a savepoint cost a SAVEPOINT and its RELEASE
+    on every press. The row joins the session as the persistent object it is, every column known.
+    """
+    table = LiveRequest.__table__
+    insert = _INSERTS[db.session.get_bind().dialect.name](table).values(**values) \
+        .on_conflict_do_nothing(index_elements=[table.c.conversation_id], index_where=_PENDING_ONLY) \
+        .returning(table.c.id)
+    request_id = db.session.execute(insert).scalar()
+    if request_id is None:
+        raise AlreadyWaiting()
+    request = LiveRequest(id=request_id, **values)
+    make_transient_to_detached(request)
+    db.session.add(request)
+    return request
 
 
 def offer_waiting(agent_id):

@@ -2,7 +2,7 @@
 import json
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import event, func, select
 
 from extensions import db
 from models import Conversation, Message, User
@@ -201,6 +201,12 @@ def test_accepting_a_request_reads_no_row_twice(app, client):
     assert not [s for s in reads if s.startswith(("SELECT visitors.id", "SELECT components.id"))], reads
     token_reads = [s for s in seen.texts if "revoked_tokens" in s]
     assert len(token_reads) == 1 and "FROM users" in token_reads[0], token_reads
+    # The agent's row is locked by the write of last_assigned_at, and their load is read once, under that lock.
+    user_writes = [s for s in seen.texts if s.lstrip().upper().startswith("UPDATE USERS")]
+    assert len(user_writes) == 1 and "last_assigned_at" in user_writes[0], user_writes
+    assert sum("sum(conversations.weight)" in s for s in seen.texts) == 1, seen.texts
+    db.session.expire_all()
+    assert db.session.get(User, agents[0].id).last_assigned_at is not None
 
 
 def test_a_transaction_keeps_what_it_loaded_and_lets_go_at_commit(app):
@@ -288,3 +294,36 @@ def test_a_new_visitor_opens_the_widget_without_reading_back_what_it_creates(app
     # Back with their token, the same visitor gets the same conversation and its messages read from the database.
     again = widget.open()
     assert again["conversation"]["id"] == opened["conversation"]["id"] and again["messages"] == opened["messages"]
+
+
+def test_a_press_opens_its_request_without_a_savepoint_and_a_second_pending_one_is_refused(app, client):
+    """The request's insert is one statement (ON CONFLICT DO NOTHING on the pending-request index): no SAVEPOINT
+    and RELEASE around it. A second pending request of the conversation is refused and leaves the transaction
+    usable; a request that is not pending does not meet the index."""
+    from datetime import timedelta
+
+    from models import LiveRequest, RequestKind, RequestStatus
+    from models.base import utcnow
+    from services.live_requests import AlreadyWaiting, _insert_request
+
+    _, widget = _team_and_visitor(client, 2)
+    with Statements(db.engine) as seen:
+        assert _press_live_chat(client, widget).status_code == 200
+    assert not [s for s in seen.texts if "SAVEPOINT" in s.upper()], seen.texts
+    first = db.session.scalars(select(LiveRequest).where(LiveRequest.conversation_id == widget.conversation_id)).one()
+    assert first.status == RequestStatus.PENDING
+    conversation = db.session.get(Conversation, widget.conversation_id)
+    now = utcnow()
+    values = dict(workspace_id=conversation.workspace_id, interface_id=conversation.interface_id,
+                  conversation_id=conversation.id, component_id=None, kind=RequestKind.TEXT, deadline_at=now,
+                  agent_id=None, created_at=now)
+    with pytest.raises(AlreadyWaiting):
+        _insert_request(status=RequestStatus.PENDING, resolved_at=None, **values)
+    offline = _insert_request(status=RequestStatus.OFFLINE, resolved_at=now + timedelta(seconds=1), **values)
+    db.session.commit()
+    db.session.expire_all()
+    stored = db.session.get(LiveRequest, offline.id)
+    assert (stored.status, stored.kind, stored.resolved_at) == (RequestStatus.OFFLINE, RequestKind.TEXT,
+                                                               now + timedelta(seconds=1))
+    assert db.session.scalar(select(func.count()).select_from(LiveRequest).where(
+        LiveRequest.conversation_id == conversation.id)) == 2
