@@ -116,11 +116,24 @@ _INSERT_EVENTS = insert(Event.__table__)
 # PostgreSQL takes the rows as one JSON array: a live request's hundred event rows are one short prepared
 # statement with one parameter. psycopg's executemany sends a statement per row, a VALUES list is new text each
 # time (the driver parses it again), and text arrays of JSON are escaped character by character in Python.
+_ROWS_PG = "json_to_recordset(CAST(:rows AS json)) " \
+           "AS r(workspace_id integer, stream varchar, pos bigint, type varchar, payload json)"
 _INSERT_EVENTS_PG = text(
     "INSERT INTO events (workspace_id, stream, pos, type, payload, created_at) "
-    "SELECT r.workspace_id, r.stream, r.pos, r.type, r.payload, :created_at "
-    "FROM json_to_recordset(CAST(:rows AS json)) AS r(workspace_id integer, stream varchar, pos bigint, type varchar, "
-    "payload json)"
+    f"SELECT r.workspace_id, r.stream, r.pos, r.type, r.payload, :created_at FROM {_ROWS_PG}"
+).bindparams(bindparam("created_at", type_=UTCDateTime()))
+# When no payload waits for a position (PositionBefore), the positions are taken and the rows written in one
+# statement: the upsert above as a CTE, and each row's position its stream's new last one less its stream's count
+# plus the row's `pos`, here its place among its stream's rows, from 1. A data-modifying CTE runs to completion.
+_WRITE_EVENTS_PG = text(
+    "WITH counts AS (SELECT key, n, i FROM unnest(CAST(:keys AS varchar[]), CAST(:counts AS bigint[])) "
+    "WITH ORDINALITY AS c(key, n, i)), "
+    "taken AS (INSERT INTO streams (key, last_pos) SELECT key, n FROM counts ORDER BY i "
+    "ON CONFLICT (key) DO UPDATE SET last_pos = streams.last_pos + excluded.last_pos RETURNING key, last_pos), "
+    "written AS (INSERT INTO events (workspace_id, stream, pos, type, payload, created_at) "
+    "SELECT r.workspace_id, r.stream, taken.last_pos - counts.n + r.pos, r.type, r.payload, :created_at "
+    f"FROM {_ROWS_PG} JOIN taken ON taken.key = r.stream JOIN counts ON counts.key = r.stream) "
+    "SELECT key, last_pos FROM taken"
 ).bindparams(bindparam("created_at", type_=UTCDateTime()))
 
 
@@ -138,29 +151,54 @@ def _write_events(session):
     for item in queue:
         by_stream.setdefault(item[0], []).append(item)
     now = utcnow()
-    at = now.isoformat()
-    rows, frames = [], []
     counts = {stream: len(items) for stream, items in by_stream.items()}
     marked = {value.stream for item in queue if isinstance(item[2], dict)
               for value in item[2].values() if isinstance(value, PositionBefore)}
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql and not marked:
+        keys = sorted(counts)
+        rows = [{"workspace_id": workspace_id, "stream": stream, "pos": place, "type": event_type, "payload": data}
+                for stream in keys for place, (_, event_type, data, workspace_id) in enumerate(by_stream[stream], 1)]
+        last = dict(session.execute(_WRITE_EVENTS_PG, {
+            "keys": keys, "counts": [counts[key] for key in keys], "rows": wire.dumps(rows), "created_at": now}).all())
+        _queue_frames(session, by_stream, last, now)
+        return
     for stream in marked:
         counts.setdefault(stream, 0)  # a stream this transaction does not write is read (and locked) as it stands
     last = _take_positions(session, counts)
-    for stream in sorted(by_stream):
-        items = by_stream[stream]
-        first = last[stream] - len(items) + 1
-        for offset, (_, event_type, data, workspace_id) in enumerate(items):
-            if marked and isinstance(data, dict):
-                data = {key: last[value.stream] - counts[value.stream] if isinstance(value, PositionBefore)
-                        else value for key, value in data.items()}
-            rows.append({"workspace_id": workspace_id, "stream": stream, "pos": first + offset, "type": event_type,
-                         "payload": data})
-            frames.append((stream, event_frame(event_type, stream, first + offset, data, at)))
+    if marked:
+        before = {stream: last[stream] - counts[stream] for stream in marked}
+        by_stream = {stream: [(stream, event_type, _fill_positions(data, before), workspace_id)
+                              for _, event_type, data, workspace_id in items]
+                     for stream, items in by_stream.items()}
+    rows = [{"workspace_id": workspace_id, "stream": stream, "pos": last[stream] - len(items) + place,
+             "type": event_type, "payload": data}
+            for stream, items in sorted(by_stream.items())
+            for place, (_, event_type, data, workspace_id) in enumerate(items, 1)]
     # One statement for all the rows, not read back in this transaction.
-    if session.get_bind().dialect.name == "postgresql":
+    if postgresql:
         session.execute(_INSERT_EVENTS_PG, {"rows": wire.dumps(rows), "created_at": now})
     else:
         session.execute(_INSERT_EVENTS, [{**row, "created_at": now} for row in rows])
+    _queue_frames(session, by_stream, last, now)
+
+
+def _fill_positions(data, before):
+    """data with each PositionBefore replaced by its stream's position before this transaction's events."""
+    if not isinstance(data, dict):
+        return data
+    return {key: before[value.stream] if isinstance(value, PositionBefore) else value for key, value in data.items()}
+
+
+def _queue_frames(session, by_stream, last, now):
+    """The frames of the rows just written, in stream order, to publish once the transaction commits."""
+    at = now.isoformat()
+    frames = []
+    for stream in sorted(by_stream):
+        items = by_stream[stream]
+        first = last[stream] - len(items) + 1
+        frames.extend((stream, event_frame(event_type, stream, first + offset, data, at))
+                      for offset, (_, event_type, data, _) in enumerate(items))
     session.info.setdefault("pending_events", []).extend(frames)
 
 
