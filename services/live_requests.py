@@ -84,8 +84,10 @@ def reopen_request(conversation, kind, exclude):
 
 def _open(conversation, kind, component, exclude, welcome, team=None):
     interface = conversation.interface
-    online = [agent for agent in (team or Team(interface.id)).online() if agent.id not in exclude]
-    agents = with_room(online, weight_of(interface, kind))  # busy agents are not absent: the request waits
+    team = team or Team(interface.id)
+    online = [agent for agent in team.online() if agent.id not in exclude]
+    # Busy agents are not absent: the request waits.
+    agents = with_room(online, weight_of(interface, kind), loads=team.loads())
     now = utcnow()
     request = _insert_request(
         workspace_id=conversation.workspace_id, interface_id=interface.id, conversation_id=conversation.id,

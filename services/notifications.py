@@ -7,7 +7,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from extensions import db
 from models import (
-    Availability, Notification, NotificationStatus, NotificationType, User, WithdrawReason, interface_agents,
+    Availability, Conversation, ConversationStatus, Notification, NotificationStatus, NotificationType, User,
+    WithdrawReason, interface_agents,
 )
 from models.base import utcnow
 from schemas.events import EventType
@@ -15,20 +16,8 @@ from services.events import emit, user_stream
 from services.pagination import paginate
 
 
-def interface_agents_of(interface_id):
-    """The interface's active agents as rows (id, availability, max_chats), by id.
-
-    Rows, not User objects: a Live chat press reads the whole team twice (new
-    chat, then the request), and what it needs of each agent is these three.
-    """
-    return db.session.execute(
-        select(User.id, User.availability, User.max_chats).join(interface_agents, interface_agents.c.user_id == User.id)
-        .where(interface_agents.c.interface_id == interface_id, User.is_active).order_by(User.id)
-    ).all()
-
-
 def online_agents(interface_id):
-    """Agents of the interface who are online, with room or not (rows of interface_agents_of)."""
+    """Agents of the interface who are online, with room or not (rows of Team.all)."""
     return Team(interface_id).online()
 
 
@@ -36,7 +25,9 @@ class Team:
     """An interface's active agents, read when first asked and then kept for the caller's unit of work.
 
     A Live chat press tells the whole team of the new chat, then asks those
-    online: one read serves both.
+    online with room: one read serves all three, each agent's load with them.
+    The loads only choose whom to offer the request; an accept checks its
+    agent's room again under the lock of their row.
     """
 
     def __init__(self, interface_id):
@@ -45,11 +36,22 @@ class Team:
 
     def all(self):
         if self._agents is None:
-            self._agents = interface_agents_of(self.interface_id)
+            load = select(func.coalesce(func.sum(Conversation.weight), 0)).where(
+                Conversation.agent_id == User.id, Conversation.status == ConversationStatus.ACTIVE) \
+                .correlate(User).scalar_subquery()
+            self._agents = db.session.execute(
+                select(User.id, User.availability, User.max_chats, load.label("load"))
+                .join(interface_agents, interface_agents.c.user_id == User.id)
+                .where(interface_agents.c.interface_id == self.interface_id, User.is_active).order_by(User.id)
+            ).all()
         return self._agents
 
     def online(self):
         return [a for a in self.all() if a.availability == Availability.ONLINE]
+
+    def loads(self):
+        """{agent id: how much of their max chats they use}, as read with the team."""
+        return {agent.id: int(agent.load) for agent in self.all()}
 
 
 def notification_data(notification, visitor_name=None):
