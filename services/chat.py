@@ -15,7 +15,9 @@ from services.conversations import add_message, do_send_message, emit_conversati
 from services.core import NotAssigned, access_conversation, member_clause, transaction
 from services.events import conversation_stream, emit, publish_ephemeral
 from services.flow_engine import InvalidInput, advance
-from services.flow_runtime import apply, load_flow, lock_bot_phase, mark_initiated, on_visitor_text, renderer
+from services.flow_runtime import (
+    apply, load_flow, lock_visitors_bot_phase, mark_initiated, on_visitor_text, renderer,
+)
 from services.live_requests import request_live
 from services.notifications import Team
 from services.visitor_identity import check_prechat
@@ -123,8 +125,7 @@ def do_typing(principal, conversation_id, typing):
 @transaction
 def do_visitor_action(visitor, conversation_id, user_input):
     """Apply a button press, Skip or Back; returns the conversation and the new messages."""
-    conversation = access_conversation(visitor, conversation_id)
-    lock_bot_phase(conversation)
+    conversation = lock_visitors_bot_phase(visitor, conversation_id)
     flow = load_flow(conversation.interface_id)
     render = renderer(conversation)
     messages = []

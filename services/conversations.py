@@ -30,6 +30,30 @@ _NEXT_SEQ = (update(Conversation).where(Conversation.id == bindparam("conversati
 _INSERT_MESSAGE = insert(Message.__table__).returning(Message.__table__.c.id)
 
 
+def _numbered_insert():
+    """PostgreSQL: the number and the row of a message in one statement (the number's UPDATE as a CTE the
+    insert reads), where _NEXT_SEQ then _INSERT_MESSAGE were two round trips. Returns (id, seq).
+
+    Parameters are prefixed m_: SQLAlchemy takes a parameter named like a column of the UPDATE's table as one
+    more SET value, even inside a CTE. updated_at is set here because a Python onupdate does not run in a WITH.
+    """
+    conversations, messages = Conversation.__table__, Message.__table__
+    numbered = (update(conversations).where(conversations.c.id == bindparam("m_conversation"))
+                .values(last_seq=conversations.c.last_seq + 1,
+                        updated_at=bindparam("m_now", type_=conversations.c.updated_at.type))
+                .returning(conversations.c.last_seq.label("seq")).cte("numbered"))
+    columns = ["workspace_id", "conversation_id", "seq", "sender_type", "sender_id", "sender_name", "client_id", "text",
+               "data", "created_at"]
+    values = [bindparam("m_workspace", type_=messages.c.workspace_id.type),
+              bindparam("m_conversation", type_=messages.c.conversation_id.type), numbered.c.seq,
+              *(bindparam(f"m_{name}", type_=messages.c[name].type) for name in columns[3:9]),
+              bindparam("m_now", type_=messages.c.created_at.type)]
+    return insert(messages).from_select(columns, select(*values)).returning(messages.c.id, messages.c.seq)
+
+
+_ADD_MESSAGE_PG = _numbered_insert()
+
+
 def _next_seq(conversation_id):
     """Take the next message number; the row lock orders concurrent senders."""
     return db.session.execute(_NEXT_SEQ, {"conversation_id": conversation_id}).scalar_one()
@@ -40,17 +64,27 @@ def add_message(conversation, sender_type, text, *, sender=None, client_id=None,
 
     attachment_ids: uploads of the sender in this conversation that the message carries (none: no extra work).
     """
-    seq = _next_seq(conversation.id)
-    # The number was taken by a statement the ORM does not watch: the loaded conversation learns it here,
-    # so whatever is dumped of it later in this transaction (conversation.updated) is not a number behind.
-    set_committed_value(conversation, "last_seq", seq)
-    values = {"workspace_id": conversation.workspace_id, "conversation_id": conversation.id, "seq": seq,
+    values = {"workspace_id": conversation.workspace_id, "conversation_id": conversation.id,
               "sender_type": SenderType(sender_type), "sender_id": getattr(sender, "id", None),
               "sender_name": getattr(sender, "name", None), "client_id": client_id, "text": text, "data": data,
               "created_at": utcnow()}
-    # A Core insert, then the object joins the session as the persistent row it is: sending a message is
+    # Core statements, then the object joins the session as the persistent row it is: sending a message is
     # the busiest path of the product, and the ORM's unit of work would add a flush for every message.
-    message = Message(id=db.session.execute(_INSERT_MESSAGE, values).scalar_one(), **values)
+    postgresql = db.session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        message_id, seq = db.session.execute(_ADD_MESSAGE_PG, {
+            "m_workspace": values["workspace_id"], "m_conversation": conversation.id, "m_now": values["created_at"],
+            **{f"m_{name}": values[name] for name in ("sender_type", "sender_id", "sender_name", "client_id",
+                                                       "text", "data")}}).one()
+    else:
+        seq = _next_seq(conversation.id)
+        message_id = db.session.execute(_INSERT_MESSAGE, {**values, "seq": seq}).scalar_one()
+    # The number was taken by a statement the ORM does not watch: the loaded conversation learns it here,
+    # so whatever is dumped of it later in this transaction (conversation.updated) is not a number behind.
+    set_committed_value(conversation, "last_seq", seq)
+    if postgresql:
+        set_committed_value(conversation, "updated_at", values["created_at"])  # what the statement wrote
+    message = Message(id=message_id, seq=seq, **values)
     make_transient_to_detached(message)
     db.session.add(message)
     if attachment_ids:

@@ -10,7 +10,7 @@ from models import Conversation, ConversationStatus, NotificationType, SenderTyp
 from models.base import utcnow
 from models.flow import Stage
 from services.conversations import add_message, emit_conversation_updated
-from services.core import NotInBotPhase
+from services.core import NotInBotPhase, access_conversation, valid_id
 from services.flow_engine import InvalidInput, advance, start
 from services.flows import flow_components
 from services.notifications import Team, notify
@@ -93,20 +93,31 @@ def hold_bot_phase(conversation):
     it waits for this transaction, and this one sees the new status: no bot
     message can follow a committed takeover.
     """
-    # The lock (a no-op write, as lock_row) and the row read again under it, in one statement.
-    locked = db.session.scalars(
-        update(Conversation).where(Conversation.id == conversation.id, Conversation.status == ConversationStatus.BOT)
-        .values(updated_at=Conversation.updated_at).returning(Conversation)
-        .execution_options(populate_existing=True, synchronize_session=False)).first()
+    locked = _lock_in_bot_phase(Conversation.id == conversation.id)
     if locked is None:
         db.session.refresh(conversation)  # an agent has it: what changed, for the caller
     return locked is not None
 
 
-def lock_bot_phase(conversation):
-    """hold_bot_phase, or 409 when the bot does not lead the conversation."""
-    if not hold_bot_phase(conversation):
-        raise NotInBotPhase()
+def _lock_in_bot_phase(*conditions):
+    """The lock (a no-op write, as lock_row) of the conversation the conditions name while the bot leads it,
+    and its row read again under it, in one statement; None when there is none."""
+    return db.session.scalars(
+        update(Conversation).where(*conditions, Conversation.status == ConversationStatus.BOT)
+        .values(updated_at=Conversation.updated_at).returning(Conversation)
+        .execution_options(populate_existing=True, synchronize_session=False)).first()
+
+
+def lock_visitors_bot_phase(visitor, conversation_id):
+    """The visitor's conversation, held in the bot phase (hold_bot_phase); 404 when it is not theirs, 409 when
+    the bot does not lead it. The visitor's access and the lock are one statement; the row is read for the
+    error only."""
+    if valid_id(conversation_id):
+        locked = _lock_in_bot_phase(Conversation.id == conversation_id, Conversation.visitor_id == visitor.id)
+        if locked is not None:
+            return locked
+    access_conversation(visitor, conversation_id)
+    raise NotInBotPhase()
 
 
 def mark_initiated(conversation, team=None):

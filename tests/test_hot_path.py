@@ -122,14 +122,27 @@ def test_a_live_request_to_a_team_writes_its_notifications_and_events_once(app, 
     assert pressed.status_code == 200, pressed.get_json()
     inserts = [s for s in seen.texts if s.lstrip().upper().startswith("INSERT INTO")]
     assert sum(s.split()[2] == "notifications" for s in inserts) == 2, inserts  # new chat, live chat request
+    # The press's two messages (the visitor's button, the welcome): each numbered and written in one statement
+    # on PostgreSQL (the conversation's UPDATE as a CTE), in two elsewhere.
+    messages = [s for s in seen.texts if "INSERT INTO messages" in s]
+    numbered = [s for s in seen.texts if "UPDATE conversations SET last_seq" in " ".join(s.split())]
+    assert len(messages) == 2, seen.texts
+    if db.engine.dialect.name == "postgresql":
+        assert numbered == messages, seen.texts
+    else:
+        assert len(numbered) == 2 and not set(numbered) & set(messages), seen.texts
     # The stream positions and the event rows: one statement each, or on PostgreSQL one for both.
     positions = [s for s in seen.texts if "INSERT INTO streams" in s]
     rows = [s for s in seen.texts if "INSERT INTO events" in s]
     assert len(positions) == 1 and len(rows) == 1, seen.texts
     assert (positions == rows) == (db.engine.dialect.name == "postgresql"), seen.texts
-    # The team is read once for both, and the conversation is locked and read again in one statement.
+    # The team is read once for both.
     assert sum("JOIN interface_agents" in s for s in seen.texts) == 1, seen.texts
-    assert sum(" ".join(s.split()).startswith("SELECT conversations.id") for s in seen.texts) == 1, seen.texts
+    # The visitor's access to the conversation and its lock while the bot leads it are one UPDATE ... RETURNING.
+    assert not [s for s in seen.texts if " ".join(s.split()).startswith("SELECT conversations.id")], seen.texts
+    texts = [" ".join(s.split()) for s in seen.texts]
+    locks = [s for s in texts if "SET updated_at=conversations.updated_at" in s]
+    assert len(locks) == 1 and "conversations.visitor_id =" in locks[0], seen.texts
     # Each agent's stream names the notification stored for that agent, whatever order the insert returned.
     request_id = db.session.scalar(select(LiveRequest.id).where(LiveRequest.conversation_id == widget.conversation_id))
     for agent in agents:
@@ -330,3 +343,20 @@ def test_a_press_opens_its_request_without_a_savepoint_and_a_second_pending_one_
                                                                now + timedelta(seconds=1))
     assert db.session.scalar(select(func.count()).select_from(LiveRequest).where(
         LiveRequest.conversation_id == conversation.id)) == 2
+
+
+def test_a_press_on_a_conversation_not_theirs_is_404_and_once_an_agent_has_it_409(app, client):
+    """The access check folded into the bot phase's lock still tells the two refusals apart."""
+    agents, widget = _team_and_visitor(client, 1)
+    other = Widget.__new__(Widget)
+    other.__dict__.update(widget.__dict__, token=None)
+    other.open()  # a second visitor of the same interface
+    assert other.conversation_id != widget.conversation_id
+    # Another visitor's conversation, even one the bot leads, is not found.
+    other.conversation_id = widget.conversation_id
+    foreign = _press_live_chat(client, other)
+    assert foreign.status_code == 404 and foreign.get_json()["code"] == "not_found", foreign.get_json()
+    do_takeover(agents[0], widget.conversation_id)
+    taken = _press_live_chat(client, widget)
+    assert taken.status_code == 409 and taken.get_json()["code"] == "not_in_bot_phase", taken.get_json()
+    assert db.session.get(Conversation, widget.conversation_id).status.value == "active"

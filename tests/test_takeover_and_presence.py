@@ -121,14 +121,14 @@ def test_takeover_committed_while_the_visitor_action_is_on_its_way_silences_the_
     widget = Widget(client, world["interface"], origin=ORIGIN)
     widget.open()
     arrived, go = threading.Event(), threading.Event()
-    real_lock = chat.lock_bot_phase
+    real_lock = chat.lock_visitors_bot_phase
 
-    def late_lock(conversation):
+    def late_lock(visitor, conversation_id):
         arrived.set()
         assert go.wait(WAIT_S)
-        return real_lock(conversation)
+        return real_lock(visitor, conversation_id)
 
-    monkeypatch.setattr(chat, "lock_bot_phase", late_lock)
+    monkeypatch.setattr(chat, "lock_visitors_bot_phase", late_lock)
     threads, results = _in_threads(
         app,
         lambda c: c.post(widget.url("/actions"), json={"type": "button", "button_id": "button_0"},
