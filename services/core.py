@@ -26,6 +26,7 @@ import weakref
 from contextlib import contextmanager
 
 from sqlalchemy import exists, func, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from errors import (DATABASE_ERRORS, Conflict, NotFound, Unavailable, ValidationFailed, database_cause,
                     is_database_outage)
@@ -198,6 +199,14 @@ def run_command(name, work, retry=True):
         finally:
             finish()
     raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+
+_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
+def insert_on_conflict(table):
+    """An INSERT of the session's dialect, which has on_conflict_do_nothing/do_update (both dialects we run)."""
+    return _INSERTS[db.session.get_bind().dialect.name](table)
 
 
 def lock_row(model, row_id, *conditions, values=None):

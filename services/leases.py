@@ -13,13 +13,12 @@ import socket
 from datetime import timedelta
 
 from sqlalchemy import delete, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from extensions import db
 from models.base import utcnow
 from models.lease import Lease
+from services.core import insert_on_conflict
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _holder = {}
 
 
@@ -43,7 +42,7 @@ def do_claim(name, ttl_s, holder=None):
         .execution_options(synchronize_session=False)
     ).first() is not None
     if not taken:
-        insert = _INSERTS[db.session.get_bind().dialect.name](Lease)
+        insert = insert_on_conflict(Lease)
         taken = db.session.execute(
             insert.values(name=name, holder=holder, expires_at=until).on_conflict_do_nothing(index_elements=["name"])
             .returning(Lease.name)

@@ -15,7 +15,6 @@ timer.
 from datetime import timedelta
 
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import make_transient_to_detached
 
 from errors import Conflict, NotFound
@@ -30,7 +29,9 @@ from models.flow import Stage
 from services.assignments import auto_assign
 from services.audit import audit
 from services.conversations import emit_conversation_updated
-from services.core import access_conversation, has_room, lock_agent, lock_row, transaction, weight_of, with_room
+from services.core import (
+    access_conversation, has_room, insert_on_conflict, lock_agent, lock_row, transaction, weight_of, with_room,
+)
 from services.flow_runtime import continue_after, show_stage
 from services.flows import branch_target
 from services.interfaces import is_open_now
@@ -118,7 +119,6 @@ def _open(conversation, kind, component, exclude, welcome, team=None):
     return messages
 
 
-_INSERTS = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
 _PENDING_ONLY = text("status = 'pending'")  # the predicate of uq_live_requests_pending_conversation
 
 
@@ -129,7 +129,7 @@ def _insert_request(**values):
     on every press. The row joins the session as the persistent object it is, every column known.
     """
     table = LiveRequest.__table__
-    insert = _INSERTS[db.session.get_bind().dialect.name](table).values(**values) \
+    insert = insert_on_conflict(table).values(**values) \
         .on_conflict_do_nothing(index_elements=[table.c.conversation_id], index_where=_PENDING_ONLY) \
         .returning(table.c.id)
     request_id = db.session.execute(insert).scalar()
