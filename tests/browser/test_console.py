@@ -188,7 +188,7 @@ def test_live_request_accepted_chat_both_ways_then_ended(demo, console, shots, a
     expect(notification(second, "live_chat_request", chat)).to_have_count(0)
     # The two withdrawals are separate frames: wait for the second rather than read between them.
     expect(notification(second, "new_chat_initiated", chat)).to_have_count(0)
-    second.wait_for_function("window.__notes.every(n => n.closed)", timeout=5000)
+    second.wait_for_function("() => window.__notes.every(n => n.closed)", timeout=5000)
     assert second.evaluate("window.__notes.map(n => n.closed)") == [True, True]
     expect(notification(first, "live_chat_request", chat)).to_have_count(0)
     expect(notification(first, "new_chat_initiated", chat)).to_have_count(0)
@@ -498,11 +498,11 @@ def test_sounds_of_the_notifications_mute_and_start_video_waits_for_the_call(dem
     visitor = Visitor(demo)
     visitor.press("button_0")
     expect(notification(page, "new_chat_initiated", visitor.conversation_id)).to_be_visible()
-    page.wait_for_function("window.__tones.length === 1")
+    page.wait_for_function("() => window.__tones.length === 1")
     new_chat = tones(page)
     visitor.press("live_chat")
     expect(notification(page, "live_chat_request", visitor.conversation_id)).to_be_visible()
-    page.wait_for_function("window.__tones.length === 3")
+    page.wait_for_function("() => window.__tones.length === 3")
     request = tones(page)[1:]
     assert len(request) == 2 and not set(request) & set(new_chat)
 
@@ -521,7 +521,7 @@ def test_sounds_of_the_notifications_mute_and_start_video_waits_for_the_call(dem
     # Start video is off while the offered call rings, and on again once the visitor declines.
     caller = Visitor(demo)
     caller.press("button_0")
-    page.wait_for_function("window.__tones.length === 4")
+    page.wait_for_function("() => window.__tones.length === 4")
     notification(page, "new_chat_initiated", caller.conversation_id).get_by_role("button", name="Take over").click()
     start_video = panel_of(page, caller.conversation_id).get_by_role("button", name="Start video")
     expect(start_video).to_be_enabled()

@@ -73,7 +73,7 @@ def _post_message(url, key, session, text):
 
 def _open(page, args):
     page.evaluate(SETUP, args)
-    page.wait_for_function("t.socket.state === 'open'", timeout=10_000)
+    page.wait_for_function("() => t.socket.state === 'open'", timeout=10_000)
 
 
 def _wait_for_text(page, text):
@@ -93,7 +93,7 @@ def test_socket_resumes_after_a_drop_and_a_reload_without_gap_or_duplicate(demo,
     # The connection drops; while it is down, three messages go out over REST and one is sent on the socket
     # (queued: it goes out, once, on the next connection with the same client_id).
     page.evaluate("t.hold(); t.socket.ws.close()")
-    page.wait_for_function("t.socket.state !== 'open'")
+    page.wait_for_function("() => t.socket.state !== 'open'")
     page.evaluate("""async () => {
       for (const text of ['b1', 'b2', 'b3']) await t.post(text);
       t.socket.send('message.send', {conversation_id: t.session.conversation, client_id: 'sock-b4', text: 'b4'})
@@ -101,7 +101,7 @@ def test_socket_resumes_after_a_drop_and_a_reload_without_gap_or_duplicate(demo,
     }""")
     assert page.evaluate("t.texts()").count("b1") == 0  # nothing arrives while it is down
     page.evaluate("t.release()")
-    ack = page.wait_for_function("t.ack", timeout=10_000).json_value()
+    ack = page.wait_for_function("() => t.ack", timeout=10_000).json_value()
     assert ack["created"] is True and ack["message_id"] > 0
     _wait_for_text(page, "b4")
     assert page.evaluate("t.tickets") == 2 and page.evaluate("t.socket.state") == "open"

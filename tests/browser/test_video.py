@@ -178,7 +178,7 @@ def open_page(new_context, server_url, before=None):
         page.on("console", lambda message: print("console:", message.type, message.text, flush=True))
         page.on("pageerror", lambda error: print("pageerror:", error, flush=True))
     page.goto(f"{server_url}{TEST_PAGE}")
-    page.wait_for_function("window.ready === true")
+    page.wait_for_function("() => window.ready === true")
     page.errors = errors
     return page
 
