@@ -22,6 +22,7 @@ from metrics import SOCKET_FRAMES, SOCKETS_OPEN, SOCKETS_REFUSED, frame_type, ob
 from models import User
 from schemas.events import EphemeralType, EventType, ServerFrame
 from schemas.sockets import TicketSchema
+from services.core import DatabaseFailed
 from services.socket_slots import AddressSlots
 from services.sockets import TicketInvalid, do_consume_ticket, do_issue_ticket
 from services.visitors import origin_allowed
@@ -153,6 +154,14 @@ def socket(ws):
             ws.close(reason=close.code, message=close.reason)
     except ConnectionClosed:
         pass
+    except DatabaseFailed as failure:
+        # The database is away or saturated (hello reads it): 1013, try again later. The client backs off and
+        # reconnects, and its resume misses nothing; 1011 would tell it the server is broken.
+        log.warning("socket closed: database unavailable (%s)", failure.cause)
+        try:
+            ws.close(reason=1013, message="try again later")
+        except ConnectionClosed:
+            pass
     except Exception:
         # Past the upgrade an HTTP error page would be written into the socket's byte stream: close it instead.
         log.exception("socket failed")

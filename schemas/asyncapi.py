@@ -159,7 +159,8 @@ or the server cannot fill a gap), you get `refetch` for that stream instead: rel
 ## Reconnecting
 
 A socket can close at any time (deploys, network changes, 4401 when your session was revoked, 1008 when a
-client floods, 1009 for a frame over 64 KiB). Reconnect with exponential backoff and jitter (for example
+client floods, 1009 for a frame over 64 KiB, 1013 when the server cannot reach its database just now).
+Reconnect with exponential backoff and jitter (for example
 0.5 s doubling up to 30 s, randomised by ±50 %, reset after a connection stays up for a minute); do not
 reconnect after 4401 without logging in again. Every reconnection needs a fresh ticket. Then send
 `resume` with the last positions you processed, the same way as above: you miss nothing and get nothing
@@ -230,7 +231,8 @@ the button, Skip or Back the visitor pressed, stored with the button's label as 
 `SystemEventData` (sender_type `system`: a chat or call event, discriminated by `event`). The variants have
 disjoint required keys, so the object's keys tell them apart.
 
-Close codes: 1008 policy (flood), 1009 frame too large, 4401 session revoked.
+Close codes: 1008 policy (flood), 1009 frame too large, 1011 internal error, 1013 try again later (the database
+is away or saturated: reconnect with backoff, then resume), 4401 session revoked.
 """
 
 

@@ -208,6 +208,31 @@ def test_oversized_frame_closes_only_that_socket(setup, server, client):
     small.close()
 
 
+def test_database_gone_after_the_upgrade_closes_with_1013_try_again_later(setup, server, monkeypatch, caplog):
+    # The ticket is checked before the upgrade; hello reads the database after it. If the database fails in
+    # between, the socket closes with 1013 (try again later) so the client backs off and reconnects, not 1011.
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    import blueprints.socket_protocol as protocol
+
+    heads = protocol.stream_heads
+
+    def database_gone(streams):
+        raise OperationalError("SELECT ...", {}, Exception("server closed the connection unexpectedly"))
+
+    monkeypatch.setattr(protocol, "stream_heads", database_gone)
+    with caplog.at_level(logging.WARNING):
+        refused = Client(server.url, setup["widget"].ticket(), origin=ORIGIN)
+        assert refused.close_code() == 1013
+    assert "socket closed: database unavailable (Exception)" in caplog.text and "socket failed" not in caplog.text
+    monkeypatch.setattr(protocol, "stream_heads", heads)  # back: the reconnection gets its hello
+    again = Client(server.url, setup["widget"].ticket(), origin=ORIGIN)
+    assert again.recv()["type"] == "hello"
+    again.close()
+
+
 def test_frame_flood_is_throttled_then_closed(setup):
     session, _ = _session(_visitor(setup["widget"]))
     answers = [session.handle_text('{"type":"ping"}') for _ in range(60)]
