@@ -21,6 +21,9 @@ from services import wire
 log = logging.getLogger(__name__)
 
 RESYNC = "_resync"  # told to local subscribers when the broker may have lost messages
+# The channel of a transaction's frames published together: [[stream, frame], ...] in order. No stream is
+# named so (streams are kind:id).
+BATCH = "_batch"
 
 
 class MemoryBroker:
@@ -121,16 +124,18 @@ class RedisBroker(MemoryBroker):
         self.publish_many([(stream, frame)])
 
     def publish_many(self, items):
-        """One round trip for a transaction's events (a live request's reach every agent at once)."""
+        """A transaction's events in one PUBLISH (a live request's reach every agent at once).
+
+        Every process listens to every channel, so a batch is one message on BATCH: one command for Redis
+        to match and send, one reply for each listener to parse, where a PUBLISH per frame cost each of
+        them a hundred for a live request to fifty agents.
+        """
         if self._connected:
             try:
                 if len(items) == 1:
                     self._redis.publish(self._channel(items[0][0]), wire.dumpb(items[0][1]))
                 else:
-                    pipe = self._redis.pipeline(transaction=False)
-                    for stream, frame in items:
-                        pipe.publish(self._channel(stream), wire.dumpb(frame))
-                    pipe.execute()
+                    self._redis.publish(self._channel(BATCH), wire.dumpb([[stream, frame] for stream, frame in items]))
                 if self._dirty or self._dirty_overflow:
                     self._announce_dirty()
                 return
@@ -268,7 +273,7 @@ class RedisBroker(MemoryBroker):
 
     def _receive(self, pubsub):
         strip = len(self._prefix) + 1
-        everything = self._channel(RESYNC)
+        everything, batch = self._channel(RESYNC), self._channel(BATCH)
         last_heard = last_ping = time.monotonic()
         while not self._stopped.is_set():
             message = pubsub.get_message(timeout=0.25)
@@ -279,7 +284,10 @@ class RedisBroker(MemoryBroker):
                 last_heard = now
                 if message["type"] == "pmessage":
                     channel = message["channel"].decode()
-                    if channel == everything:
+                    if channel == batch:
+                        for stream, frame in wire.loads(message["data"]):
+                            self.dispatch(stream, frame)
+                    elif channel == everything:
                         self.resync_all()
                     else:
                         self.dispatch(channel[strip:], wire.loads(message["data"]))
