@@ -19,13 +19,13 @@ from sqlalchemy import select
 
 from errors import Forbidden
 from extensions import db
-from models import Call, CallSide, CallStatus
+from models import Call, CallSide, CallStatus, Conversation, Role
 from schemas.events import SIGNAL_COMMANDS, CommandType
 from services.calls import (
     CallEnded, CallNotAccepted, access_call, access_live_call, activate, do_accept_video, do_offer_video, dump_call,
     side_of,
 )
-from services.core import transaction
+from services.core import member_clause, transaction, valid_id
 from services.events import publish_ephemeral, user_stream, visitor_stream
 from services.ice import ice_servers
 from services.releases import do_decline_video, do_fallback_to_text, do_hangup
@@ -34,17 +34,19 @@ from services.releases import do_decline_video, do_fallback_to_text, do_hangup
 @transaction
 def do_signal(principal, command_type, command):
     """Relay an offer, answer or candidate to the other participant while the call is live."""
-    call = access_call(principal, command["call_id"])
-    if call.status == CallStatus.ENDED or call.agent_id is None:
-        raise CallEnded()
-    if call.accepted_at is None:
-        raise CallNotAccepted()
-    if command_type == CommandType.CALL_ANSWER and call.status == CallStatus.RINGING:
-        activate(call)
-    held = db.session.scalar(select(Call.id).where(Call.id == call.id, Call.status != CallStatus.ENDED)
-                             .with_for_update(read=True))
-    if held is None:
-        raise CallEnded()
+    call = None if command_type == CommandType.CALL_ANSWER else _signalling_call(principal, command["call_id"])
+    if call is None:  # the long way: it tells which error, and an answer may activate the call
+        call = access_call(principal, command["call_id"])
+        if call.status == CallStatus.ENDED or call.agent_id is None:
+            raise CallEnded()
+        if call.accepted_at is None:
+            raise CallNotAccepted()
+        if command_type == CommandType.CALL_ANSWER and call.status == CallStatus.RINGING:
+            activate(call)
+        held = db.session.scalar(select(Call.id).where(Call.id == call.id, Call.status != CallStatus.ENDED)
+                                 .with_for_update(read=True))
+        if held is None:
+            raise CallEnded()
     side = side_of(principal)
     target = visitor_stream(call.visitor_id) if side == CallSide.AGENT else user_stream(call.agent_id)
     data = {"call_id": call.id, "conversation_id": call.conversation_id, "sender": side.value}
@@ -54,6 +56,29 @@ def do_signal(principal, command_type, command):
         data["sdp"] = command["sdp"]
     publish_ephemeral(target, {"type": SIGNAL_COMMANDS[command_type].value, "stream": target, "data": data})
     return {"call_id": call.id, "status": call.status.value}
+
+
+def _signalling_call(principal, call_id):
+    """The call, held FOR SHARE, when the principal may signal on it now; None otherwise.
+
+    One statement for what access_call, the state checks and the lock read in four: the call is live and
+    accepted, the principal is its participant, and they still reach its conversation (its visitor; a user
+    of its workspace who serves its interface). A browser trickles a dozen candidates at once and a
+    socket runs its commands one after the other, so every round trip here delays the last of them.
+    """
+    if not valid_id(call_id):
+        return None
+    conditions = [Call.id == call_id, Call.workspace_id == principal.workspace_id, Call.status != CallStatus.ENDED,
+                  Call.accepted_at.is_not(None), Call.agent_id.is_not(None), Conversation.id == Call.conversation_id]
+    if side_of(principal) == CallSide.AGENT:
+        conditions += [Call.agent_id == principal.id, Conversation.workspace_id == principal.workspace_id]
+        if principal.role != Role.ADMIN:
+            conditions.append(member_clause(principal.id, Conversation.interface_id))
+    else:
+        conditions += [Call.visitor_id == principal.id, Conversation.visitor_id == principal.id]
+    return db.session.execute(
+        select(Call.id, Call.status, Call.visitor_id, Call.agent_id, Call.conversation_id)
+        .where(*conditions).with_for_update(read=True, of=Call)).first()
 
 
 _ACTIONS = {CommandType.CALL_HANGUP: do_hangup, CommandType.CALL_FALLBACK_TO_TEXT: do_fallback_to_text,

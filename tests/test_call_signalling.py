@@ -81,6 +81,32 @@ def test_signalling_for_a_conversation_out_of_reach_is_404(call, client, world):
     stranger.close(), other.close()
 
 
+def test_a_candidate_is_one_read_of_the_call_and_an_agent_off_the_interface_cannot_send_one(call, world):
+    # A browser trickles a dozen candidates at once and a socket runs them one after the other: each is the
+    # principal's read and one locking read of the call, not a read of the call, its chat, the membership
+    # and a lock. Whoever would be refused the long way is still refused.
+    from sqlalchemy import delete
+
+    from extensions import db
+    from models import interface_agents
+    from tests.test_hot_path import Statements
+
+    agent, guest = call["agent"], call["visitor"]
+    assert signal(agent, "offer", call["id"], sdp=SDP)[0]["type"] == "ack"
+    for peer in (agent, guest):
+        with Statements(db.engine) as seen:
+            assert signal(peer, "candidate", call["id"], candidate=CANDIDATE)[0]["type"] == "ack"
+        assert seen.statements == ["SELECT", "SELECT"], seen.texts
+        assert "FOR SHARE" in seen.texts[1] or db.engine.dialect.name == "sqlite"
+    assert len(relayed(guest)) == 1 and len(relayed(agent)) == 1
+    # Taken off the interface in the middle of the call: the chat is out of their reach.
+    db.session.execute(delete(interface_agents).where(interface_agents.c.user_id == world["agent_ids"][0]))
+    db.session.commit()
+    error = signal(agent, "candidate", call["id"], candidate=CANDIDATE)[0]
+    assert (error["status"], error["code"]) == (404, "not_found")
+    assert len(relayed(guest)) == 1
+
+
 def test_signalling_for_an_ended_call_is_refused(call):
     assert signal(call["visitor"], "hangup", call["id"])[0]["data"]["call"]["ended_by"] == "visitor"
     call["agent"].wait(lambda f: f["type"] == "call.updated" and f["data"]["call"]["status"] == "ended")
