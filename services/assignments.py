@@ -26,7 +26,7 @@ from services.core import (
 )
 from services.events import user_stream
 from services.flow_runtime import show_stage
-from services.notifications import withdraw_for_request, withdraw_new_chat
+from services.notifications import withdraw_new_chat, withdraw_on_accept
 from services.queue import live_chat_component, resolve, update_queue
 from services.webhooks import conversation_assigned
 
@@ -95,8 +95,7 @@ def assign(request, conversation, agent, action, reason, assigned=False):
     if request.created_at is not None and request.resolved_at is not None:
         observe_after_commit(db.session, TIME_TO_ACCEPT, (request.resolved_at - request.created_at).total_seconds(),
                              kind=kind.value)
-    withdraw_for_request(request, WithdrawReason.CLAIMED, claimed_by=agent.id)
-    withdraw_new_chat(conversation, WithdrawReason.CLAIMED)
+    withdraw_on_accept(request, conversation, agent.id)
     component = live_chat_component(conversation.interface_id, request.component_id)
     if component is not None:
         stage = Stage.VIDEO_CHAT if kind == RequestKind.VIDEO else Stage.ASSIGNED

@@ -2,7 +2,7 @@
 import functools
 from types import SimpleNamespace
 
-from sqlalchemy import Integer, bindparam, case, func, insert, literal, select, update
+from sqlalchemy import Integer, and_, bindparam, case, func, insert, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 
 from extensions import db
@@ -110,12 +110,13 @@ def notify(users, notification_type, conversation, request=None):
     return [notification_id for notification_id, _ in rows]
 
 
-def withdraw(where, reason, claimed_by=None):
+def withdraw(where, reason, claimed_by=None, claimable=None):
     """Resolve pending notifications matching `where`; the claimer's is claimed, others withdrawn.
 
     One statement: the rows are locked in id order (two resolvers never wait
     on each other in a cycle) by the sub-select, then changed, each to its
-    outcome, and returned.
+    outcome, and returned. `claimable` narrows which of the claimer's rows are
+    claimed (the rest of theirs are withdrawn).
     """
     reason = WithdrawReason(reason).value  # only what the specs list goes out
     table = Notification.__table__
@@ -123,12 +124,14 @@ def withdraw(where, reason, claimed_by=None):
         .order_by(table.c.id).with_for_update()
     status = literal(NotificationStatus.WITHDRAWN, table.c.status.type)
     if claimed_by is not None:
-        status = case((table.c.user_id == claimed_by, literal(NotificationStatus.CLAIMED, table.c.status.type)),
-                      else_=status)
-    rows = sorted(db.session.execute(
+        claimed = table.c.user_id == claimed_by if claimable is None else and_(table.c.user_id == claimed_by, claimable)
+        status = case((claimed, literal(NotificationStatus.CLAIMED, table.c.status.type)), else_=status)
+    rows = db.session.execute(
         update(table).where(table.c.id.in_(pending.scalar_subquery()))
         .values(status=status, reason=reason, resolved_at=utcnow())
-        .returning(table.c.id, table.c.user_id, table.c.workspace_id)).all())
+        .returning(table.c.id, table.c.user_id, table.c.workspace_id, table.c.request_id)).all()
+    # The request's notifications are told first, then the rest (a new chat's notice), each in id order.
+    rows.sort(key=lambda row: (row.request_id is None, row.id))
     for row in rows:
         emit(EventType.NOTIFICATION_WITHDRAWN, {"notification_id": row.id, "reason": reason},
              [user_stream(row.user_id)], row.workspace_id)
@@ -137,6 +140,14 @@ def withdraw(where, reason, claimed_by=None):
 
 def withdraw_for_request(request, reason, claimed_by=None):
     return withdraw([Notification.request_id == request.id], reason, claimed_by)
+
+
+def withdraw_on_accept(request, conversation, claimed_by):
+    """An accepted request's notifications (the accepter's claimed) and its chat's new-chat notices: one statement."""
+    return withdraw([or_(Notification.request_id == request.id,
+                         and_(Notification.conversation_id == conversation.id,
+                              Notification.type == NotificationType.NEW_CHAT_INITIATED))],
+                    WithdrawReason.CLAIMED, claimed_by, claimable=Notification.request_id == request.id)
 
 
 def withdraw_new_chat(conversation, reason):

@@ -5,7 +5,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from extensions import db
-from models import Conversation, Message, User
+from models import Conversation, Message, Notification, User
 from models.conversation import Visitor
 from services.assignments import do_takeover
 from blueprints.socket_protocol import SocketSession
@@ -198,6 +198,7 @@ def test_accepting_a_request_reads_no_row_twice(app, client):
     from tests.factories import Auth
 
     agents, widget = _team_and_visitor(client, 3)
+    agent_ids = [agent.id for agent in agents]
     assert _press_live_chat(client, widget).status_code == 200
     request_id = db.session.scalar(select(LiveRequest.id).where(LiveRequest.conversation_id == widget.conversation_id))
     headers = Auth(client).headers(agents[0])
@@ -223,6 +224,17 @@ def test_accepting_a_request_reads_no_row_twice(app, client):
     assert sum("sum(conversations.weight)" in s for s in seen.texts) == 1, seen.texts
     db.session.expire_all()
     assert db.session.get(User, agents[0].id).last_assigned_at is not None
+    # The request's notifications and the chat's new-chat notices go in one UPDATE: the accepter's request
+    # notice is claimed, their new-chat notice and everyone else's withdrawn, all with the reason claimed.
+    notice_writes = [s for s in seen.texts if s.lstrip().upper().startswith("UPDATE NOTIFICATIONS")]
+    assert len(notice_writes) == 1, notice_writes
+    outcomes = db.session.execute(select(Notification.user_id, Notification.type, Notification.status,
+                                         Notification.reason)
+                                  .where(Notification.conversation_id == widget.conversation_id)).all()
+    assert sorted((user_id, kind.value, status.value, reason) for user_id, kind, status, reason in outcomes) == sorted(
+        [(agent_id, "new_chat_initiated", "withdrawn", "claimed") for agent_id in agent_ids]
+        + [(agent_id, "live_chat_request", "claimed" if agent_id == agent_ids[0] else "withdrawn", "claimed")
+           for agent_id in agent_ids])
 
 
 def test_a_transaction_keeps_what_it_loaded_and_lets_go_at_commit(app):
