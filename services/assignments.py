@@ -5,7 +5,7 @@ A capacity check runs after the agent's row is locked, so two accepts by one
 agent are counted one after the other. What a chat does once it has its agent
 ends in services/releases.py.
 """
-from sqlalchemy import select, true, update
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 from errors import Conflict, NotFound
@@ -13,7 +13,7 @@ from extensions import db
 from metrics import TIME_TO_ACCEPT, observe_after_commit
 from models import (
     AuditAction, Availability, Component, Conversation, ConversationStatus, Interface, LiveRequest, RequestKind,
-    RequestStatus, Role, SenderType, User, Visitor, WithdrawReason,
+    RequestStatus, SenderType, User, Visitor, WithdrawReason,
 )
 from models.base import utcnow
 from models.flow import Stage
@@ -22,7 +22,7 @@ from services.calls import start_call
 from services.conversations import add_message, emit_conversation_updated
 from services.core import (
     CapacityFull, NotInBotPhase, access_conversation, agent_loads, fits, has_room, lock_agent, lock_row,
-    member_clause, transaction, valid_id, weight_of,
+    serves_clause, transaction, valid_id, weight_of,
 )
 from services.events import user_stream
 from services.flow_runtime import show_stage
@@ -56,7 +56,7 @@ def access_request(user, request_id):
     """
     if not valid_id(request_id):
         raise NotFound("Request not found")
-    serving = true() if user.role == Role.ADMIN else member_clause(user.id, Conversation.interface_id)
+    serving = serves_clause(user, Conversation.interface_id)
     row = db.session.execute(
         select(LiveRequest, Conversation, Interface, Visitor, Component, serving)
         .join(Conversation, Conversation.id == LiveRequest.conversation_id)

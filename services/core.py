@@ -25,7 +25,7 @@ import logging
 import weakref
 from contextlib import contextmanager
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 
 from errors import (DATABASE_ERRORS, Conflict, NotFound, Unavailable, ValidationFailed, database_cause,
@@ -279,6 +279,11 @@ def is_member(user_id, interface_id):
 def serves(user, interface_id):
     """Whether the user works the interface: admins serve every interface of their workspace."""
     return user.role == Role.ADMIN or is_member(user.id, interface_id)
+
+
+def serves_clause(user, interface_id):
+    """SQL truth of serves(user, interface_id), for use inside a query (interface_id may be a column)."""
+    return true() if user.role == Role.ADMIN else member_clause(user.id, interface_id)
 
 
 def may_see(principal, conversation):

@@ -19,13 +19,13 @@ from sqlalchemy import select
 
 from errors import Forbidden
 from extensions import db
-from models import Call, CallSide, CallStatus, Conversation, Role
+from models import Call, CallSide, CallStatus, Conversation
 from schemas.events import SIGNAL_COMMANDS, CommandType
 from services.calls import (
     CallEnded, CallNotAccepted, access_call, access_live_call, activate, do_accept_video, do_offer_video, dump_call,
     side_of,
 )
-from services.core import member_clause, transaction, valid_id
+from services.core import serves_clause, transaction, valid_id
 from services.events import publish_ephemeral, user_stream, visitor_stream
 from services.ice import ice_servers
 from services.releases import do_decline_video, do_fallback_to_text, do_hangup
@@ -71,9 +71,8 @@ def _signalling_call(principal, call_id):
     conditions = [Call.id == call_id, Call.workspace_id == principal.workspace_id, Call.status != CallStatus.ENDED,
                   Call.accepted_at.is_not(None), Call.agent_id.is_not(None), Conversation.id == Call.conversation_id]
     if side_of(principal) == CallSide.AGENT:
-        conditions += [Call.agent_id == principal.id, Conversation.workspace_id == principal.workspace_id]
-        if principal.role != Role.ADMIN:
-            conditions.append(member_clause(principal.id, Conversation.interface_id))
+        conditions += [Call.agent_id == principal.id, Conversation.workspace_id == principal.workspace_id,
+                       serves_clause(principal, Conversation.interface_id)]
     else:
         conditions += [Call.visitor_id == principal.id, Conversation.visitor_id == principal.id]
     return db.session.execute(
